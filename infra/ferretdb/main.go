@@ -1,0 +1,49 @@
+// Command ferretdb-local runs FerretDB v1 embedded, on SQLite, for MigraDesk's local and test infrastructure.
+//
+// A plain `go install github.com/FerretDB/FerretDB/cmd/ferretdb` panics at start-up because the generated
+// build/version/version.txt is missing from the module (upstream issue #2982); the embedded package skips
+// that check, so the project builds this small program instead.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	sqliteDir := flag.String("sqlite-dir", "", "existing directory for the SQLite databases (required)")
+	flag.Parse()
+
+	if *sqliteDir == "" {
+		log.Fatal("--sqlite-dir is required")
+	}
+	if err := os.MkdirAll(*sqliteDir, 0o700); err != nil {
+		log.Fatalf("cannot create %s: %v", *sqliteDir, err)
+	}
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + *sqliteDir + "/",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	log.Printf("FerretDB listening on %s (sqlite dir %s)", *listenAddr, *sqliteDir)
+	f.Run(ctx)
+	log.Printf("FerretDB stopped")
+}
