@@ -1,0 +1,73 @@
+"""Intake's composition root: builds the runtime, the store and the HTTP routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi.responses import HTMLResponse
+
+from migradesk_shared.http import install_error_handlers, install_operational_routes
+from migradesk_shared.outbox import OutboxRelay
+from migradesk_shared.runtime import Runtime
+
+from migradesk_intake.handlers import IntakeStore, handle_get_case, handle_open_case
+from migradesk_intake.schemas import CaseOut, OpenCaseIn
+from migradesk_intake.settings import IntakeSettings
+
+STATIC = Path(__file__).parent / "static"
+Actor = Annotated[str, Header(alias="X-Actor", max_length=100)]
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api")
+
+    @router.post("/cases", status_code=201, response_model=CaseOut)
+    async def open_case(payload: OpenCaseIn, request: Request, x_actor: Actor = "desk") -> CaseOut:
+        state = request.app.state
+        case = await handle_open_case(payload, store=state.store, municipality=state.settings.municipality,
+                                      actor=x_actor)
+        state.runtime.relay.notify()
+        return case
+
+    @router.get("/cases/{case_id}", response_model=CaseOut)
+    async def get_case(case_id: str, request: Request, x_actor: Actor = "desk") -> CaseOut:
+        return await handle_get_case(case_id, store=request.app.state.store, actor=x_actor)
+
+    return router
+
+
+def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.create(settings)
+        store = IntakeStore(rt.db)
+        await store.ensure_indexes()
+        rt.relay = OutboxRelay([store.cases], rt.producer, rt.names, poll_seconds=settings.outbox_poll_seconds)
+        app.state.runtime, app.state.store, app.state.settings = rt, store, settings
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(title="MigraDesk intake", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+
+    async def readiness() -> dict[str, bool]:
+        # The desk keeps working while Kafka is down (the outbox holds the events), so only the store counts.
+        return {"store": (await app.state.runtime.readiness())["store"]}
+
+    install_operational_routes(app, readiness)
+    app.include_router(build_router())
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home() -> str:
+        return (STATIC / "index.html").read_text(encoding="utf-8")
+
+    return app

@@ -1,0 +1,83 @@
+"""HTTP payloads of the intake API. Validation here is what gives a 422 naming the field."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from migradesk_shared.contracts.case_events import CountryCode, LanguageCode
+from migradesk_shared.domain.categories import CATEGORIES, UnknownCategory
+from migradesk_shared.domain.person import DocumentType, LegalBasis, MigratoryStatus, Sex
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DocumentIn(Strict):
+    type: DocumentType
+    number: Annotated[str, Field(min_length=3, max_length=40)]
+
+
+class ConsentIn(Strict):
+    legal_basis: LegalBasis
+    share_with_partners: bool
+    recorded_by: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class PersonIn(Strict):
+    full_name: Name
+    birth_date: date | None = None
+    sex: Sex = Sex.NOT_INFORMED
+    nationality: CountryCode
+    preferred_language: LanguageCode = "pt"
+    migratory_status: MigratoryStatus = MigratoryStatus.OTHER
+    documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    consent: ConsentIn
+
+    @field_validator("birth_date")
+    @classmethod
+    def _not_in_future(cls, value: date | None) -> date | None:
+        if value is not None and value > date.today():
+            raise ValueError("birth date lies in the future")
+        return value
+
+
+class RequestIn(Strict):
+    category: str
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        if value not in CATEGORIES:
+            raise ValueError(str(UnknownCategory(value)))
+        return value
+
+
+class OpenCaseIn(Strict):
+    person: PersonIn
+    requests: list[RequestIn] = Field(min_length=1, max_length=20)
+
+
+class RequestOut(BaseModel):
+    request_id: str
+    category: str
+    service_area: str | None
+    description: str | None = None
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    person_id: str
+    status: str
+    version: int
+    opened_at: datetime
+    municipality: str
+    requests: list[RequestOut]
+    person: dict[str, object] | None = None

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from migradesk_shared.runtime import serve
+
+from migradesk_metrics.app import create_app
+from migradesk_metrics.settings import MetricsSettings
+
+
+def main() -> None:
+    settings = MetricsSettings()  # fails fast on invalid settings
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

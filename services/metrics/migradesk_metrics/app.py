@@ -1,0 +1,67 @@
+"""Metrics' composition root: consumers of case and referral events, and the summary API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, FastAPI, Query, Request
+
+from migradesk_shared.contracts.registry import adapter_for
+from migradesk_shared.http import install_error_handlers, install_operational_routes
+from migradesk_shared.kafka import EventConsumer
+from migradesk_shared.runtime import Runtime
+from migradesk_shared.topics import CASE_EVENTS, REFERRAL_EVENTS
+
+from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, summary
+from migradesk_metrics.settings import MetricsSettings
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api/metrics")
+
+    @router.get("/summary")
+    async def get_summary(request: Request,
+                          period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> dict[str, Any]:
+        return await summary(request.app.state.store, municipality=request.app.state.settings.municipality,
+                             period=period)
+
+    return router
+
+
+def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or MetricsSettings()
+    tz = ZoneInfo(settings.timezone)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.create(settings)
+        store = MetricsStore(rt.db)
+        await store.ensure_indexes()
+
+        async def on_event(event: Any) -> None:
+            await handle_rollup_event(event, store=store, tz=tz)
+
+        for spec in (CASE_EVENTS, REFERRAL_EVENTS):
+            rt.add_consumer(EventConsumer(
+                spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}",
+                adapter=adapter_for(spec), handler=on_event, inbox=rt.inbox(settings.consumer_group),
+                producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
+        app.state.runtime, app.state.store, app.state.settings = rt, store, settings
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(title="MigraDesk metrics", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+
+    async def readiness() -> dict[str, bool]:
+        return await app.state.runtime.readiness()
+
+    install_operational_routes(app, readiness)
+    app.include_router(build_router())
+    return app

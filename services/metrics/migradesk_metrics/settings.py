@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from migradesk_shared.settings import ServiceSettings
+
+
+class MetricsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
+
+    service_name: str = "metrics"
+    http_port: int = 8003
+    mongodb_database: str = "migradesk_metrics"
+    consumer_group: str = "metrics"

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from migradesk_shared.runtime import serve
+
+from migradesk_referral.app import create_app
+from migradesk_referral.settings import ReferralSettings
+
+
+def main() -> None:
+    settings = ReferralSettings()  # fails fast on invalid settings
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Referral's composition root: consumers of case events, the outbox relay and the inbox API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+
+from migradesk_shared.contracts.registry import adapter_for
+from migradesk_shared.errors import NotFound
+from migradesk_shared.http import install_error_handlers, install_operational_routes
+from migradesk_shared.kafka import EventConsumer
+from migradesk_shared.outbox import OutboxRelay
+from migradesk_shared.runtime import Runtime
+from migradesk_shared.topics import CASE_EVENTS
+
+from migradesk_referral.handlers import ReferralStore, handle_case_event, referral_view
+from migradesk_referral.settings import ReferralSettings
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/api")
+
+    @router.get("/referrals")
+    async def list_referrals(request: Request,
+                             agency_id: Annotated[str | None, Query(max_length=100)] = None,
+                             case_id: Annotated[str | None, Query(max_length=64)] = None,
+                             status: Annotated[str | None, Query(max_length=40)] = None,
+                             limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+        store: ReferralStore = request.app.state.store
+        query: dict[str, Any] = {}
+        if agency_id:
+            query["agency_id"] = agency_id
+        if case_id:
+            query["case_id"] = case_id
+        if status:
+            query["status"] = status
+        docs = await store.referrals.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit).to_list()
+        return {"referrals": [referral_view(d) for d in docs]}
+
+    @router.get("/referrals/{referral_id}")
+    async def get_referral(referral_id: str, request: Request) -> dict[str, Any]:
+        doc = await request.app.state.store.referrals.find_one({"_id": referral_id}, {"outbox": 0})
+        if doc is None:
+            raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
+        return referral_view(doc)
+
+    @router.get("/agencies")
+    async def list_agencies(request: Request) -> dict[str, Any]:
+        docs = await request.app.state.store.agencies.find({}).sort("_id", 1).to_list()
+        return {"agencies": [{"agency_id": d.pop("_id"), **d} for d in docs]}
+
+    return router
+
+
+def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or ReferralSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.create(settings)
+        store = ReferralStore(rt.db)
+        await store.ensure_indexes()
+        if settings.seed_demo_agencies:
+            await store.seed_demo_agencies()
+        rt.relay = OutboxRelay([store.referrals], rt.producer, rt.names, poll_seconds=settings.outbox_poll_seconds)
+
+        async def on_case_event(event: Any) -> None:
+            await handle_case_event(event, store=store)
+            rt.relay.notify()  # type: ignore[union-attr]
+
+        rt.add_consumer(EventConsumer(
+            spec=CASE_EVENTS, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}",
+            adapter=adapter_for(CASE_EVENTS), handler=on_case_event, inbox=rt.inbox(settings.consumer_group),
+            producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
+        app.state.runtime, app.state.store, app.state.settings = rt, store, settings
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(title="MigraDesk referral", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+
+    async def readiness() -> dict[str, bool]:
+        return await app.state.runtime.readiness()
+
+    install_operational_routes(app, readiness)
+    app.include_router(build_router())
+    return app

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from migradesk_shared.settings import ServiceSettings
+
+
+class ReferralSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_", extra="ignore")
+
+    service_name: str = "referral"
+    http_port: int = 8002
+    mongodb_database: str = "migradesk_referral"
+    consumer_group: str = "referral"
+    # Loads the demo directory of Dourados partner agencies at start-up (idempotent upserts).
+    seed_demo_agencies: bool = False

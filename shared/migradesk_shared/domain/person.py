@@ -1,0 +1,66 @@
+"""Person, consent and the de-identified facets that may leave intake for statistics."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+
+class MigratoryStatus(StrEnum):
+    REFUGEE = "refugiado"
+    ASYLUM_SEEKER = "solicitante_refugio"
+    TEMPORARY_RESIDENCE = "residencia_temporaria"
+    HUMANITARIAN_RECEPTION = "acolhida_humanitaria"
+    STATELESS = "apatrida"
+    BORDER_RESIDENT = "residente_fronteirico"
+    UNDOCUMENTED = "indocumentado"
+    OTHER = "other"
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    INTERSEX = "intersex"
+    NOT_INFORMED = "not_informed"
+
+
+class DocumentType(StrEnum):
+    CPF = "cpf"
+    RNM = "rnm"  # RNM / CRNM
+    REFUGEE_PROTOCOL = "refugee_protocol"
+    PASSPORT = "passport"
+
+
+class LegalBasis(StrEnum):
+    """LGPD art. 7 / art. 11 bases the desk uses."""
+
+    CONSENT = "consent"
+    PUBLIC_POLICY = "public_policy"  # execução de políticas públicas
+    LIFE_PROTECTION = "life_protection"
+
+
+AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
+    (0, 11, "0-11"),
+    (12, 17, "12-17"),
+    (18, 29, "18-29"),
+    (30, 59, "30-59"),
+    (60, None, "60+"),
+)
+
+
+def age_on(birth_date: date, on: date) -> int:
+    years = on.year - birth_date.year
+    if (on.month, on.day) < (birth_date.month, birth_date.day):
+        years -= 1
+    return years
+
+
+def age_band(birth_date: date | None, on: date) -> str:
+    """The published age band; 'unknown' when no birth date was given or it lies in the future."""
+    if birth_date is None or birth_date > on:
+        return "unknown"
+    age = age_on(birth_date, on)
+    for low, high, label in AGE_BANDS:
+        if age >= low and (high is None or age <= high):
+            return label
+    return "unknown"

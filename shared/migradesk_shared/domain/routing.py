@@ -1,0 +1,53 @@
+"""Routing: which partner agency receives a request of a given service area."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from migradesk_shared.topics import ServiceArea
+
+
+@dataclass(frozen=True)
+class AgencyCandidate:
+    agency_id: str
+    areas: frozenset[ServiceArea]
+    languages: frozenset[str]
+    active: bool
+    open_referrals: int = 0
+    # Some agencies take only some categories of their area (a CAPS takes mental health, not SUS cards).
+    categories: frozenset[str] | None = None
+
+    def takes(self, area: ServiceArea, category: str | None) -> bool:
+        return area in self.areas and (self.categories is None or category is None or category in self.categories)
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    agency_id: str | None
+    reason: str
+
+    @property
+    def needs_manual_routing(self) -> bool:
+        return self.agency_id is None
+
+
+def _base_language(code: str) -> str:
+    return code.split("-", 1)[0].lower()
+
+
+def choose_agency(area: ServiceArea, language: str, agencies: Iterable[AgencyCandidate],
+                  declined_by: Collection[str] = (), category: str | None = None) -> RoutingDecision:
+    """Eligible: active, serving the area, and not an agency that already declined this request.
+    Preferred: one that speaks the person's language; then the fewest open referrals; ties by id (stable)."""
+    eligible = [a for a in agencies if a.active and a.takes(area, category) and a.agency_id not in declined_by]
+    if not eligible:
+        reason = (f"no active agency serves {area.value}" if not declined_by
+                  else f"every active agency serving {area.value} has declined this request")
+        return RoutingDecision(None, reason)
+    lang = _base_language(language)
+    best = min(eligible, key=lambda a: (lang not in {_base_language(x) for x in a.languages},
+                                        a.open_referrals, a.agency_id))
+    speaks = lang in {_base_language(x) for x in best.languages}
+    return RoutingDecision(best.agency_id, f"serves {area.value}" + (f", speaks {lang}" if speaks else "")
+                           + f", {best.open_referrals} open referrals")

@@ -1,0 +1,57 @@
+"""What every service's HTTP side shares: error rendering, health and readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from migradesk_shared.errors import MigraDeskError
+
+log = structlog.get_logger("migradesk.http")
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # FastAPI prefixes the location with "body"/"query"/"path"; the person at the desk needs the field.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MigraDeskError)
+    async def _domain_error(request: Request, exc: MigraDeskError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid"),
+                   "type": e.get("type", "")} for e in exc.errors()]
+        fields = ", ".join(e["field"] for e in errors)
+        return JSONResponse(status_code=422, content={
+            "error": "validation_failed", "message": f"invalid fields: {fields}", "errors": errors})
+
+
+def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
+    @app.get("/health/live", tags=["operations"])
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/health/ready", tags=["operations"])
+    async def ready() -> Response:
+        checks = await readiness()
+        ok = all(checks.values())
+        return JSONResponse(status_code=200 if ok else 503,
+                            content={"status": "ready" if ok else "not_ready", "checks": checks})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,271 @@
+"""Kafka plumbing shared by the services: topic creation, an idempotent producer, and reliable consumers.
+
+Delivery rules (DESIGN.md §5):
+- producers are idempotent with acks=all;
+- consumers commit only after the effect is stored, remember processed event ids under a unique index, retry
+  with backoff, and dead-letter to `<topic>.dlq` with the original bytes and the error; an invalid or unknown
+  message never stops a consumer, and an unreachable store is waited out rather than dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import trace
+from prometheus_client import Counter
+from pydantic import TypeAdapter, ValidationError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from migradesk_shared.contracts.envelope import Event
+from migradesk_shared.mongo import TRANSIENT_STORE_ERRORS
+from migradesk_shared.telemetry import context_from_kafka_headers
+from migradesk_shared.topics import TopicNames, TopicSpec, all_topic_specs
+
+log = structlog.get_logger("migradesk.kafka")
+
+CONSUMED = Counter("migradesk_events_consumed_total", "Events whose effect was stored", ["topic", "event_type"])
+DUPLICATES = Counter("migradesk_events_duplicate_total", "Redelivered events skipped", ["topic"])
+DEAD_LETTERED = Counter("migradesk_events_dead_lettered_total", "Messages sent to a DLQ", ["topic"])
+RETRIES = Counter("migradesk_event_retries_total", "Handler attempts that failed and were retried", ["topic"])
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_STORE_ERRORS, KafkaError, TimeoutError)
+
+
+async def ensure_topics(bootstrap_servers: str, names: TopicNames, replication_factor: int = 1,
+                        specs: Sequence[TopicSpec] | None = None) -> None:
+    """Create every topic of the list in shared/topics.py that does not exist yet (idempotent)."""
+    specs = all_topic_specs() if specs is None else specs
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="migradesk-topic-creator")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = []
+        for spec in specs:
+            if names(spec) in existing:
+                continue
+            config = {"retention.ms": str(spec.retention_ms)}
+            if spec.compacted:
+                config["cleanup.policy"] = "compact"
+            wanted.append(NewTopic(names(spec), num_partitions=spec.partitions, replication_factor=replication_factor,
+                                   topic_configs=config))
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another service created them at the same moment
+    finally:
+        await admin.close()
+
+
+class ReliableProducer:
+    """An idempotent (acks=all) producer that survives broker outages by starting over after a failure."""
+
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id,
+                                            enable_idempotence=True, acks="all", linger_ms=5,
+                                            request_timeout_ms=15000)
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def reset(self) -> None:
+        """Drop the current producer; the next send starts a new one (new producer id, fresh sequences)."""
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=5)
+            except Exception as exc:
+                # Stopping a producer whose broker is gone can itself fail; it is discarded either way.
+                log.debug("producer stop failed", error=repr(exc))
+
+    async def send_many(self, messages: Sequence[tuple[str, bytes | None, bytes | None,
+                                                      list[tuple[str, bytes]]]]) -> None:
+        """Send (topic, key, value, headers) in order and wait until the broker acknowledged all of them.
+        Sends to the same partition keep their order, so events of one key stay in order."""
+        producer = await self._get()
+        try:
+            futures = [await producer.send(topic, value=value, key=key, headers=headers)
+                       for topic, key, value, headers in messages]
+            await asyncio.gather(*futures)
+        except BaseException:
+            await self.reset()
+            raise
+
+    async def stop(self) -> None:
+        await self.reset()
+
+
+EventHandler = Callable[[Any], Awaitable[None]]
+
+
+@dataclass
+class DeliveryPolicy:
+    max_attempts: int = 5
+    backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 30.0
+
+
+class Inbox:
+    """Remembers processed event ids (the collection's _id is the unique index) per consumer group."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], group_id: str) -> None:
+        self._collection = collection
+        self._group = group_id
+
+    def _id(self, event_id: str) -> str:
+        return f"{self._group}:{event_id}"
+
+    async def seen(self, event_id: str) -> bool:
+        return await self._collection.find_one({"_id": self._id(event_id)}, {"_id": 1}) is not None
+
+    async def remember(self, event_id: str) -> None:
+        try:
+            await self._collection.insert_one({"_id": self._id(event_id), "at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            pass
+
+
+class EventConsumer:
+    """One topic, one consumer group, one handler; parses, de-duplicates, retries and dead-letters."""
+
+    def __init__(self, *, spec: TopicSpec, names: TopicNames, group_id: str, adapter: TypeAdapter[Any],
+                 handler: EventHandler, inbox: Inbox, producer: ReliableProducer,
+                 policy: DeliveryPolicy, tracer: trace.Tracer) -> None:
+        self.spec = spec
+        self.topic = names(spec)
+        self.dlq_topic = names.dlq(spec)
+        self.group_id = group_id
+        self._adapter = adapter
+        self._handler = handler
+        self._inbox = inbox
+        self._producer = producer
+        self._policy = policy
+        self._tracer = tracer
+
+    def register(self, broker: KafkaBroker, batch_size: int) -> None:
+        async def consume(message: KafkaMessage) -> None:
+            raw = message.raw_message
+            records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
+            try:
+                for record in records:
+                    await self.process(record)
+            except BaseException:
+                # Rewind to the first record of the batch so nothing after a failure is skipped.
+                await message.nack()
+                raise
+            # One commit per batch, after every effect of the batch is stored.
+            await message.ack()
+
+        async def keep_raw(message: Any) -> None:
+            # Parsing is ours (to dead-letter what does not parse), so FastStream must not decode the body.
+            return None
+
+        broker.subscriber(
+            self.topic, group_id=self.group_id, batch=True, max_records=batch_size, batch_timeout_ms=100,
+            ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest", decoder=keep_raw,
+            title=f"{self.group_id}:{self.topic}",
+        )(consume)
+
+    async def process(self, record: ConsumerRecord[Any, Any]) -> None:
+        ctx = context_from_kafka_headers(record.headers)
+        with self._tracer.start_as_current_span(f"{self.topic} process", context=ctx,
+                                                kind=trace.SpanKind.CONSUMER):
+            if record.value is None:
+                await self.dead_letter(record, "empty message (tombstone) on a topic of events")
+                return
+            try:
+                event = self._adapter.validate_json(record.value)
+            except ValidationError as exc:
+                await self.dead_letter(record, f"invalid event: {_validation_summary(exc)}")
+                return
+            bound = log.bind(topic=self.topic, event_id=event.event_id, event_type=event.event_type,
+                             case_id=getattr(event, "case_id", None))
+            if await _retry_transient(lambda: self._inbox.seen(event.event_id), self._policy, bound):
+                DUPLICATES.labels(self.topic).inc()
+                bound.info("duplicate event skipped")
+                return
+            attempt = 0
+            while True:
+                try:
+                    await self._handler(event)
+                    break
+                except TRANSIENT_ERRORS as exc:
+                    # The store or broker is unreachable: wait it out, never dead-letter a good message for it.
+                    RETRIES.labels(self.topic).inc()
+                    bound.warning("dependency unavailable, retrying", error=repr(exc))
+                    await asyncio.sleep(self._policy.max_backoff_seconds / 10)
+                except Exception as exc:
+                    attempt += 1
+                    RETRIES.labels(self.topic).inc()
+                    if attempt >= self._policy.max_attempts:
+                        bound.error("handler failed, dead-lettering", attempts=attempt, error=repr(exc))
+                        await self.dead_letter(record, f"handler failed after {attempt} attempts: {exc!r}")
+                        return
+                    delay = min(self._policy.backoff_seconds * 2 ** (attempt - 1), self._policy.max_backoff_seconds)
+                    bound.warning("handler failed, retrying", attempt=attempt, delay=delay, error=repr(exc))
+                    await asyncio.sleep(delay)
+            await _retry_transient(lambda: self._inbox.remember(event.event_id), self._policy, bound)
+            CONSUMED.labels(self.topic, event.event_type).inc()
+
+    async def dead_letter(self, record: ConsumerRecord[Any, Any], error: str) -> None:
+        headers = [*(record.headers or ()),
+                   ("dlq-error", error[:4000].encode()),
+                   ("dlq-original-topic", record.topic.encode()),
+                   ("dlq-original-partition", str(record.partition).encode()),
+                   ("dlq-original-offset", str(record.offset).encode()),
+                   ("dlq-consumer-group", self.group_id.encode()),
+                   ("dlq-failed-at", datetime.now(UTC).isoformat().encode())]
+        await _retry_transient(
+            lambda: self._producer.send_many([(self.dlq_topic, record.key, record.value, headers)]),
+            self._policy, log.bind(topic=self.topic))
+        DEAD_LETTERED.labels(self.topic).inc()
+        log.warning("message dead-lettered", topic=self.topic, dlq=self.dlq_topic, partition=record.partition,
+                    offset=record.offset, error=error[:500])
+
+
+async def _retry_transient(call: Callable[[], Awaitable[Any]], policy: DeliveryPolicy, bound: Any) -> Any:
+    delay = policy.backoff_seconds
+    while True:
+        try:
+            return await call()
+        except TRANSIENT_ERRORS as exc:
+            bound.warning("dependency unavailable, retrying", error=repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, policy.max_backoff_seconds)
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "(message)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def encode_event(event: Event) -> bytes:
+    return event.model_dump_json().encode()

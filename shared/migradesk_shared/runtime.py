@@ -1,0 +1,120 @@
+"""The pieces every service's composition root wires together, with overridable defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from migradesk_shared.kafka import DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
+from migradesk_shared.logging import configure_logging
+from migradesk_shared.mongo import connect, ping
+from migradesk_shared.outbox import OutboxRelay
+from migradesk_shared.settings import ServiceSettings
+from migradesk_shared.telemetry import configure_tracing
+from migradesk_shared.topics import TopicNames
+
+log = structlog.get_logger("migradesk.runtime")
+
+
+@dataclass
+class Runtime:
+    """Connections and background machinery of one service process."""
+
+    settings: ServiceSettings
+    logger: Any
+    tracer: trace.Tracer
+    mongo: AsyncMongoClient[dict[str, Any]]
+    db: AsyncDatabase[dict[str, Any]]
+    names: TopicNames
+    producer: ReliableProducer
+    broker: KafkaBroker
+    relay: OutboxRelay | None = None
+    consumers: list[EventConsumer] = field(default_factory=list)
+    broker_started: bool = False
+    _starter: asyncio.Task[None] | None = None
+
+    @classmethod
+    def create(cls, settings: ServiceSettings) -> Runtime:
+        logger = configure_logging(settings.service_name, json=settings.json_logs, level=settings.log_level)
+        tracer = configure_tracing(settings.service_name)
+        mongo = connect(settings.mongodb_uri, app_name=f"migradesk-{settings.service_name}")
+        broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"migradesk-{settings.service_name}",
+                             logger=logger, enable_idempotence=True, acks="all")
+        return cls(settings=settings, logger=logger, tracer=tracer, mongo=mongo,
+                   db=mongo[settings.mongodb_database], names=TopicNames(settings.topic_prefix),
+                   producer=ReliableProducer(settings.kafka_bootstrap_servers,
+                                             f"migradesk-{settings.service_name}-relay"),
+                   broker=broker)
+
+    @property
+    def policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(max_attempts=self.settings.consumer_max_attempts,
+                              backoff_seconds=self.settings.consumer_backoff_seconds)
+
+    def inbox(self, group_id: str) -> Inbox:
+        return Inbox(self.db["processed_events"], group_id)
+
+    def add_consumer(self, consumer: EventConsumer) -> None:
+        consumer.register(self.broker, self.settings.consumer_batch_size)
+        self.consumers.append(consumer)
+
+    async def start(self) -> None:
+        if self.relay is not None:
+            await self.relay.ensure_indexes()
+            self.relay.start()
+        # Kafka may be down when a service starts; the HTTP side (and the outbox) work without it, so the
+        # broker is started in the background and readiness reports it.
+        self._starter = asyncio.create_task(self._start_kafka(), name="kafka-start")
+
+    async def _start_kafka(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await ensure_topics(self.settings.kafka_bootstrap_servers, self.names,
+                                    self.settings.kafka_replication_factor)
+                if self.consumers:
+                    await self.broker.start()
+                else:
+                    await self.broker.connect()
+                self.broker_started = True
+                self.logger.info("kafka connected", consumers=len(self.consumers))
+                return
+            except asyncio.CancelledError:
+                raise
+            except (KafkaError, OSError, TimeoutError) as exc:
+                self.logger.warning("kafka unavailable at start-up, retrying", error=repr(exc), delay=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def stop(self) -> None:
+        if self._starter is not None:
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starter
+        if self.relay is not None:
+            await self.relay.stop()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.producer.stop()
+        await self.mongo.close()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"store": await ping(self.db)}
+        if self.consumers:
+            checks["kafka"] = self.broker_started
+        return checks
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)

@@ -1,0 +1,57 @@
+"""Service settings: one pydantic-settings class per service, each with its own environment prefix."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev-secret", "secret", "password"})
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has. Subclasses set `env_prefix` (INTAKE_, REFERRAL_, METRICS_)."""
+
+    model_config = SettingsConfigDict(env_prefix="MIGRADESK_", extra="ignore")
+
+    service_name: str = "migradesk"
+    environment: Environment = Environment.DEVELOPMENT
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # 1 on a single local broker; 3 in a production cluster (with min.insync.replicas=2).
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "migradesk"
+    # Prepended to every topic name; lets tests and staging share one broker without crosstalk.
+    topic_prefix: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    log_json: bool | None = None
+    log_level: str = "INFO"
+    municipality: str = "Dourados-MS"
+    timezone: str = "America/Sao_Paulo"
+    # Consumer delivery policy: attempts before a message is dead-lettered (infrastructure errors retry forever).
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_backoff_seconds: float = Field(default=0.2, gt=0)
+    consumer_batch_size: int = Field(default=200, ge=1)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    api_token_secret: str = "dev-secret"
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.environment is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.environment is not Environment.DEVELOPMENT and self.api_token_secret in PLACEHOLDER_SECRETS:
+            prefix = self.model_config.get("env_prefix", "")
+            raise ValueError(f"{prefix}API_TOKEN_SECRET is a placeholder; set a real secret outside development")
+        return self

@@ -1,0 +1,59 @@
+"""The one list of Kafka topics. Every producer, consumer, test and the topic creator read it from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ServiceArea(StrEnum):
+    HEALTH = "health"
+    EDUCATION = "education"
+    SOCIAL_ASSISTANCE = "social_assistance"
+    WORK = "work"
+    PROTECTION = "protection"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 3
+    compacted: bool = False
+    # Restricted topics carry personal data: only intake and referral may read them (ACLs in deploy/).
+    restricted: bool = False
+    # Dead-letter topics keep failed messages until an operator looks at them.
+    retention_ms: int = -1
+
+
+CASE_EVENTS = TopicSpec("intake.case-events.v1")
+PERSON_PROFILES = TopicSpec("intake.person-profiles.v1", compacted=True, restricted=True)
+ACTIVITIES = TopicSpec("intake.activities.v1")
+REFERRAL_EVENTS = TopicSpec("referral.referral-events.v1")
+PARTNER_RESPONSES = TopicSpec("referral.partner-responses.v1")
+DISPATCH = {area: TopicSpec(f"referral.dispatch.{area.value}.v1", restricted=True) for area in ServiceArea}
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    CASE_EVENTS, PERSON_PROFILES, ACTIVITIES, REFERRAL_EVENTS, PARTNER_RESPONSES, *DISPATCH.values(),
+)
+
+
+def dlq_of(spec: TopicSpec) -> TopicSpec:
+    return TopicSpec(f"{spec.name}.dlq", partitions=1, restricted=spec.restricted)
+
+
+def all_topic_specs() -> tuple[TopicSpec, ...]:
+    """Every topic including its dead-letter topic, in creation order."""
+    return tuple(s for spec in ALL_TOPICS for s in (spec, dlq_of(spec)))
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topic names under a deployment prefix, so tests (and staging) can share a broker without crosstalk."""
+
+    prefix: str = ""
+
+    def __call__(self, spec: TopicSpec) -> str:
+        return f"{self.prefix}{spec.name}"
+
+    def dlq(self, spec: TopicSpec) -> str:
+        return self(dlq_of(spec))
