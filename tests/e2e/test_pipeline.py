@@ -1,0 +1,213 @@
+"""End to end: the three services as separate OS processes over the real Kafka broker and the real store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from infra.launcher import Infra, LocalKafka, ServiceProcess, new_namespace, running_services
+from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
+from migradesk_shared.topics import CASE_EVENTS, TopicNames
+from tests.conftest import eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack_namespace() -> str:
+    return new_namespace("e2e")
+
+
+@pytest.fixture(scope="module")
+def services(infra: Infra, stack_namespace: str) -> Iterator[dict[str, ServiceProcess]]:
+    with running_services(infra, stack_namespace, extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def topics(stack_namespace: str) -> TopicNames:
+    return TopicNames(f"{stack_namespace}.")
+
+
+def case_payload(category: str = "sus_card", **person: Any) -> dict[str, Any]:
+    return {
+        "person": {"full_name": "María José Pérez", "birth_date": "1990-05-04", "sex": "female",
+                   "nationality": "VEN", "preferred_language": "es", "migratory_status": "solicitante_refugio",
+                   "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana"},
+                   **person},
+        "requests": [{"category": category, "description": "precisa do cartão SUS"}],
+    }
+
+
+async def area_count(client: httpx.AsyncClient, url: str, area: str, counter: str) -> int:
+    response = await client.get(f"{url}/api/metrics/summary")
+    response.raise_for_status()
+    return sum(p["areas"].get(area, {}).get(counter, 0) for p in response.json()["periods"].values())
+
+
+async def referrals_for_case(client: httpx.AsyncClient, url: str, case_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"{url}/api/referrals", params={"case_id": case_id})
+    response.raise_for_status()
+    return list(response.json()["referrals"])
+
+
+async def test_health_request_reaches_referral_inbox_and_metrics(services: dict[str, ServiceProcess]) -> None:
+    intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = await area_count(client, metrics, "health", "requests_logged")
+        created = await client.post(f"{intake}/api/cases", json=case_payload("sus_card"))
+        assert created.status_code == 201, created.text
+        case_id = created.json()["case_id"]
+
+        found = await eventually(lambda: referrals_for_case(client, referral, case_id), what="the referral")
+        assert len(found) == 1
+        assert found[0]["service_area"] == "health"
+        assert found[0]["status"] == "pending"
+        agency = found[0]["agency_id"]
+        inbox = (await client.get(f"{referral}/api/referrals", params={"agency_id": agency})).json()["referrals"]
+        assert case_id in {r["case_id"] for r in inbox}
+
+        async def counted() -> bool:
+            return await area_count(client, metrics, "health", "requests_logged") == before + 1
+
+        await eventually(counted, what="the health count +1")
+
+        stored = await client.get(f"{intake}/api/cases/{case_id}")
+        assert stored.status_code == 200
+        assert stored.json()["requests"][0]["category"] == "sus_card"
+
+
+async def test_invalid_post_is_422_naming_the_field_and_nothing_is_stored(
+        services: dict[str, ServiceProcess], infra: Infra, stack_namespace: str) -> None:
+    intake = services["intake"].url
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri)
+    cases = mongo[f"{stack_namespace}_intake"]["cases"]
+    try:
+        before = await cases.count_documents({})
+        async with httpx.AsyncClient(timeout=10) as client:
+            bad_date = case_payload(birth_date="not-a-date")
+            response = await client.post(f"{intake}/api/cases", json=bad_date)
+            assert response.status_code == 422
+            assert response.json()["errors"][0]["field"] == "person.birth_date"
+
+            unknown_category = case_payload("teleportation")
+            response = await client.post(f"{intake}/api/cases", json=unknown_category)
+            assert response.status_code == 422
+            assert "requests.0.category" in response.json()["message"]
+
+            no_requests = {**case_payload(), "requests": []}
+            response = await client.post(f"{intake}/api/cases", json=no_requests)
+            assert response.status_code == 422
+            assert response.json()["errors"][0]["field"] == "requests"
+        assert await cases.count_documents({}) == before
+        # Nothing stored means nothing in any outbox, so nothing can be published.
+        assert await cases.count_documents({"outbox_pending": True}) == 0
+    finally:
+        await mongo.close()
+
+
+def request_logged(case_id: str | None = None, area: str = "health", category: str = "sus_card") -> RequestLogged:
+    case_id = case_id or str(uuid.uuid4())
+    return RequestLogged(producer="test", case_id=case_id, request_id=str(uuid.uuid4()), category=category,
+                         service_area=area, municipality="Dourados-MS",  # type: ignore[arg-type]
+                         facets=PersonFacets(nationality="HTI", language="ht"))
+
+
+async def publish(infra: Infra, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def test_same_event_twice_gives_one_referral_and_one_count(
+        services: dict[str, ServiceProcess], infra: Infra, topics: TopicNames) -> None:
+    referral, metrics = services["referral"].url, services["metrics"].url
+    event = request_logged()
+    # A different request of the same case, published last on the same key (so the same partition): once it
+    # is counted, both copies of the duplicate were processed before it.
+    sentinel = request_logged(case_id=event.case_id, area="education", category="school_enrolment")
+    key = event.case_id.encode()
+    async with httpx.AsyncClient(timeout=10) as client:
+        health_before = await area_count(client, metrics, "health", "requests_logged")
+        referrals_before = await area_count(client, metrics, "health", "referrals_created")
+        education_before = await area_count(client, metrics, "education", "referrals_created")
+        body = event.model_dump_json().encode()
+        await publish(infra, topics(CASE_EVENTS), [(key, body), (key, body), (key, sentinel.model_dump_json().encode())])
+
+        async def sentinel_counted() -> bool:
+            return await area_count(client, metrics, "education", "referrals_created") == education_before + 1
+
+        await eventually(sentinel_counted, what="the sentinel referral counted")
+        found = await referrals_for_case(client, referral, event.case_id)
+        assert sorted(r["service_area"] for r in found) == ["education", "health"]
+        assert await area_count(client, metrics, "health", "requests_logged") == health_before + 1
+        assert await area_count(client, metrics, "health", "referrals_created") == referrals_before + 1
+
+
+async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
+        services: dict[str, ServiceProcess], infra: Infra, topics: TopicNames) -> None:
+    referral = services["referral"].url
+    dlq = AIOKafkaConsumer(topics.dlq(CASE_EVENTS), bootstrap_servers=infra.bootstrap_servers,
+                           group_id=f"dlq-reader-{uuid.uuid4().hex}", auto_offset_reset="earliest")
+    await dlq.start()
+    try:
+        malformed = b'{"event_type": "RequestLogged", "case_id": 42'
+        valid = request_logged()
+        await publish(infra, topics(CASE_EVENTS), [(b"bad-key", malformed),
+                                                    (valid.case_id.encode(), valid.model_dump_json().encode())])
+        async with httpx.AsyncClient(timeout=10) as client:
+            found = await eventually(lambda: referrals_for_case(client, referral, valid.case_id),
+                                     what="the valid message processed after the malformed one")
+            assert len(found) == 1
+
+        async def dead_letters() -> list[Any]:
+            batch = await dlq.getmany(timeout_ms=500)
+            return [r for records in batch.values() for r in records if r.value == malformed]
+
+        records = await eventually(dead_letters, what="the malformed message in the DLQ")
+        headers = dict(records[0].headers)
+        assert headers["dlq-original-topic"] == topics(CASE_EVENTS).encode()
+        assert b"invalid event" in headers["dlq-error"]
+        # Two DLQ consumers (referral and metrics) each dead-letter it, naming their group.
+        assert headers["dlq-consumer-group"].decode().endswith(("referral", "metrics"))
+    finally:
+        await dlq.stop()
+
+
+async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
+        services: dict[str, ServiceProcess], infra: Infra) -> None:
+    if not isinstance(infra.kafka, LocalKafka):
+        pytest.skip("the broker is run by someone else (KAFKA_BOOTSTRAP_SERVERS or a container); cannot stop it")
+    intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
+    async with httpx.AsyncClient(timeout=10) as client:
+        before = await area_count(client, metrics, "protection", "requests_logged")
+        infra.kafka.stop()
+        try:
+            response = await client.post(f"{intake}/api/cases", json=case_payload("gender_violence"))
+            assert response.status_code == 201, response.text
+            case_id = response.json()["case_id"]
+            ready = await client.get(f"{intake}/health/ready")
+            assert ready.status_code == 200  # the desk keeps working without Kafka
+        finally:
+            infra.kafka.start()
+
+        found = await eventually(lambda: referrals_for_case(client, referral, case_id), timeout=120,
+                                 what="the referral after Kafka returned")
+
+        async def counted() -> bool:
+            return await area_count(client, metrics, "protection", "requests_logged") == before + 1
+
+        await eventually(counted, timeout=120, what="the protection count +1")
+        assert len(found) == 1
+        assert len(await referrals_for_case(client, referral, case_id)) == 1
+        assert await area_count(client, metrics, "protection", "requests_logged") == before + 1
