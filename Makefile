@@ -55,7 +55,7 @@ lint: bootstrap
 	.venv/bin/mypy shared services infra
 
 schemas: bootstrap
-	$(PY) -m migradesk_shared.contracts.docs
+	$(PY) -m scripts.contract_docs
 
 clean:
 	rm -rf .venv .local

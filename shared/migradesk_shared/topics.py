@@ -29,7 +29,8 @@ CASE_EVENTS = TopicSpec("intake.case-events.v1")
 PERSON_PROFILES = TopicSpec("intake.person-profiles.v1", compacted=True, restricted=True)
 ACTIVITIES = TopicSpec("intake.activities.v1")
 REFERRAL_EVENTS = TopicSpec("referral.referral-events.v1")
-PARTNER_RESPONSES = TopicSpec("referral.partner-responses.v1")
+# Partner responses may carry a comment about the person, so they are restricted too.
+PARTNER_RESPONSES = TopicSpec("referral.partner-responses.v1", restricted=True)
 DISPATCH = {area: TopicSpec(f"referral.dispatch.{area.value}.v1", restricted=True) for area in ServiceArea}
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (

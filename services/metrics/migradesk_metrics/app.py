@@ -13,9 +13,9 @@ from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.http import install_error_handlers, install_operational_routes
 from migradesk_shared.kafka import EventConsumer
 from migradesk_shared.runtime import Runtime
-from migradesk_shared.topics import CASE_EVENTS, REFERRAL_EVENTS
 
-from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, summary
+from migradesk_metrics.channels import SUBSCRIBES
+from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, indicators, summary
 from migradesk_metrics.settings import MetricsSettings
 
 
@@ -27,6 +27,13 @@ def build_router() -> APIRouter:
                           period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> dict[str, Any]:
         return await summary(request.app.state.store, municipality=request.app.state.settings.municipality,
                              period=period)
+
+    @router.get("/indicators")
+    async def get_indicators(request: Request,
+                             period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> dict[str, Any]:
+        """Raw indicators for the ten MigraCidades dimensions (coordinators only; exports suppress small cells)."""
+        return await indicators(request.app.state.store, municipality=request.app.state.settings.municipality,
+                                period=period)
 
     return router
 
@@ -44,9 +51,9 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
         async def on_event(event: Any) -> None:
             await handle_rollup_event(event, store=store, tz=tz)
 
-        for spec in (CASE_EVENTS, REFERRAL_EVENTS):
+        for spec in SUBSCRIBES:
             rt.add_consumer(EventConsumer(
-                spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}",
+                spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
                 adapter=adapter_for(spec), handler=on_event, inbox=rt.inbox(settings.consumer_group),
                 producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
         app.state.runtime, app.state.store, app.state.settings = rt, store, settings

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from migradesk_shared.domain.rollups import Increment, RollupEvent, increments_for
+from migradesk_shared.domain.indicators import DIMENSIONS, governance_indicators
+from migradesk_shared.domain.rollups import BucketIncrement, RollupEvent, increments_for
 
 
 class MetricsStore:
@@ -24,12 +25,12 @@ class MetricsStore:
     async def ensure_indexes(self) -> None:
         await self.rollups.create_index([("municipality", 1), ("period", 1)])
 
-    async def apply(self, inc: Increment, event_id: str) -> bool:
-        """+1 unless this event was already counted in this bucket; True if it counted now."""
+    async def apply(self, inc: BucketIncrement, event_id: str) -> bool:
+        """Apply the event's counters to one bucket unless it was applied there already; True if it was now."""
         try:
             result = await self.rollups.update_one(
                 {"_id": inc.bucket_id, "applied": {"$ne": event_id}},
-                {"$inc": {f"counts.{inc.counter}": 1}, "$push": {"applied": event_id},
+                {"$inc": {f"counts.{counter}": 1 for counter in inc.counters}, "$push": {"applied": event_id},
                  "$setOnInsert": {"municipality": inc.municipality, "period": inc.period, "area": inc.area}},
                 upsert=True)
         except DuplicateKeyError:
@@ -39,15 +40,32 @@ class MetricsStore:
 
 async def handle_rollup_event(event: RollupEvent, *, store: MetricsStore, tz: ZoneInfo) -> None:
     for inc in increments_for(event, tz):
-        # The same event may increment two counters of one bucket; key the guard by counter too.
-        await store.apply(inc, f"{event.event_id}:{inc.counter}")
+        await store.apply(inc, event.event_id)
 
 
-async def summary(store: MetricsStore, *, municipality: str, period: str | None) -> dict[str, Any]:
+async def load_buckets(store: MetricsStore, *, municipality: str,
+                       period: str | None) -> dict[str, dict[str, dict[str, int]]]:
+    """{period: {area: counters}} for one municipality."""
     query: dict[str, Any] = {"municipality": municipality}
     if period:
         query["period"] = period
-    periods: dict[str, Any] = {}
+    periods: dict[str, dict[str, dict[str, int]]] = {}
     async for doc in store.rollups.find(query, {"applied": 0}):
-        periods.setdefault(doc["period"], {"areas": {}})["areas"][doc["area"]] = doc.get("counts", {})
-    return {"municipality": municipality, "periods": dict(sorted(periods.items()))}
+        periods.setdefault(doc["period"], {})[doc["area"]] = doc.get("counts", {})
+    return dict(sorted(periods.items()))
+
+
+async def summary(store: MetricsStore, *, municipality: str, period: str | None) -> dict[str, Any]:
+    buckets = await load_buckets(store, municipality=municipality, period=period)
+    periods = {
+        p: {"areas": {area: {k: v for k, v in counts.items() if "|" not in k}
+                      for area, counts in sorted(areas.items())}}
+        for p, areas in buckets.items()
+    }
+    return {"municipality": municipality, "periods": periods}
+
+
+async def indicators(store: MetricsStore, *, municipality: str, period: str | None) -> dict[str, Any]:
+    buckets = await load_buckets(store, municipality=municipality, period=period)
+    return {"municipality": municipality, "dimensions": DIMENSIONS,
+            "periods": {p: governance_indicators(areas) for p, areas in buckets.items()}}

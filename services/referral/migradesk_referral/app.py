@@ -14,8 +14,8 @@ from migradesk_shared.http import install_error_handlers, install_operational_ro
 from migradesk_shared.kafka import EventConsumer
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
-from migradesk_shared.topics import CASE_EVENTS
 
+from migradesk_referral.channels import SUBSCRIBES
 from migradesk_referral.handlers import ReferralStore, handle_case_event, referral_view
 from migradesk_referral.settings import ReferralSettings
 
@@ -71,10 +71,11 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
             await handle_case_event(event, store=store)
             rt.relay.notify()  # type: ignore[union-attr]
 
-        rt.add_consumer(EventConsumer(
-            spec=CASE_EVENTS, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}",
-            adapter=adapter_for(CASE_EVENTS), handler=on_case_event, inbox=rt.inbox(settings.consumer_group),
-            producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
+        for spec in SUBSCRIBES:
+            rt.add_consumer(EventConsumer(
+                spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
+                adapter=adapter_for(spec), handler=on_case_event, inbox=rt.inbox(settings.consumer_group),
+                producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
         app.state.runtime, app.state.store, app.state.settings = rt, store, settings
         await rt.start()
         try:

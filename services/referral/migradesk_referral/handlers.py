@@ -20,14 +20,12 @@ from migradesk_shared.contracts.referral_events import (
     ReferralDispatched,
     ReferralNeedsManualRouting,
 )
+from migradesk_shared.domain.referral import OPEN_STATUSES, ReferralStatus
 from migradesk_shared.domain.routing import AgencyCandidate, choose_agency
 from migradesk_shared.outbox import new_document_outbox
 from migradesk_shared.topics import DISPATCH, REFERRAL_EVENTS, ServiceArea, TopicSpec
 
 log = structlog.get_logger("migradesk.referral")
-
-OPEN_STATUSES = ["pending", "accepted", "scheduled"]
-
 
 class ReferralStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
@@ -52,7 +50,7 @@ class ReferralStore:
         result = []
         async for agency in self.agencies.find({"areas": area.value, "active": True}):
             open_count = await self.referrals.count_documents(
-                {"agency_id": agency["_id"], "status": {"$in": OPEN_STATUSES}})
+                {"agency_id": agency["_id"], "status": {"$in": sorted(s.value for s in OPEN_STATUSES)}})
             result.append(AgencyCandidate(agency_id=agency["_id"], areas=frozenset(ServiceArea(a) for a in
                                                                                    agency["areas"]),
                                           languages=frozenset(agency.get("languages", [])),
@@ -78,12 +76,12 @@ async def handle_request_logged(event: RequestLogged, *, store: ReferralStore, p
               "causation_id": event.event_id, "occurred_at": now}
     events: list[tuple[TopicSpec, Event]]
     if decision.agency_id is None:
-        status = "needs_manual_routing"
+        status = ReferralStatus.NEEDS_MANUAL_ROUTING
         events = [(REFERRAL_EVENTS, ReferralNeedsManualRouting(
             **common, referral_id=referral_id, case_id=event.case_id, request_id=event.request_id,
             category=event.category, service_area=area, reason=decision.reason, municipality=event.municipality))]
     else:
-        status = "pending"
+        status = ReferralStatus.PENDING
         events = [
             (REFERRAL_EVENTS, ReferralCreated(
                 **common, referral_id=referral_id, case_id=event.case_id, request_id=event.request_id,
@@ -97,9 +95,9 @@ async def handle_request_logged(event: RequestLogged, *, store: ReferralStore, p
     doc = {
         "_id": referral_id, "request_id": event.request_id, "routing_attempt": 1, "case_id": event.case_id,
         "category": event.category, "service_area": area.value, "agency_id": decision.agency_id,
-        "status": status, "routing_reason": decision.reason, "language": event.facets.language,
+        "status": status.value, "routing_reason": decision.reason, "language": event.facets.language,
         "created_at": now, "updated_at": now, "version": 1,
-        "history": [{"status": status, "at": now, "by": "routing", "comment": decision.reason}],
+        "history": [{"status": status.value, "at": now, "by": "routing", "comment": decision.reason}],
         **new_document_outbox(events),
     }
     try:

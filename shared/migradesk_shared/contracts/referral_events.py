@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from migradesk_shared.contracts.case_events import PersonFacets
 from migradesk_shared.contracts.envelope import Event
+from migradesk_shared.domain.referral import Action, DeclineReason, Outcome, ReferralStatus
 from migradesk_shared.topics import ServiceArea
 
 
@@ -42,7 +44,89 @@ class ReferralNeedsManualRouting(Event):
         return self.referral_id
 
 
-ReferralEvent = Annotated[ReferralCreated | ReferralNeedsManualRouting, Field(discriminator="event_type")]
+class ReferralLifecycleEvent(Event):
+    """A change in a referral's life. De-identified: no names, contacts or free-text comments."""
+
+    referral_id: str
+    case_id: str
+    service_area: ServiceArea
+    agency_id: str
+    municipality: str
+    # When the referral was created, so metrics can measure time to acceptance and completion.
+    referral_created_at: datetime
+    actor_role: Literal["agency", "staff", "system", "partner_system"] = "agency"
+
+    def partition_key(self) -> str:
+        return self.referral_id
+
+
+class ReferralAccepted(ReferralLifecycleEvent):
+    event_type: Literal["ReferralAccepted"] = "ReferralAccepted"
+    schema_version: Literal[1] = 1
+
+
+class ReferralDeclined(ReferralLifecycleEvent):
+    event_type: Literal["ReferralDeclined"] = "ReferralDeclined"
+    schema_version: Literal[1] = 1
+    reason: DeclineReason
+    rerouted_to: str | None = None  # the next agency, or None when it needs manual routing
+
+
+class ReferralScheduled(ReferralLifecycleEvent):
+    event_type: Literal["ReferralScheduled"] = "ReferralScheduled"
+    schema_version: Literal[1] = 1
+    scheduled_for: datetime
+
+
+class ReferralAttended(ReferralLifecycleEvent):
+    event_type: Literal["ReferralAttended"] = "ReferralAttended"
+    schema_version: Literal[1] = 1
+
+
+class ReferralNoShow(ReferralLifecycleEvent):
+    event_type: Literal["ReferralNoShow"] = "ReferralNoShow"
+    schema_version: Literal[1] = 1
+
+
+class ReferralCompleted(ReferralLifecycleEvent):
+    event_type: Literal["ReferralCompleted"] = "ReferralCompleted"
+    schema_version: Literal[1] = 1
+    outcome: Outcome
+    could_not_help_reason: str | None = Field(default=None, max_length=80,
+                                              description="a reason code, never free text")
+
+
+class ReferralCancelled(ReferralLifecycleEvent):
+    event_type: Literal["ReferralCancelled"] = "ReferralCancelled"
+    schema_version: Literal[1] = 1
+
+
+class ReferralUnableToContact(ReferralLifecycleEvent):
+    event_type: Literal["ReferralUnableToContact"] = "ReferralUnableToContact"
+    schema_version: Literal[1] = 1
+
+
+class ReferralReopened(ReferralLifecycleEvent):
+    """The audited comment stays in referral's store; the event says only that it happened."""
+
+    event_type: Literal["ReferralReopened"] = "ReferralReopened"
+    schema_version: Literal[1] = 1
+    reopened_to: ReferralStatus
+
+
+class ReferralOverdue(ReferralLifecycleEvent):
+    event_type: Literal["ReferralOverdue"] = "ReferralOverdue"
+    schema_version: Literal[1] = 1
+    deadline: datetime
+    escalated_to: str | None = None  # the role or team the overdue referral was escalated to
+
+
+ReferralEvent = Annotated[
+    ReferralCreated | ReferralNeedsManualRouting | ReferralAccepted | ReferralDeclined | ReferralScheduled
+    | ReferralAttended | ReferralNoShow | ReferralCompleted | ReferralCancelled | ReferralUnableToContact
+    | ReferralReopened | ReferralOverdue,
+    Field(discriminator="event_type"),
+]
 
 
 class ReferralDispatched(Event):
@@ -57,6 +141,25 @@ class ReferralDispatched(Event):
     service_area: ServiceArea
     agency_id: str
     preferred_language: str
+
+    def partition_key(self) -> str:
+        return self.referral_id
+
+
+class PartnerResponse(Event):
+    """What an integrated agency's system publishes on referral.partner-responses.v1 (key = referral_id):
+    the same actions as the inbox pages."""
+
+    event_type: Literal["PartnerResponse"] = "PartnerResponse"
+    schema_version: Literal[1] = 1
+    referral_id: str
+    agency_id: str
+    action: Action
+    decline_reason: DeclineReason | None = None
+    outcome: Outcome | None = None
+    could_not_help_reason: str | None = Field(default=None, max_length=80)
+    scheduled_for: datetime | None = None
+    comment: str | None = Field(default=None, max_length=2000)
 
     def partition_key(self) -> str:
         return self.referral_id

@@ -1,26 +1,34 @@
-"""Rollups: which counters an event increments. Pure; the metrics service applies them idempotently."""
+"""Rollups: which counters an event increments. Pure; the metrics service applies them idempotently.
+
+Counters live in buckets (municipality, month, area). One event increments several counters of a bucket at
+once, including disaggregated ones named `<counter>|<dimension>=<value>` (nationality, sex, age band,
+migratory status, language), so one guarded write per bucket applies the whole event.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from migradesk_shared.contracts.case_events import CaseOpened, RequestLogged
+from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.referral_events import ReferralCreated, ReferralNeedsManualRouting
 
 ALL_AREAS = "_all"
 AT_DESK = "desk"
+DISAGGREGATIONS = ("nationality", "sex", "age_band", "migratory_status", "language")
 
 
 @dataclass(frozen=True)
-class Increment:
-    """+1 on `counter` in the bucket (municipality, period, area)."""
+class BucketIncrement:
+    """+1 on each of `counters` in the bucket (municipality, period, area)."""
 
     municipality: str
     period: str  # YYYY-MM in the municipality's time zone
     area: str
-    counter: str
+    counters: tuple[str, ...]
 
     @property
     def bucket_id(self) -> str:
@@ -31,23 +39,52 @@ def period_of(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m")
 
 
+def disaggregated(counter: str, facets: PersonFacets) -> tuple[str, ...]:
+    values = {"nationality": facets.nationality or "unknown", "sex": facets.sex.value,
+              "age_band": facets.age_band, "migratory_status": facets.migratory_status.value,
+              "language": facets.language}
+    return (counter, *(f"{counter}|{dim}={values[dim]}" for dim in DISAGGREGATIONS))
+
+
 RollupEvent = CaseOpened | RequestLogged | ReferralCreated | ReferralNeedsManualRouting
 
 
-def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[Increment]:
+def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
     period = period_of(event.occurred_at, tz)
     m = event.municipality
     if isinstance(event, CaseOpened):
-        return [Increment(m, period, ALL_AREAS, "cases_opened")]
+        return [BucketIncrement(m, period, ALL_AREAS, disaggregated("cases_opened", event.facets))]
     if isinstance(event, RequestLogged):
         area = event.service_area.value if event.service_area else AT_DESK
-        incs = [Increment(m, period, area, "requests_logged"), Increment(m, period, ALL_AREAS, "requests_logged")]
-        if event.service_area is None:
-            incs.append(Increment(m, period, ALL_AREAS, "requests_resolved_at_desk"))
-        return incs
+        overall = ["requests_logged"] + (["requests_resolved_at_desk"] if event.service_area is None else [])
+        return [BucketIncrement(m, period, area, disaggregated("requests_logged", event.facets)),
+                BucketIncrement(m, period, ALL_AREAS, tuple(overall))]
     if isinstance(event, ReferralCreated):
-        return [Increment(m, period, event.service_area.value, "referrals_created"),
-                Increment(m, period, ALL_AREAS, "referrals_created")]
+        return [BucketIncrement(m, period, event.service_area.value,
+                                (*disaggregated("referrals_created", event.facets),
+                                 f"referrals_created|agency={event.agency_id}")),
+                BucketIncrement(m, period, ALL_AREAS, ("referrals_created",))]
     if isinstance(event, ReferralNeedsManualRouting):
-        return [Increment(m, period, event.service_area.value, "referrals_needing_manual_routing")]
+        return [BucketIncrement(m, period, event.service_area.value, ("referrals_needing_manual_routing",))]
     return []
+
+
+@dataclass
+class RollupState:
+    """The in-memory meaning of the stored rollups: what applying a stream of events must produce."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    applied: dict[str, set[str]] = field(default_factory=dict)
+
+    def apply(self, event: RollupEvent, tz: ZoneInfo) -> None:
+        for inc in increments_for(event, tz):
+            seen = self.applied.setdefault(inc.bucket_id, set())
+            if event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+            self.counts.setdefault(inc.bucket_id, Counter()).update(inc.counters)
+
+    def apply_all(self, events: Iterable[RollupEvent], tz: ZoneInfo) -> RollupState:
+        for event in events:
+            self.apply(event, tz)
+        return self

@@ -1,0 +1,6 @@
+"""The Kafka channels of intake: what it consumes and publishes (runtime and AsyncAPI read this)."""
+
+from migradesk_shared.topics import CASE_EVENTS, TopicSpec
+
+SUBSCRIBES: tuple[TopicSpec, ...] = ()
+PUBLISHES: tuple[TopicSpec, ...] = (CASE_EVENTS,)

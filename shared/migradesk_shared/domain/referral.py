@@ -1,0 +1,198 @@
+"""The referral lifecycle as an explicit state machine (closed loop).
+
+    pending ──accept──▶ accepted ──schedule──▶ scheduled ──attend──▶ attended ──complete──▶ completed
+       │                   │  ▲                   │  ▲                                       (got_help |
+       └──decline──▶ declined │                   │  └──schedule── no_show ◀──no_show──┘      could_not_help)
+                           └──complete────────────┴────────────────────────────────────────▶
+    any open state ──cancel──▶ cancelled        any open state ──unable_to_contact──▶ unable_to_contact
+    a closed state ──reopen(comment)──▶ the open state it was closed from
+
+Illegal transitions raise IllegalTransition, naming the transition and why it was refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from migradesk_shared.errors import DomainRuleViolation
+
+
+class ReferralStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+    DECLINED = "declined"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    UNABLE_TO_CONTACT = "unable_to_contact"
+    NEEDS_MANUAL_ROUTING = "needs_manual_routing"
+
+
+OPEN_STATUSES = frozenset({ReferralStatus.PENDING, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED,
+                           ReferralStatus.ATTENDED, ReferralStatus.NO_SHOW})
+CLOSED_STATUSES = frozenset({ReferralStatus.DECLINED, ReferralStatus.COMPLETED, ReferralStatus.CANCELLED,
+                             ReferralStatus.UNABLE_TO_CONTACT})
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    SCHEDULE = "schedule"
+    ATTEND = "attend"
+    NO_SHOW = "no_show"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+    UNABLE_TO_CONTACT = "unable_to_contact"
+    REOPEN = "reopen"
+
+
+class Outcome(StrEnum):
+    GOT_HELP = "got_help"
+    COULD_NOT_HELP = "could_not_help"
+
+
+class DeclineReason(StrEnum):
+    NO_CAPACITY = "no_capacity"
+    OUT_OF_SCOPE = "out_of_scope"
+    MISSING_DOCUMENTS = "missing_documents"
+    OUT_OF_TERRITORY = "out_of_territory"
+    OTHER = "other"
+
+
+# The transitions of the machine other than the ones every open state shares (cancel, unable_to_contact) and
+# reopen, which depends on the state a referral was closed from.
+TRANSITIONS: dict[tuple[ReferralStatus, Action], ReferralStatus] = {
+    (ReferralStatus.PENDING, Action.ACCEPT): ReferralStatus.ACCEPTED,
+    (ReferralStatus.PENDING, Action.DECLINE): ReferralStatus.DECLINED,
+    (ReferralStatus.ACCEPTED, Action.SCHEDULE): ReferralStatus.SCHEDULED,
+    (ReferralStatus.SCHEDULED, Action.SCHEDULE): ReferralStatus.SCHEDULED,  # rescheduled
+    (ReferralStatus.NO_SHOW, Action.SCHEDULE): ReferralStatus.SCHEDULED,  # a new appointment after a no-show
+    (ReferralStatus.SCHEDULED, Action.ATTEND): ReferralStatus.ATTENDED,
+    (ReferralStatus.SCHEDULED, Action.NO_SHOW): ReferralStatus.NO_SHOW,
+    (ReferralStatus.ACCEPTED, Action.COMPLETE): ReferralStatus.COMPLETED,  # served without an appointment
+    (ReferralStatus.ATTENDED, Action.COMPLETE): ReferralStatus.COMPLETED,
+    (ReferralStatus.NO_SHOW, Action.COMPLETE): ReferralStatus.COMPLETED,
+}
+for _open in OPEN_STATUSES:
+    TRANSITIONS[(_open, Action.CANCEL)] = ReferralStatus.CANCELLED
+    TRANSITIONS[(_open, Action.UNABLE_TO_CONTACT)] = ReferralStatus.UNABLE_TO_CONTACT
+
+
+class IllegalTransition(DomainRuleViolation):
+    code = "illegal_transition"
+
+    def __init__(self, status: ReferralStatus, action: Action, why: str) -> None:
+        super().__init__(f"cannot {action.value} a referral that is {status.value}: {why}",
+                         field="action", status=status.value, action=action.value)
+        self.status = status
+        self.action = action
+
+
+@dataclass(frozen=True)
+class Command:
+    action: Action
+    actor: str
+    at: datetime
+    reason: str | None = None  # decline reason (DeclineReason), cancel reason, or could_not_help reason
+    outcome: Outcome | None = None
+    comment: str | None = None
+    scheduled_for: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    status: ReferralStatus
+    action: Action | None
+    actor: str
+    at: datetime
+    reason: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Referral:
+    referral_id: str
+    status: ReferralStatus = ReferralStatus.PENDING
+    outcome: Outcome | None = None
+    decline_reason: str | None = None
+    scheduled_for: datetime | None = None
+    history: tuple[HistoryEntry, ...] = field(default=())
+    version: int = 1
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def status_before_closing(self) -> ReferralStatus:
+        """The open state a closed referral was closed from (pending if history says nothing)."""
+        for earlier in reversed(self.history[:-1]):
+            if earlier.status in OPEN_STATUSES:
+                return earlier.status
+        return ReferralStatus.PENDING
+
+
+def allowed_actions(referral: Referral) -> frozenset[Action]:
+    actions = {action for (status, action) in TRANSITIONS if status is referral.status}
+    if referral.status in CLOSED_STATUSES:
+        actions.add(Action.REOPEN)
+    return frozenset(actions)
+
+
+def _require(condition: bool, referral: Referral, command: Command, why: str) -> None:
+    if not condition:
+        raise IllegalTransition(referral.status, command.action, why)
+
+
+def apply(referral: Referral, command: Command) -> Referral:
+    """The referral after `command`, or IllegalTransition naming the refused transition and why."""
+    status, action = referral.status, command.action
+    if action is Action.REOPEN:
+        _require(status in CLOSED_STATUSES, referral, command, "only a closed referral can be reopened")
+        _require(bool(command.comment and command.comment.strip()), referral, command,
+                 "reopening needs a comment for the audit trail")
+        target = referral.status_before_closing()
+        return _moved(referral, command, target, outcome=None, decline_reason=None)
+    target = TRANSITIONS.get((status, action))
+    if target is None:
+        if status in CLOSED_STATUSES:
+            why = "it is closed; reopen it first, with a comment"
+        elif status is ReferralStatus.NEEDS_MANUAL_ROUTING:
+            why = "it has no agency yet; route it manually first"
+        else:
+            allowed = ", ".join(sorted(a.value for a in allowed_actions(referral)))
+            why = f"from {status.value} the allowed actions are: {allowed}"
+        raise IllegalTransition(status, action, why)
+    outcome, decline_reason = referral.outcome, referral.decline_reason
+    if action is Action.DECLINE:
+        _require(bool(command.reason), referral, command, "a decline needs a reason")
+        decline_reason = command.reason
+    if action is Action.COMPLETE:
+        _require(command.outcome is not None, referral, command, "completing needs an outcome (got_help or "
+                 "could_not_help)")
+        _require(command.outcome is Outcome.GOT_HELP or bool(command.reason), referral, command,
+                 "could_not_help needs a reason")
+        outcome = command.outcome
+    if action in (Action.CANCEL, Action.UNABLE_TO_CONTACT):
+        _require(bool(command.reason or command.comment), referral, command,
+                 f"{action.value} needs a reason or a comment")
+    if action is Action.SCHEDULE:
+        _require(command.scheduled_for is not None, referral, command, "scheduling needs a date and time")
+    return _moved(referral, command, target, outcome=outcome, decline_reason=decline_reason)
+
+
+def _moved(referral: Referral, command: Command, target: ReferralStatus, *, outcome: Outcome | None,
+           decline_reason: str | None) -> Referral:
+    entry = HistoryEntry(status=target, action=command.action, actor=command.actor, at=command.at,
+                         reason=command.reason, comment=command.comment)
+    scheduled_for = command.scheduled_for if command.action is Action.SCHEDULE else referral.scheduled_for
+    return replace(referral, status=target, outcome=outcome, decline_reason=decline_reason,
+                   scheduled_for=scheduled_for, history=(*referral.history, entry), version=referral.version + 1)
+
+
+def new_referral(referral_id: str, *, actor: str, at: datetime) -> Referral:
+    return Referral(referral_id=referral_id,
+                    history=(HistoryEntry(ReferralStatus.PENDING, None, actor, at),))
