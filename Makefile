@@ -41,7 +41,7 @@ run: prepare
 up: prepare
 	$(PY) -m infra.launcher up
 
-test: prepare
+test: prepare lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: bootstrap
@@ -52,7 +52,7 @@ test-e2e: prepare
 
 lint: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/mypy shared services infra
+	.venv/bin/mypy shared services infra scripts
 
 schemas: bootstrap
 	$(PY) -m scripts.contract_docs

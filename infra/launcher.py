@@ -397,8 +397,8 @@ def start_infra(kafka_port: int | None = None, store_port: int | None = None, ru
             if docker:
                 from testcontainers.mongodb import MongoDbContainer  # type: ignore[import-not-found]
 
-                container = MongoDbContainer().start()
-                store = External("store", container.get_connection_url(), container)
+                mongo_container = MongoDbContainer().start()
+                store = External("store", mongo_container.get_connection_url(), mongo_container)
             else:
                 store = LocalFerretDB(port=store_port or 27017, home=LOCAL_DIR / "run" / run_name / "ferretdb",
                                       name=f"ferretdb-{run_name}")

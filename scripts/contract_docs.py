@@ -41,8 +41,8 @@ def main() -> int:
             print("stale contract documents (run `make schemas`):\n  " + "\n  ".join(stale), file=sys.stderr)
             return 1
         return 0
-    for stale in DOCS.rglob("*.json") if DOCS.exists() else ():
-        stale.unlink()
+    for old in DOCS.rglob("*.json") if DOCS.exists() else ():
+        old.unlink()
     for name, text in render().items():
         (DOCS / name).parent.mkdir(parents=True, exist_ok=True)
         (DOCS / name).write_text(text, encoding="utf-8")

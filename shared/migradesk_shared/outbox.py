@@ -21,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.kafka import ReliableProducer
+from migradesk_shared.mongo import KeyedLocks
 from migradesk_shared.telemetry import current_trace_headers
 from migradesk_shared.topics import TopicNames, TopicSpec
 
@@ -60,8 +61,11 @@ OUTBOX_INDEXES = [("outbox_pending", 1)]
 
 class OutboxRelay:
     def __init__(self, collections: Sequence[AsyncCollection[dict[str, Any]]], producer: ReliableProducer,
-                 names: TopicNames, poll_seconds: float = 0.5, batch_size: int = 200) -> None:
+                 names: TopicNames, poll_seconds: float = 0.5, batch_size: int = 200,
+                 locks: KeyedLocks | None = None) -> None:
         self._collections = list(collections)
+        # Shared with the service's writers: marking events sent must not race an update of the same document.
+        self._locks = locks or KeyedLocks()
         self._producer = producer
         self._names = names
         self._poll = poll_seconds
@@ -127,11 +131,12 @@ class OutboxRelay:
             await self._producer.send_many(messages)
             for doc in docs:
                 total_now = len(doc["outbox"])
-                # Clear the flag only if no event was appended since we read the document.
-                result = await coll.update_one({"_id": doc["_id"], "outbox_total": total_now},
-                                               {"$set": {"outbox_sent": total_now, "outbox_pending": False}})
-                if result.matched_count == 0:
-                    await coll.update_one({"_id": doc["_id"]}, {"$set": {"outbox_sent": total_now}})
+                async with self._locks.hold(f"{coll.name}:{doc['_id']}"):
+                    # Clear the flag only if no event was appended since we read the document.
+                    result = await coll.update_one({"_id": doc["_id"], "outbox_total": total_now},
+                                                   {"$set": {"outbox_sent": total_now, "outbox_pending": False}})
+                    if result.matched_count == 0:
+                        await coll.update_one({"_id": doc["_id"]}, {"$set": {"outbox_sent": total_now}})
             PUBLISHED.labels(coll.name).inc(len(messages))
             total += len(messages)
         return total

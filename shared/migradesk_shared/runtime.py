@@ -9,8 +9,8 @@ from typing import Any
 
 import structlog
 import uvicorn
-from fastapi import FastAPI
 from aiokafka.errors import KafkaError
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from pymongo import AsyncMongoClient
@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from migradesk_shared.kafka import DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
 from migradesk_shared.logging import configure_logging
-from migradesk_shared.mongo import connect, ping
+from migradesk_shared.mongo import KeyedLocks, connect, ping
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.settings import ServiceSettings
 from migradesk_shared.telemetry import configure_tracing
@@ -40,6 +40,8 @@ class Runtime:
     producer: ReliableProducer
     broker: KafkaBroker
     relay: OutboxRelay | None = None
+    # Writers that update a document take its lock (key "<collection>:<id>"), as the relay does.
+    doc_locks: KeyedLocks = field(default_factory=KeyedLocks)
     consumers: list[EventConsumer] = field(default_factory=list)
     broker_started: bool = False
     _starter: asyncio.Task[None] | None = None

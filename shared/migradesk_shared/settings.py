@@ -43,7 +43,8 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_seconds: float = Field(default=0.2, gt=0)
     consumer_batch_size: int = Field(default=200, ge=1)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
-    api_token_secret: str = "dev-secret"
+    # A development placeholder; refused outside development (see the validator below).
+    api_token_secret: str = "dev-secret"  # noqa: S105
 
     @property
     def json_logs(self) -> bool:

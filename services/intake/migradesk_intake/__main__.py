@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from migradesk_shared.runtime import serve
-
 from migradesk_intake.app import create_app
 from migradesk_intake.settings import IntakeSettings
+from migradesk_shared.runtime import serve
 
 
 def main() -> None:

@@ -10,13 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import HTMLResponse
 
-from migradesk_shared.http import install_error_handlers, install_operational_routes
-from migradesk_shared.outbox import OutboxRelay
-from migradesk_shared.runtime import Runtime
-
 from migradesk_intake.handlers import IntakeStore, handle_get_case, handle_open_case
 from migradesk_intake.schemas import CaseOut, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
+from migradesk_shared.http import install_error_handlers, install_operational_routes
+from migradesk_shared.outbox import OutboxRelay
+from migradesk_shared.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
 Actor = Annotated[str, Header(alias="X-Actor", max_length=100)]
@@ -48,7 +47,8 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         rt = runtime or Runtime.create(settings)
         store = IntakeStore(rt.db)
         await store.ensure_indexes()
-        rt.relay = OutboxRelay([store.cases], rt.producer, rt.names, poll_seconds=settings.outbox_poll_seconds)
+        rt.relay = OutboxRelay([store.cases], rt.producer, rt.names,
+                                poll_seconds=settings.outbox_poll_seconds, locks=rt.doc_locks)
         app.state.runtime, app.state.store, app.state.settings = rt, store, settings
         await rt.start()
         try:

@@ -9,12 +9,11 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from migradesk_intake.schemas import CaseOut, OpenCaseIn, RequestOut
 from migradesk_shared.domain.case import FacetSource, OpenedCase, open_case
 from migradesk_shared.errors import NotFound
 from migradesk_shared.outbox import new_document_outbox
 from migradesk_shared.topics import CASE_EVENTS
-
-from migradesk_intake.schemas import CaseOut, OpenCaseIn, RequestOut
 
 
 class IntakeStore:

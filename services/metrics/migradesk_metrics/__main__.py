@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from migradesk_shared.runtime import serve
-
 from migradesk_metrics.app import create_app
 from migradesk_metrics.settings import MetricsSettings
+from migradesk_shared.runtime import serve
 
 
 def main() -> None:

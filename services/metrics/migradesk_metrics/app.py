@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Query, Request
 
+from migradesk_metrics.channels import SUBSCRIBES
+from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, indicators, summary
+from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.http import install_error_handlers, install_operational_routes
 from migradesk_shared.kafka import EventConsumer
 from migradesk_shared.runtime import Runtime
-
-from migradesk_metrics.channels import SUBSCRIBES
-from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, indicators, summary
-from migradesk_metrics.settings import MetricsSettings
 
 
 def build_router() -> APIRouter:

@@ -1,8 +1,9 @@
 """Metrics' service layer: apply an event's increments to the rollup counters exactly once.
 
 There are no multi-document transactions on FerretDB, so each counter document remembers which events it has
-counted (`applied`), and the increment is conditional on the event not being there: one atomic update per
-bucket. A redelivered event, or a crash between two buckets, never counts twice nor is lost. Buckets are per
+counted (`applied`), and the increment is conditional on the event not being there: one update per bucket,
+serialised per bucket in this process because FerretDB v1 does not apply concurrent updates atomically.
+A redelivered event, or a crash between two buckets, never counts twice nor is lost. Buckets are per
 municipality, month and area, so `applied` stays bounded by a month's activity.
 """
 
@@ -16,26 +17,38 @@ from pymongo.errors import DuplicateKeyError
 
 from migradesk_shared.domain.indicators import DIMENSIONS, governance_indicators
 from migradesk_shared.domain.rollups import BucketIncrement, RollupEvent, increments_for
+from migradesk_shared.mongo import KeyedLocks
 
 
 class MetricsStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.rollups = db["rollups"]
+        self._bucket_locks = KeyedLocks()
 
     async def ensure_indexes(self) -> None:
         await self.rollups.create_index([("municipality", 1), ("period", 1)])
 
     async def apply(self, inc: BucketIncrement, event_id: str) -> bool:
-        """Apply the event's counters to one bucket unless it was applied there already; True if it was now."""
-        try:
-            result = await self.rollups.update_one(
-                {"_id": inc.bucket_id, "applied": {"$ne": event_id}},
-                {"$inc": {f"counts.{counter}": 1 for counter in inc.counters}, "$push": {"applied": event_id},
-                 "$setOnInsert": {"municipality": inc.municipality, "period": inc.period, "area": inc.area}},
-                upsert=True)
-        except DuplicateKeyError:
-            return False  # the bucket exists and already holds this event: the upsert collided with it
-        return result.modified_count > 0 or result.upserted_id is not None
+        """Count the event in one bucket unless it is counted there already; True if it was counted now."""
+        update = {"$inc": {f"counts.{counter}": 1 for counter in inc.counters},
+                  "$push": {"applied": event_id},
+                  "$setOnInsert": {"municipality": inc.municipality, "period": inc.period, "area": inc.area}}
+        async with self._bucket_locks.hold(inc.bucket_id):
+            return await self._apply_unlocked(inc, event_id, update)
+
+    async def _apply_unlocked(self, inc: BucketIncrement, event_id: str, update: dict[str, Any]) -> bool:
+        while True:
+            try:
+                result = await self.rollups.update_one({"_id": inc.bucket_id, "applied": {"$ne": event_id}},
+                                                       update, upsert=True)
+            except DuplicateKeyError:
+                # The filter matched nothing and the upsert's insert collided with an existing bucket: either
+                # this event is already in it, or another event created the bucket at the same moment (the
+                # store does not retry such upserts itself). Only the first case may be skipped.
+                if await self.rollups.find_one({"_id": inc.bucket_id, "applied": event_id}, {"_id": 1}):
+                    return False
+                continue
+            return result.modified_count > 0 or result.upserted_id is not None
 
 
 async def handle_rollup_event(event: RollupEvent, *, store: MetricsStore, tz: ZoneInfo) -> None:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from migradesk_shared.runtime import serve
-
 from migradesk_referral.app import create_app
 from migradesk_referral.settings import ReferralSettings
+from migradesk_shared.runtime import serve
 
 
 def main() -> None:

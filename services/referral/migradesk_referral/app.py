@@ -8,16 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 
+from migradesk_referral.channels import SUBSCRIBES
+from migradesk_referral.handlers import ReferralStore, handle_case_event, referral_view
+from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.errors import NotFound
 from migradesk_shared.http import install_error_handlers, install_operational_routes
 from migradesk_shared.kafka import EventConsumer
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
-
-from migradesk_referral.channels import SUBSCRIBES
-from migradesk_referral.handlers import ReferralStore, handle_case_event, referral_view
-from migradesk_referral.settings import ReferralSettings
 
 
 def build_router() -> APIRouter:
@@ -65,7 +64,8 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
         await store.ensure_indexes()
         if settings.seed_demo_agencies:
             await store.seed_demo_agencies()
-        rt.relay = OutboxRelay([store.referrals], rt.producer, rt.names, poll_seconds=settings.outbox_poll_seconds)
+        rt.relay = OutboxRelay([store.referrals], rt.producer, rt.names,
+                                poll_seconds=settings.outbox_poll_seconds, locks=rt.doc_locks)
 
         async def on_case_event(event: Any) -> None:
             await handle_case_event(event, store=store)

@@ -72,8 +72,8 @@ async def handle_request_logged(event: RequestLogged, *, store: ReferralStore, p
     decision = choose_agency(area, event.facets.language, await store.candidates(area), category=event.category)
     referral_id = _referral_id(event.request_id, 1)
     now = datetime.now(UTC)
-    common = {"producer": producer, "correlation_id": event.correlation_id or event.case_id,
-              "causation_id": event.event_id, "occurred_at": now}
+    common: dict[str, Any] = {"producer": producer, "correlation_id": event.correlation_id or event.case_id,
+                              "causation_id": event.event_id, "occurred_at": now}
     events: list[tuple[TopicSpec, Event]]
     if decision.agency_id is None:
         status = ReferralStatus.NEEDS_MANUAL_ROUTING

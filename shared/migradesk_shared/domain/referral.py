@@ -154,8 +154,7 @@ def apply(referral: Referral, command: Command) -> Referral:
         _require(status in CLOSED_STATUSES, referral, command, "only a closed referral can be reopened")
         _require(bool(command.comment and command.comment.strip()), referral, command,
                  "reopening needs a comment for the audit trail")
-        target = referral.status_before_closing()
-        return _moved(referral, command, target, outcome=None, decline_reason=None)
+        return _moved(referral, command, referral.status_before_closing(), outcome=None, decline_reason=None)
     target = TRANSITIONS.get((status, action))
     if target is None:
         if status in CLOSED_STATUSES:

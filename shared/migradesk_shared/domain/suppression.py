@@ -99,7 +99,7 @@ def suppress(counts: Sequence[Sequence[int]], *, row_labels: Sequence[str] | Non
     values: dict[Item, int] = {("cell", r, c): counts[r][c] for r in range(n_rows) for c in range(n_cols)}
     values |= {("row", r, -1): sum(counts[r]) for r in range(n_rows)}
     values |= {("col", -1, c): sum(counts[r][c] for r in range(n_rows)) for c in range(n_cols)}
-    values[GRAND] = grand = sum(values[("row", r, -1)] for r in range(n_rows))
+    values[GRAND] = sum(values[("row", r, -1)] for r in range(n_rows))
     primary = frozenset(item for item, v in values.items() if 0 < v < threshold)
     hidden = set(primary)
     while True:

@@ -1,0 +1,166 @@
+"""Delivery mechanics against the real Kafka broker and the real store, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from infra.launcher import Infra
+from migradesk_metrics.handlers import MetricsStore, handle_rollup_event
+from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets
+from migradesk_shared.contracts.registry import adapter_for
+from migradesk_shared.kafka import DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
+from migradesk_shared.outbox import OutboxRelay, append_outbox, new_document_outbox
+from migradesk_shared.topics import CASE_EVENTS, TopicNames
+from tests.conftest import eventually
+
+pytestmark = [pytest.mark.infra]
+
+
+@pytest.fixture
+async def db(infra: Infra, namespace: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
+    yield client[f"{namespace}_it"]
+    await client.drop_database(f"{namespace}_it")
+    await client.close()
+
+
+@pytest.fixture
+async def names(infra: Infra, namespace: str) -> TopicNames:
+    topic_names = TopicNames(f"{namespace}.")
+    await ensure_topics(infra.bootstrap_servers, topic_names)
+    return topic_names
+
+
+def opened(case_id: str) -> CaseOpened:
+    return CaseOpened(producer="test", case_id=case_id, municipality="Dourados-MS", facets=PersonFacets())
+
+
+async def read_all(infra: Infra, topic: str, expected: int, timeout: float = 30) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest",
+                                group_id=f"reader-{uuid.uuid4().hex}")
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async def more() -> bool:
+            batch = await consumer.getmany(timeout_ms=500)
+            records.extend(r for rs in batch.values() for r in rs)
+            return len(records) >= expected
+
+        await eventually(more, timeout=timeout, what=f"{expected} records on {topic}")
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_relay_keeps_events_while_kafka_is_unreachable_then_publishes_in_order_per_key(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    cases = db["cases"]
+    case_ids = [str(uuid.uuid4()) for _ in range(3)]
+    for case_id in case_ids:
+        events = [opened(case_id) for _ in range(3)]
+        await cases.insert_one({"_id": case_id, **new_document_outbox([(CASE_EVENTS, e) for e in events])})
+    # A later state change appends to the same document's outbox in the same write.
+    await cases.update_one({"_id": case_ids[0]}, append_outbox([(CASE_EVENTS, opened(case_ids[0]))]))
+
+    unreachable = ReliableProducer("127.0.0.1:1", "test-relay")
+    down = OutboxRelay([cases], unreachable, names)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, nothing may be marked sent
+        await asyncio.wait_for(down.drain_once(), timeout=30)
+    await unreachable.stop()
+    assert await cases.count_documents({"outbox_pending": True}) == 3
+
+    producer = ReliableProducer(infra.bootstrap_servers, "test-relay")
+    relay = OutboxRelay([cases], producer, names)
+    try:
+        assert await relay.drain_once() == 10
+        assert await cases.count_documents({"outbox_pending": True}) == 0
+        assert await relay.drain_once() == 0  # nothing is published twice
+    finally:
+        await producer.stop()
+
+    records = await read_all(infra, names(CASE_EVENTS), 10)
+    assert len(records) == 10
+    for case_id in case_ids:
+        doc = await cases.find_one({"_id": case_id})
+        assert doc is not None
+        published = [r.headers for r in records if r.key == case_id.encode()]
+        expected = [e["event_id"].encode() for e in doc["outbox"]]
+        assert [dict(h)["event-id"] for h in published] == expected
+
+
+async def test_consumer_retries_a_failing_handler_then_dead_letters_and_goes_on(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    attempts: dict[str, int] = {}
+    handled: list[str] = []
+    flaky, poisoned, fine = opened("flaky"), opened("poisoned"), opened("fine")
+
+    async def handler(event: CaseOpened) -> None:
+        attempts[event.case_id] = attempts.get(event.case_id, 0) + 1
+        if event.case_id == "poisoned" or (event.case_id == "flaky" and attempts["flaky"] < 3):
+            raise RuntimeError(f"cannot handle {event.case_id}")
+        handled.append(event.case_id)
+
+    broker = KafkaBroker(infra.bootstrap_servers)
+    producer = ReliableProducer(infra.bootstrap_servers, "test-dlq")
+    consumer = EventConsumer(spec=CASE_EVENTS, names=names, group_id=f"{names.prefix}it", handler=handler,
+                             adapter=adapter_for(CASE_EVENTS), inbox=Inbox(db["processed_events"], "it"),
+                             producer=producer, policy=DeliveryPolicy(max_attempts=4, backoff_seconds=0.05),
+                             tracer=trace.get_tracer("test"))
+    consumer.register(broker, batch_size=50)
+    await broker.start()
+    raw = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+    await raw.start()
+    try:
+        for event in (flaky, poisoned, fine, flaky):  # the last one is a redelivery of the first
+            await raw.send_and_wait(names(CASE_EVENTS), event.model_dump_json().encode(), key=b"same-partition")
+        await eventually(lambda: _as_async("fine" in handled), what="the message after the poisoned one")
+    finally:
+        await raw.stop()
+        await broker.stop()
+        await producer.stop()
+    assert handled == ["flaky", "fine"]  # flaky handled once despite being delivered twice
+    assert attempts == {"flaky": 3, "poisoned": 4, "fine": 1}
+    [dead] = await read_all(infra, names.dlq(CASE_EVENTS), 1)
+    assert dead.value == poisoned.model_dump_json().encode()
+    assert b"handler failed after 4 attempts" in dict(dead.headers)["dlq-error"]
+    assert await db["processed_events"].count_documents({}) == 2
+
+
+async def _as_async(value: bool) -> bool:
+    return value
+
+
+async def test_rollup_counts_an_event_once_however_often_and_concurrently_it_arrives(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    store = MetricsStore(db)
+    await store.ensure_indexes()
+    tz = ZoneInfo("America/Sao_Paulo")
+    event = opened("c1")
+    await asyncio.gather(*(handle_rollup_event(event, store=store, tz=tz) for _ in range(5)))
+    await handle_rollup_event(event, store=store, tz=tz)
+    await handle_rollup_event(opened("c2"), store=store, tz=tz)
+    [bucket] = await db["rollups"].find({}).to_list()
+    assert bucket["counts"]["cases_opened"] == 2
+    assert bucket["counts"]["cases_opened|nationality=unknown"] == 2
+
+
+async def test_different_events_creating_the_same_bucket_at_once_are_all_counted(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    # Two consumers (case events, referral events) may both be first to write a month's bucket.
+    store = MetricsStore(db)
+    tz = ZoneInfo("America/Sao_Paulo")
+    events = [opened(f"c{i}") for i in range(20)]
+    await asyncio.gather(*(handle_rollup_event(e, store=store, tz=tz) for e in events))
+    [bucket] = await db["rollups"].find({}).to_list()
+    assert bucket["counts"]["cases_opened"] == 20

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
+from migradesk_shared.contracts.referral_events import ReferralCreated
+from migradesk_shared.domain.indicators import governance_indicators, histogram_key, histogram_quantile
+from migradesk_shared.domain.rollups import RollupState, increments_for, period_of
+from migradesk_shared.topics import ServiceArea
+
+TZ = ZoneInfo("America/Sao_Paulo")
+FACETS = PersonFacets(nationality="VEN", sex="female", age_band="30-59", migratory_status="refugiado",
+                      language="es")
+
+
+def logged(area: ServiceArea | None, when: datetime, category: str = "sus_card") -> RequestLogged:
+    return RequestLogged(producer="t", occurred_at=when, case_id="c", request_id="r", category=category,
+                         service_area=area, municipality="Dourados-MS", facets=FACETS)
+
+
+def test_month_is_the_municipality_local_month() -> None:
+    # 02:00 UTC on 1 December is still 30 November in Dourados (UTC-4 / Brasília UTC-3).
+    assert period_of(datetime(2026, 12, 1, 2, 0, tzinfo=UTC), TZ) == "2026-11"
+    assert period_of(datetime(2026, 12, 1, 5, 0, tzinfo=UTC), TZ) == "2026-12"
+
+
+def test_a_request_counts_in_its_area_overall_and_by_every_disaggregation() -> None:
+    incs = increments_for(logged(ServiceArea.HEALTH, datetime(2026, 11, 5, tzinfo=UTC)), TZ)
+    by_area = {i.area: set(i.counters) for i in incs}
+    assert "requests_logged" in by_area["health"]
+    assert {"requests_logged|nationality=VEN", "requests_logged|sex=female", "requests_logged|age_band=30-59",
+            "requests_logged|migratory_status=refugiado", "requests_logged|language=es"} <= by_area["health"]
+    assert by_area["_all"] == {"requests_logged"}
+
+
+def test_a_request_resolved_at_the_desk_counts_as_such() -> None:
+    incs = increments_for(logged(None, datetime(2026, 11, 5, tzinfo=UTC), "documentation"), TZ)
+    assert {i.area for i in incs} == {"desk", "_all"}
+    assert "requests_resolved_at_desk" in next(i for i in incs if i.area == "_all").counters
+
+
+def sample_events() -> list:  # type: ignore[type-arg]
+    when = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    events = [CaseOpened(producer="t", occurred_at=when, case_id=f"c{i}", municipality="Dourados-MS",
+                         facets=FACETS) for i in range(3)]
+    events += [logged(area, when) for area in (ServiceArea.HEALTH, ServiceArea.WORK, None, ServiceArea.HEALTH)]
+    events += [ReferralCreated(producer="t", occurred_at=when, referral_id=f"r{i}", case_id="c", request_id="q",
+                               category="sus_card", service_area=ServiceArea.HEALTH, agency_id="ubs",
+                               municipality="Dourados-MS", facets=FACETS) for i in range(2)]
+    return events
+
+
+@settings(max_examples=100)
+@given(st.data())
+def test_duplicates_in_any_order_give_the_same_counters(data: st.DataObject) -> None:
+    events = sample_events()
+    expected = RollupState().apply_all(events, TZ).counts
+    duplicates = data.draw(st.lists(st.sampled_from(events), max_size=20))
+    stream = events + duplicates
+    random.Random(data.draw(st.integers())).shuffle(stream)
+    assert RollupState().apply_all(stream, TZ).counts == expected
+
+
+def test_histogram_quantiles() -> None:
+    counts = {histogram_key("t", h): 0 for h in (0.5,)}
+    for hours in (0.5, 2, 2, 3, 30, 30, 30, 100, 1000, 2000):
+        key = histogram_key("t", hours)
+        counts[key] = counts.get(key, 0) + 1
+    assert histogram_quantile(counts, "t", 0.5) == 48
+    assert histogram_quantile(counts, "t", 0.9) == float("inf")
+    assert histogram_quantile({}, "t", 0.5) is None
+
+
+def test_indicators_for_the_ten_dimensions() -> None:
+    state = RollupState().apply_all(sample_events(), TZ)
+    buckets = {bucket.split("|")[2]: dict(counts) for bucket, counts in state.counts.items()}
+    buckets["health"]["referrals_accepted"] = 1
+    buckets["health"]["referrals_accepted|agency=ubs"] = 1
+    result = governance_indicators(buckets)
+    assert set(result) == set(range(1, 11))
+    assert result[1]["cases_opened"] == 3
+    assert result[1]["requests_logged"] == 4
+    assert result[1]["requests_resolved_at_desk"] == 1
+    assert result[6]["requests"] == 2
+    assert result[6]["referrals"] == 2
+    assert result[6]["accepted_pct"] == 0.5
+    assert result[6]["requests_by"]["nationality"] == {"VEN": 2}
+    assert result[9]["requests"] == 1 and result[9]["accepted_pct"] is None  # no referrals: no rate
+    assert result[5]["active_partner_agencies"] == 1
+    assert result[5]["per_partner"]["ubs"] == {"referrals": 2, "accepted": 1, "acceptance_rate": 0.5}
+    assert result[10]["requests"] == 0
