@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 INFRA_DIR = REPO_ROOT / "infra"
 LOCAL_DIR = Path(os.environ.get("MIGRADESK_LOCAL_DIR", REPO_ROOT / ".local"))
 LOG_DIR = LOCAL_DIR / "logs"
+PID_DIR = LOCAL_DIR / "pids"
 
 SERVICE_PORTS = {"intake": 8001, "referral": 8002, "metrics": 8003}
 
@@ -93,6 +94,43 @@ def _wait(predicate, what: str, timeout: float, process: subprocess.Popen | None
             return
         time.sleep(0.2)
     raise InfraError(f"{what} was not ready after {timeout:.0f}s; see {log_path}")
+
+
+def reap_stale(name: str, timeout: float = 30.0) -> None:
+    """Stop what a previous run left behind under this name (a launcher killed without cleaning up), so a
+    second start neither finds its ports taken nor runs two brokers on one data directory."""
+    pidfile = PID_DIR / f"{name}.pid"
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text().strip() or 0)
+    pidfile.unlink()
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return  # long gone
+    if str(LOCAL_DIR).encode() not in cmdline and b"migradesk_" not in cmdline:
+        return  # the pid was reused by something that is not ours
+    log(f"stopping {name} (pid {pid}) left over from an earlier run")
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def spawn(name: str, cmd: Sequence[str], out_path: Path, *, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:  # type: ignore[type-arg]
+    """Start a long-running component in its own session, output to a log file, pid remembered by name."""
+    reap_stale(name)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    PID_DIR.mkdir(parents=True, exist_ok=True)
+    with out_path.open("ab") as out:
+        process = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=env, cwd=cwd)
+    (PID_DIR / f"{name}.pid").write_text(str(process.pid))
+    return process
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -202,12 +240,11 @@ class LocalKafka:
                                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             _run_logged(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
                                    "--standalone"), "kafka-format.log")
+        reap_stale(self.name)
         if port_open("127.0.0.1", self.port):
             raise InfraError(f"port {self.port} is already in use; stop whatever listens there or choose another")
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        stdout = (LOG_DIR / f"{self.name}.stdout.log").open("ab")
-        self.process = subprocess.Popen(self._java("kafka.Kafka", str(props), heap=self.heap),
-                                        stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = spawn(self.name, self._java("kafka.Kafka", str(props), heap=self.heap),
+                             LOG_DIR / f"{self.name}.stdout.log")
         started_marker = "Kafka Server started"
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
 
@@ -222,11 +259,12 @@ class LocalKafka:
         log(f"Kafka broker ready on {self.bootstrap_servers} (log {self.log_path})")
 
     def stop(self, timeout: float = 60.0) -> None:
-        _terminate(self.process, timeout)
+        _terminate(self.process, timeout, self.name)
         self.process = None
 
 
-def _terminate(process: subprocess.Popen | None, timeout: float) -> None:  # type: ignore[type-arg]
+def _terminate(process: subprocess.Popen | None, timeout: float, name: str) -> None:  # type: ignore[type-arg]
+    (PID_DIR / f"{name}.pid").unlink(missing_ok=True)
     if process is None or process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
@@ -278,19 +316,16 @@ class LocalFerretDB:
         binary = ensure_ferretdb_binary()
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
+        reap_stale(self.name)
         if port_open("127.0.0.1", self.port):
             raise InfraError(f"port {self.port} is already in use; stop whatever listens there or choose another")
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        out = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(binary), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-dir={data}"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "DO_NOT_TRACK": "1"})
+        self.process = spawn(self.name, [str(binary), f"--listen-addr=127.0.0.1:{self.port}", f"--sqlite-dir={data}"],
+                             self.log_path, env={**os.environ, "DO_NOT_TRACK": "1"})
         _wait(lambda: port_open("127.0.0.1", self.port), "FerretDB", timeout, self.process, self.log_path)
         log(f"FerretDB ready on {self.uri} (log {self.log_path})")
 
     def stop(self, timeout: float = 30.0) -> None:
-        _terminate(self.process, timeout)
+        _terminate(self.process, timeout, self.name)
         self.process = None
 
 
@@ -309,15 +344,13 @@ class LocalMongod:
 
     def start(self, timeout: float = 60.0) -> None:
         (self.home / "data").mkdir(parents=True, exist_ok=True)
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
         log_path = LOG_DIR / f"{self.name}.log"
-        self.process = subprocess.Popen(
-            ["mongod", "--bind_ip", "127.0.0.1", "--port", str(self.port), "--dbpath", str(self.home / "data")],
-            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = spawn(self.name, ["mongod", "--bind_ip", "127.0.0.1", "--port", str(self.port),
+                                         "--dbpath", str(self.home / "data")], log_path)
         _wait(lambda: port_open("127.0.0.1", self.port), "mongod", timeout, self.process, log_path)
 
     def stop(self, timeout: float = 30.0) -> None:
-        _terminate(self.process, timeout)
+        _terminate(self.process, timeout, self.name)
         self.process = None
 
 
@@ -390,7 +423,8 @@ def start_infra(kafka_port: int | None = None, store_port: int | None = None, ru
         if os.environ.get("MONGODB_URI"):
             store = External("store", os.environ["MONGODB_URI"])
         elif shutil.which("mongod"):
-            store = LocalMongod(port=store_port or 27017, home=LOCAL_DIR / "run" / run_name / "mongod")
+            store = LocalMongod(port=store_port or 27017, home=LOCAL_DIR / "run" / run_name / "mongod",
+                                name=f"mongod-{run_name}")
         else:
             if docker is None:
                 docker = docker_engine_answers()
@@ -441,7 +475,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout: float = 20.0) -> None:
-        _terminate(self.process, timeout)
+        _terminate(self.process, timeout, f"service-{self.log_path.stem}")
 
 
 def service_env(name: str, infra: Infra, port: int, namespace: str, extra: dict[str, str] | None = None) -> dict:
@@ -475,12 +509,9 @@ def wait_http_ready(url: str, timeout: float = 60.0, process: subprocess.Popen |
 
 def start_service(name: str, infra: Infra, port: int, namespace: str,
                   extra_env: dict[str, str] | None = None, wait: bool = True) -> ServiceProcess:
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{namespace}-{name}.log"
-    process = subprocess.Popen([sys.executable, "-m", f"migradesk_{name}"],
-                               env=service_env(name, infra, port, namespace, extra_env),
-                               stdout=log_path.open("ab"), stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                               start_new_session=True)
+    process = spawn(f"service-{log_path.stem}", [sys.executable, "-m", f"migradesk_{name}"], log_path,
+                    env=service_env(name, infra, port, namespace, extra_env), cwd=REPO_ROOT)
     service = ServiceProcess(name, port, process, log_path)
     if wait:
         try:
@@ -505,50 +536,61 @@ def running_services(infra: Infra, namespace: str, ports: dict[str, int] | None 
             service.stop()
 
 
+class _StopRequested(Exception):
+    pass
+
+
+def _stop_on_signals() -> None:
+    # Ctrl-C and `kill` both end the run through the same clean-up path.
+    def handler(signum: int, frame: object) -> None:
+        raise _StopRequested
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def run(args: argparse.Namespace) -> int:
-    infra = start_infra(run_name="dev")
-    stop_requested = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGTERM, request_stop)
+    _stop_on_signals()
+    infra: Infra | None = None
     try:
+        infra = start_infra(run_name="dev")
         with running_services(infra, "migradesk", ports=dict(SERVICE_PORTS),
                               extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as services:
-            print("\nMigraDesk is running. Open:\n", flush=True)
-            print(f"  {services['intake'].url}/            desk (start here)", flush=True)
-            print(f"  {services['referral'].url}/docs      referral API", flush=True)
-            print(f"  {services['metrics'].url}/docs       metrics API", flush=True)
+            print("\nMigraDesk is running. Open the desk:\n", flush=True)
+            print(f"    {services['intake'].url}/\n", flush=True)
+            print(f"  referral API  {services['referral'].url}/docs", flush=True)
+            print(f"  metrics API   {services['metrics'].url}/docs", flush=True)
+            print(f"  intake API    {services['intake'].url}/docs", flush=True)
             print(f"\nKafka {infra.bootstrap_servers}   store {infra.mongodb_uri}   logs {LOG_DIR}", flush=True)
             print("Press Ctrl-C to stop everything.\n", flush=True)
-            while not stop_requested:
+            while True:
                 for service in services.values():
                     if service.process.poll() is not None:
                         raise InfraError(f"{service.name} exited with code {service.process.returncode}; "
                                          f"see {service.log_path}")
                 time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+    except _StopRequested:
+        return 0
     finally:
         log("stopping...")
-        infra.stop()
-    return 0
+        if infra is not None:
+            infra.stop()
 
 
 def up(args: argparse.Namespace) -> int:
     """Kafka and the store only, for working on one service at a time."""
-    infra = start_infra(run_name="dev")
-    print(f"KAFKA_BOOTSTRAP_SERVERS={infra.bootstrap_servers}\nMONGODB_URI={infra.mongodb_uri}", flush=True)
+    _stop_on_signals()
+    infra: Infra | None = None
     try:
+        infra = start_infra(run_name="dev")
+        print(f"KAFKA_BOOTSTRAP_SERVERS={infra.bootstrap_servers}\nMONGODB_URI={infra.mongodb_uri}", flush=True)
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+    except _StopRequested:
+        return 0
     finally:
-        infra.stop()
-    return 0
+        if infra is not None:
+            infra.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from migradesk_shared.errors import MigraDeskError
@@ -38,6 +39,23 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = ", ".join(e["field"] for e in errors)
         return JSONResponse(status_code=422, content={
             "error": "validation_failed", "message": f"invalid fields: {fields}", "errors": errors})
+
+
+def install_tracing(app: FastAPI, tracer: Callable[[], trace.Tracer]) -> None:
+    """One SERVER span per request, continuing the caller's W3C trace context; events written while handling
+    the request store that context in the outbox, so the trace follows them through Kafka."""
+
+    @app.middleware("http")
+    async def _trace(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path.startswith(("/health", "/metrics")):
+            return await call_next(request)
+        ctx = propagate.extract(dict(request.headers))
+        route = f"{request.method} {request.url.path}"
+        with tracer().start_as_current_span(route, context=ctx, kind=trace.SpanKind.SERVER) as span:
+            span.set_attribute("http.request.method", request.method)
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
 
 
 def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:

@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 
 from infra.launcher import Infra, LocalKafka, ServiceProcess, new_namespace, running_services
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
-from migradesk_shared.topics import CASE_EVENTS, TopicNames
+from migradesk_shared.topics import CASE_EVENTS, REFERRAL_EVENTS, TopicNames
 from tests.conftest import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow]
@@ -186,6 +186,52 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
         await dlq.stop()
 
 
+async def test_one_trace_follows_a_request_from_http_through_kafka_into_referral(
+        services: dict[str, ServiceProcess], infra: Infra, topics: TopicNames) -> None:
+    trace_id = uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"{services['intake'].url}/api/cases", json=case_payload("cadunico"),
+                                     headers={"traceparent": traceparent})
+        assert response.status_code == 201
+        case_id = response.json()["case_id"]
+        await eventually(lambda: referrals_for_case(client, services["referral"].url, case_id),
+                         what="the referral")
+
+    async def carries_trace(topic: str) -> list[Any]:
+        records = await read_topic(infra, topic)
+        return [r for r in records if trace_id.encode() in dict(r.headers).get("traceparent", b"")]
+
+    case_events = await eventually(lambda: carries_trace(topics(CASE_EVENTS)), what="case events with the trace")
+    assert {dict(r.headers)["event-type"] for r in case_events} == {b"CaseOpened", b"RequestLogged"}
+    referral_events = await eventually(lambda: carries_trace(topics(REFERRAL_EVENTS)),
+                                       what="referral events continuing the trace")
+    assert dict(referral_events[0].headers)["event-type"] == b"ReferralCreated"
+
+
+async def read_topic(infra: Infra, topic: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest",
+                                group_id=f"reader-{uuid.uuid4().hex}")
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=3000)
+        return [r for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+
+
+async def test_the_desk_page_and_the_category_table_are_served(services: dict[str, ServiceProcess]) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        page = await client.get(f"{services['intake'].url}/")
+        assert page.status_code == 200 and 'id="case-form"' in page.text
+        categories = (await client.get(f"{services['intake'].url}/api/categories")).json()["categories"]
+        assert {"code": "sus_card", "area": "health", "label_pt": "Cartão SUS"} in categories
+        for service in services.values():
+            ready = await client.get(f"{service.url}/health/ready")
+            assert ready.status_code == 200, (service.name, ready.text)
+
+
+# Last in the module: it stops and restarts the session's broker.
 async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
         services: dict[str, ServiceProcess], infra: Infra) -> None:
     if not isinstance(infra.kafka, LocalKafka):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import HTMLResponse
@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse
 from migradesk_intake.handlers import IntakeStore, handle_get_case, handle_open_case
 from migradesk_intake.schemas import CaseOut, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
-from migradesk_shared.http import install_error_handlers, install_operational_routes
+from migradesk_shared.domain.categories import CATEGORIES
+from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
 
@@ -31,6 +32,11 @@ def build_router() -> APIRouter:
                                       actor=x_actor)
         state.runtime.relay.notify()
         return case
+
+    @router.get("/categories")
+    async def categories() -> dict[str, Any]:
+        return {"categories": [{"code": c.code, "area": c.area.value if c.area else None, "label_pt": c.label_pt}
+                               for c in CATEGORIES.values()]}
 
     @router.get("/cases/{case_id}", response_model=CaseOut)
     async def get_case(case_id: str, request: Request, x_actor: Actor = "desk") -> CaseOut:
@@ -58,6 +64,7 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
 
     app = FastAPI(title="MigraDesk intake", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    install_tracing(app, lambda: app.state.runtime.tracer)
 
     async def readiness() -> dict[str, bool]:
         # The desk keeps working while Kafka is down (the outbox holds the events), so only the store counts.

@@ -13,7 +13,7 @@ from migradesk_metrics.channels import SUBSCRIBES
 from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, indicators, summary
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.contracts.registry import adapter_for
-from migradesk_shared.http import install_error_handlers, install_operational_routes
+from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
 from migradesk_shared.kafka import EventConsumer
 from migradesk_shared.runtime import Runtime
 
@@ -64,6 +64,7 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
 
     app = FastAPI(title="MigraDesk metrics", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    install_tracing(app, lambda: app.state.runtime.tracer)
 
     async def readiness() -> dict[str, bool]:
         return await app.state.runtime.readiness()

@@ -13,7 +13,7 @@ from migradesk_referral.handlers import ReferralStore, handle_case_event, referr
 from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.errors import NotFound
-from migradesk_shared.http import install_error_handlers, install_operational_routes
+from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
 from migradesk_shared.kafka import EventConsumer
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
@@ -85,6 +85,7 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
 
     app = FastAPI(title="MigraDesk referral", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    install_tracing(app, lambda: app.state.runtime.tracer)
 
     async def readiness() -> dict[str, bool]:
         return await app.state.runtime.readiness()
