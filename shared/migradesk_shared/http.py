@@ -34,14 +34,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid"),
-                   "type": e.get("type", "")} for e in exc.errors()]
+        errors = [{"field": "body" if e.get("type") == "json_invalid" else _field_path(tuple(e.get("loc", ()))),
+                   "message": e.get("msg", "invalid"), "type": e.get("type", "")} for e in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
         return JSONResponse(status_code=422, content={
             "error": "validation_failed", "message": f"invalid fields: {fields}", "errors": errors})
 
 
-def install_tracing(app: FastAPI, tracer: Callable[[], trace.Tracer]) -> None:
+def install_tracing(app: FastAPI, service: str) -> None:
     """One SERVER span per request, continuing the caller's W3C trace context; events written while handling
     the request store that context in the outbox, so the trace follows them through Kafka."""
 
@@ -51,7 +51,9 @@ def install_tracing(app: FastAPI, tracer: Callable[[], trace.Tracer]) -> None:
             return await call_next(request)
         ctx = propagate.extract(dict(request.headers))
         route = f"{request.method} {request.url.path}"
-        with tracer().start_as_current_span(route, context=ctx, kind=trace.SpanKind.SERVER) as span:
+        # The global provider is set by configure_tracing at start-up; until then spans are no-ops.
+        tracer = trace.get_tracer(f"migradesk.{service}")
+        with tracer.start_as_current_span(route, context=ctx, kind=trace.SpanKind.SERVER) as span:
             span.set_attribute("http.request.method", request.method)
             response = await call_next(request)
             span.set_attribute("http.response.status_code", response.status_code)

@@ -57,7 +57,8 @@ async def referrals_for_case(client: httpx.AsyncClient, url: str, case_id: str) 
     return list(response.json()["referrals"])
 
 
-async def test_health_request_reaches_referral_inbox_and_metrics(services: dict[str, ServiceProcess]) -> None:
+async def test_health_request_reaches_referral_inbox_and_metrics(
+        services: dict[str, ServiceProcess], infra: Infra, stack_namespace: str) -> None:
     intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
     async with httpx.AsyncClient(timeout=10) as client:
         before = await area_count(client, metrics, "health", "requests_logged")
@@ -78,9 +79,23 @@ async def test_health_request_reaches_referral_inbox_and_metrics(services: dict[
 
         await eventually(counted, what="the health count +1")
 
-        stored = await client.get(f"{intake}/api/cases/{case_id}")
+        stored = await client.get(f"{intake}/api/cases/{case_id}", headers={"X-Actor": "ana"})
         assert stored.status_code == 200
         assert stored.json()["requests"][0]["category"] == "sus_card"
+        assert stored.json()["person"]["full_name"] == "María José Pérez"
+        missing = await client.get(f"{intake}/api/cases/{uuid.uuid4()}")
+        assert missing.status_code == 404 and missing.json()["field"] == "case_id"
+
+    # LGPD: the write and the read of the person record are audited, with who and when.
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri)
+    try:
+        intake_db = mongo[f"{stack_namespace}_intake"]
+        case_doc = await intake_db["cases"].find_one({"_id": case_id})
+        assert case_doc is not None and [a["action"] for a in case_doc["audit"]] == ["case.open"]
+        reads = await intake_db["audit_log"].find({"case_id": case_id}).to_list()
+        assert [(r["actor"], r["action"]) for r in reads] == [("ana", "case.read")]
+    finally:
+        await mongo.close()
 
 
 async def test_invalid_post_is_422_naming_the_field_and_nothing_is_stored(

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 from pymongo import AsyncMongoClient
@@ -21,7 +23,7 @@ from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.kafka import DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
 from migradesk_shared.outbox import OutboxRelay, append_outbox, new_document_outbox
-from migradesk_shared.topics import CASE_EVENTS, TopicNames
+from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, TopicNames, all_topic_specs
 from tests.conftest import eventually
 
 pytestmark = [pytest.mark.infra]
@@ -164,3 +166,23 @@ async def test_different_events_creating_the_same_bucket_at_once_are_all_counted
     await asyncio.gather(*(handle_rollup_event(e, store=store, tz=tz) for e in events))
     [bucket] = await db["rollups"].find({}).to_list()
     assert bucket["counts"]["cases_opened"] == 20
+
+
+async def test_topics_are_created_explicitly_with_partitions_and_compaction(infra: Infra, namespace: str) -> None:
+    topic_names = TopicNames(f"{namespace}.")
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+    await admin.start()
+    try:
+        # The broker refuses to create topics on demand, so these exist only if ensure_topics made them.
+        assert not {topic_names(s) for s in all_topic_specs()} & set(await admin.list_topics())
+        await ensure_topics(infra.bootstrap_servers, topic_names)
+        await ensure_topics(infra.bootstrap_servers, topic_names)  # idempotent
+        assert {topic_names(s) for s in all_topic_specs()} <= set(await admin.list_topics())
+        [described] = await admin.describe_topics([topic_names(CASE_EVENTS)])
+        assert len(described["partitions"]) == CASE_EVENTS.partitions
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic_names(PERSON_PROFILES))])
+        configs = {entry[0]: entry[1] for entry in response.resources[0][4]}
+        assert configs["cleanup.policy"] == "compact"
+    finally:
+        await admin.close()

@@ -40,3 +40,13 @@ def test_age_bands() -> None:
     assert age_band(date(2014, 11, 23), on) == "0-11"
     assert age_band(date(2014, 11, 22), on) == "12-17"
     assert age_band(date(1966, 11, 22), on) == "60+"
+
+
+def test_sharing_with_partners_needs_consent_or_a_legal_basis() -> None:
+    from migradesk_shared.domain.person import Consent, LegalBasis
+
+    on = date(2026, 11, 22)
+    assert not Consent(LegalBasis.CONSENT, False, on, "ana").allows_sharing_with_partners()
+    assert Consent(LegalBasis.CONSENT, True, on, "ana").allows_sharing_with_partners()
+    assert Consent(LegalBasis.LIFE_PROTECTION, False, on, "ana").allows_sharing_with_partners()
+    assert Consent(LegalBasis.PUBLIC_POLICY, False, on, "ana").allows_sharing_with_partners()

@@ -64,7 +64,7 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
 
     app = FastAPI(title="MigraDesk intake", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    install_tracing(app, lambda: app.state.runtime.tracer)
+    install_tracing(app, settings.service_name)
 
     async def readiness() -> dict[str, bool]:
         # The desk keeps working while Kafka is down (the outbox holds the events), so only the store counts.

@@ -64,7 +64,7 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
 
     app = FastAPI(title="MigraDesk metrics", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    install_tracing(app, lambda: app.state.runtime.tracer)
+    install_tracing(app, settings.service_name)
 
     async def readiness() -> dict[str, bool]:
         return await app.state.runtime.readiness()

@@ -85,7 +85,7 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
 
     app = FastAPI(title="MigraDesk referral", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
-    install_tracing(app, lambda: app.state.runtime.tracer)
+    install_tracing(app, settings.service_name)
 
     async def readiness() -> dict[str, bool]:
         return await app.state.runtime.readiness()

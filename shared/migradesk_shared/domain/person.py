@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
@@ -37,6 +38,24 @@ class LegalBasis(StrEnum):
     CONSENT = "consent"
     PUBLIC_POLICY = "public_policy"  # execução de políticas públicas
     LIFE_PROTECTION = "life_protection"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The consent record taken at the desk (LGPD): on which legal basis data is held, and whether the person
+    agreed to have it shared with the partner agencies that serve them."""
+
+    legal_basis: LegalBasis
+    share_with_partners: bool
+    recorded_on: date
+    recorded_by: str
+
+    def allows_sharing_with_partners(self) -> bool:
+        """Personal data may go to a partner agency when the person agreed, or when the law itself is the basis
+        (public policy execution, protection of life) — never by default under plain consent."""
+        if self.legal_basis is LegalBasis.CONSENT:
+            return self.share_with_partners
+        return True
 
 
 AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (
