@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 from collections.abc import Iterator
 from typing import Any
 
@@ -244,6 +245,37 @@ async def test_the_desk_page_and_the_category_table_are_served(services: dict[st
         for service in services.values():
             ready = await client.get(f"{service.url}/health/ready")
             assert ready.status_code == 200, (service.name, ready.text)
+
+
+async def test_staff_see_duplicate_candidates_and_link_instead_of_creating_a_twin(
+        services: dict[str, ServiceProcess]) -> None:
+    intake = services["intake"].url
+    # A birth date no other test uses, so the only candidates are the ones this test registers.
+    unique_birth = (date(1940, 1, 1) + timedelta(days=uuid.uuid4().int % 25000)).isoformat()
+    person = {"full_name": "José da Silva", "birth_date": unique_birth, "nationality": "PRY",
+              "documents": [{"type": "rnm", "number": "V123456-A"}]}
+    async with httpx.AsyncClient(timeout=10) as client:
+        first = (await client.post(f"{intake}/api/cases", json=case_payload(**person))).json()
+
+        check = await client.post(f"{intake}/api/persons/duplicate-candidates", json={
+            "full_name": "JOSE DA  SILVA", "birth_date": unique_birth, "nationality": "PRY"})
+        assert check.status_code == 200, check.text
+        [candidate] = [c for c in check.json()["candidates"] if c["person_id"] == first["person_id"]]
+        assert candidate["strength"] == "probable"
+        assert "same birth date" in candidate["reasons"]
+        assert candidate["case_ids"] == [first["case_id"]]
+
+        by_document = await client.post(f"{intake}/api/persons/duplicate-candidates",
+                                         json={"full_name": "Outra Pessoa",
+                                               "documents": [{"type": "rnm", "number": "v123456a"}]})
+        assert [c["strength"] for c in by_document.json()["candidates"]] == ["strong"]
+
+        linked = await client.post(f"{intake}/api/cases",
+                                   json={**case_payload(**person), "existing_person_id": first["person_id"]})
+        assert linked.status_code == 201 and linked.json()["person_id"] == first["person_id"]
+        unknown = await client.post(f"{intake}/api/cases",
+                                    json={**case_payload(), "existing_person_id": "no-such-person"})
+        assert unknown.status_code == 404 and unknown.json()["field"] == "existing_person_id"
 
 
 # Last in the module: it stops and restarts the session's broker.

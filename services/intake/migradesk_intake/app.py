@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import HTMLResponse
 
-from migradesk_intake.handlers import IntakeStore, handle_get_case, handle_open_case
-from migradesk_intake.schemas import CaseOut, OpenCaseIn
+from migradesk_intake.handlers import IntakeStore, handle_duplicate_check, handle_get_case, handle_open_case
+from migradesk_intake.schemas import CaseOut, DuplicateCheckIn, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.domain.categories import CATEGORIES
 from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
@@ -32,6 +32,12 @@ def build_router() -> APIRouter:
                                       actor=x_actor)
         state.runtime.relay.notify()
         return case
+
+    @router.post("/persons/duplicate-candidates")
+    async def duplicate_candidates(payload: DuplicateCheckIn, request: Request,
+                                   x_actor: Actor = "desk") -> dict[str, Any]:
+        found = await handle_duplicate_check(payload, store=request.app.state.store, actor=x_actor)
+        return {"candidates": [c.model_dump(mode="json") for c in found]}
 
     @router.get("/categories")
     async def categories() -> dict[str, Any]:

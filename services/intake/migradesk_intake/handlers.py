@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from migradesk_intake.schemas import CaseOut, OpenCaseIn, RequestOut
+from migradesk_intake.schemas import CandidateOut, CaseOut, DocumentIn, DuplicateCheckIn, OpenCaseIn, RequestOut
 from migradesk_shared.domain.case import FacetSource, OpenedCase, open_case
+from migradesk_shared.domain.duplicates import PersonRecord, find_candidates, normalise_document, phonetic_key
+from migradesk_shared.domain.person import DocumentType
 from migradesk_shared.errors import NotFound
 from migradesk_shared.outbox import new_document_outbox
 from migradesk_shared.topics import CASE_EVENTS
@@ -23,6 +25,10 @@ class IntakeStore:
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_index([("person_id", 1)])
+        # Look-up keys for duplicate candidates (FerretDB has no $text, so the keys are precomputed).
+        await self.cases.create_index([("match_keys.phonetic", 1)])
+        await self.cases.create_index([("match_keys.birth_date", 1)])
+        await self.cases.create_index([("match_keys.documents", 1)])
         await self.audit.create_index([("subject_id", 1), ("at", 1)])
 
     async def record_access(self, *, actor: str, action: str, subject_id: str, case_id: str) -> None:
@@ -30,6 +36,11 @@ class IntakeStore:
         audit entry inside the document they change, in the same write."""
         await self.audit.insert_one({"_id": str(uuid.uuid4()), "actor": actor, "action": action,
                                      "subject_id": subject_id, "case_id": case_id, "at": datetime.now(UTC)})
+
+
+def _match_keys(full_name: str, birth_date: date | None, documents: list[DocumentIn]) -> dict[str, Any]:
+    return {"phonetic": phonetic_key(full_name), "birth_date": birth_date.isoformat() if birth_date else None,
+            "documents": [f"{d.type.value}:{normalise_document(d.number)}" for d in documents]}
 
 
 def _case_document(case: OpenedCase, payload: OpenCaseIn, actor: str) -> dict[str, Any]:
@@ -43,6 +54,7 @@ def _case_document(case: OpenedCase, payload: OpenCaseIn, actor: str) -> dict[st
         "version": case.version,
         "opened_at": case.opened_at,
         "municipality": case.municipality,
+        "match_keys": _match_keys(payload.person.full_name, payload.person.birth_date, payload.person.documents),
         "requests": [{**asdict(r), "service_area": r.service_area.value if r.service_area else None}
                      for r in case.requests],
         # Who wrote what and when, in the same write as the change it audits (reads go to audit_log).
@@ -55,8 +67,13 @@ def _case_document(case: OpenedCase, payload: OpenCaseIn, actor: str) -> dict[st
 async def handle_open_case(payload: OpenCaseIn, *, store: IntakeStore, municipality: str,
                            actor: str) -> CaseOut:
     person = payload.person
+    person_id = str(uuid.uuid4())
+    if payload.existing_person_id is not None:
+        if await store.cases.find_one({"person_id": payload.existing_person_id}, {"_id": 1}) is None:
+            raise NotFound(f"no person {payload.existing_person_id} is registered", field="existing_person_id")
+        person_id = payload.existing_person_id
     case = open_case(
-        person_id=str(uuid.uuid4()),
+        person_id=person_id,
         facet_source=FacetSource(nationality=person.nationality, sex=person.sex, birth_date=person.birth_date,
                                  migratory_status=person.migratory_status, language=person.preferred_language),
         requests=[(r.category, r.description) for r in payload.requests],
@@ -77,3 +94,35 @@ async def handle_get_case(case_id: str, *, store: IntakeStore, actor: str) -> Ca
     return CaseOut(case_id=doc["_id"], person_id=doc["person_id"], status=doc["status"], version=doc["version"],
                    opened_at=doc["opened_at"], municipality=doc["municipality"],
                    requests=[RequestOut(**r) for r in doc["requests"]], person=doc["person"])
+
+
+async def handle_duplicate_check(payload: DuplicateCheckIn, *, store: IntakeStore, actor: str,
+                                 limit: int = 10) -> list[CandidateOut]:
+    """Registered people who may be this person, best first, with the reasons (see domain.duplicates)."""
+    keys = _match_keys(payload.full_name, payload.birth_date, payload.documents)
+    clauses: list[dict[str, Any]] = [{"match_keys.phonetic": keys["phonetic"]}]
+    if keys["birth_date"]:
+        clauses.append({"match_keys.birth_date": keys["birth_date"]})
+    if keys["documents"]:
+        clauses.append({"match_keys.documents": {"$in": keys["documents"]}})
+    people: dict[str, PersonRecord] = {}
+    cases_of: dict[str, list[str]] = {}
+    async for doc in store.cases.find({"$or": clauses}, {"person": 1, "person_id": 1}).limit(500):
+        p = doc["person"]
+        cases_of.setdefault(doc["person_id"], []).append(doc["_id"])
+        people[doc["person_id"]] = PersonRecord(
+            person_id=doc["person_id"], full_name=p["full_name"],
+            birth_date=date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None,
+            nationality=p.get("nationality"),
+            documents=tuple((DocumentType(d["type"]), d["number"]) for d in p.get("documents", [])))
+    new = PersonRecord(person_id="", full_name=payload.full_name, birth_date=payload.birth_date,
+                       nationality=payload.nationality,
+                       documents=tuple((d.type, d.number) for d in payload.documents))
+    found = find_candidates(new, people.values(), limit=limit)
+    for candidate in found:
+        await store.record_access(actor=actor, action="person.duplicate_candidate",
+                                  subject_id=candidate.person_id, case_id=cases_of[candidate.person_id][0])
+    return [CandidateOut(person_id=c.person_id, score=c.score, strength=c.strength.value, reasons=list(c.reasons),
+                         full_name=people[c.person_id].full_name, birth_date=people[c.person_id].birth_date,
+                         nationality=people[c.person_id].nationality, case_ids=sorted(cases_of[c.person_id]))
+            for c in found]

@@ -63,6 +63,26 @@ class RequestIn(Strict):
 class OpenCaseIn(Strict):
     person: PersonIn
     requests: list[RequestIn] = Field(min_length=1, max_length=20)
+    # Staff link a returning person (found among the duplicate candidates) instead of creating a twin.
+    existing_person_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class DuplicateCheckIn(Strict):
+    full_name: Name
+    birth_date: date | None = None
+    nationality: CountryCode | None = None
+    documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
+
+
+class CandidateOut(BaseModel):
+    person_id: str
+    score: int
+    strength: str
+    reasons: list[str]
+    full_name: str
+    birth_date: date | None
+    nationality: str | None
+    case_ids: list[str]
 
 
 class RequestOut(BaseModel):
