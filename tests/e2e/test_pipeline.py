@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
