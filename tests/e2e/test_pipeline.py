@@ -278,6 +278,75 @@ async def test_staff_see_duplicate_candidates_and_link_instead_of_creating_a_twi
         assert unknown.status_code == 404 and unknown.json()["field"] == "existing_person_id"
 
 
+async def act(client: httpx.AsyncClient, url: str, referral_id: str, **body: Any) -> httpx.Response:
+    return await client.post(f"{url}/api/referrals/{referral_id}/actions", json=body,
+                             headers={"X-Actor": "agency-staff"})
+
+
+async def indicator(client: httpx.AsyncClient, url: str, dimension: int, name: str) -> Any:
+    periods = (await client.get(f"{url}/api/metrics/indicators")).json()["periods"]
+    return [p[str(dimension)][name] for p in periods.values()]
+
+
+async def test_an_agency_takes_a_referral_through_its_closed_loop(services: dict[str, ServiceProcess]) -> None:
+    intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
+    async with httpx.AsyncClient(timeout=10) as client:
+        created = (await client.post(f"{intake}/api/cases", json=case_payload("job_placement"))).json()
+        [pending] = await eventually(lambda: referrals_for_case(client, referral, created["case_id"]),
+                                     what="the work referral")
+        rid = pending["referral_id"]
+        assert pending["allowed_actions"] == ["accept", "cancel", "decline", "unable_to_contact"]
+
+        accepted = await act(client, referral, rid, action="accept", expected_version=1)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["status"] == "accepted" and accepted.json()["version"] == 2
+
+        stale = await act(client, referral, rid, action="schedule", expected_version=1,
+                          scheduled_for="2026-12-01T14:00:00-04:00")
+        assert stale.status_code == 409 and stale.json()["field"] == "expected_version"
+        illegal = await act(client, referral, rid, action="attend")
+        assert illegal.status_code == 422
+        assert "cannot attend a referral that is accepted" in illegal.json()["message"]
+
+        for step in ({"action": "schedule", "scheduled_for": "2026-12-01T14:00:00-04:00"}, {"action": "attend"},
+                     {"action": "complete", "outcome": "got_help"}):
+            response = await act(client, referral, rid, **step)
+            assert response.status_code == 200, response.text
+        done = (await client.get(f"{referral}/api/referrals/{rid}")).json()
+        assert done["status"] == "completed" and done["outcome"] == "got_help"
+        assert [h["status"] for h in done["history"]] == ["pending", "accepted", "scheduled", "attended", "completed"]
+        assert done["allowed_actions"] == ["reopen"]
+
+        async def completed_with_help() -> bool:
+            return any(v is not None and v > 0 for v in await indicator(client, metrics, 9, "completed_with_help_pct"))
+
+        await eventually(completed_with_help, what="the completion in the labour market indicators")
+        assert any(v is not None for v in await indicator(client, metrics, 9, "accepted_pct"))
+
+
+async def test_a_declined_referral_goes_to_the_next_agency(services: dict[str, ServiceProcess]) -> None:
+    intake, referral = services["intake"].url, services["referral"].url
+    async with httpx.AsyncClient(timeout=10) as client:
+        created = (await client.post(f"{intake}/api/cases", json=case_payload("cadunico"))).json()
+        [first] = await eventually(lambda: referrals_for_case(client, referral, created["case_id"]),
+                                   what="the social assistance referral")
+        no_reason = await act(client, referral, first["referral_id"], action="decline")
+        assert no_reason.status_code == 422 and "decline needs a reason" in no_reason.json()["message"]
+        bad_reason = await act(client, referral, first["referral_id"], action="decline", reason="busy")
+        assert bad_reason.status_code == 422 and bad_reason.json()["errors"][0]["field"] == "reason"
+        declined = await act(client, referral, first["referral_id"], action="decline", reason="no_capacity")
+        assert declined.status_code == 200, declined.text
+
+        async def rerouted() -> list[dict[str, Any]]:
+            found = await referrals_for_case(client, referral, created["case_id"])
+            return [r for r in found if r["routing_attempt"] == 2]
+
+        [second] = await eventually(rerouted, what="the second routing attempt")
+        assert second["agency_id"] != first["agency_id"]
+        assert second["declined_by"] == [first["agency_id"]]
+        assert second["status"] == "pending"
+
+
 # Last in the module: it stops and restarts the session's broker.
 async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
         services: dict[str, ServiceProcess], infra: Infra) -> None:

@@ -94,3 +94,31 @@ def test_indicators_for_the_ten_dimensions() -> None:
     assert result[5]["active_partner_agencies"] == 1
     assert result[5]["per_partner"]["ubs"] == {"referrals": 2, "accepted": 1, "acceptance_rate": 0.5}
     assert result[10]["requests"] == 0
+
+
+def test_lifecycle_steps_feed_acceptance_completion_and_decline_indicators() -> None:
+    from datetime import timedelta
+
+    from migradesk_shared.contracts.referral_events import ReferralAccepted, ReferralCompleted, ReferralDeclined
+    from migradesk_shared.domain.referral import DeclineReason, Outcome
+
+    created = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    common = {"producer": "t", "referral_id": "r1", "case_id": "c", "service_area": ServiceArea.HEALTH,
+              "agency_id": "ubs", "municipality": "Dourados-MS", "referral_created_at": created}
+    events = [
+        *sample_events(),
+        ReferralAccepted(**common, occurred_at=created + timedelta(hours=3)),  # type: ignore[arg-type]
+        ReferralCompleted(**common, occurred_at=created + timedelta(hours=40),  # type: ignore[arg-type]
+                          outcome=Outcome.GOT_HELP),
+        ReferralDeclined(**{**common, "referral_id": "r2"}, occurred_at=created,  # type: ignore[arg-type]
+                         reason=DeclineReason.NO_CAPACITY),
+    ]
+    state = RollupState().apply_all(events, TZ)
+    buckets = {bucket.split("|")[2]: dict(counts) for bucket, counts in state.counts.items()}
+    health = governance_indicators(buckets)[6]
+    assert health["accepted_pct"] == 0.5  # 1 of 2 referrals created
+    assert health["completed_with_help_pct"] == 1.0
+    assert health["time_to_acceptance_hours"] == {"median": 4, "p90": 4}
+    assert health["time_to_completion_hours"] == {"median": 48, "p90": 48}
+    assert health["decline_reasons"] == {"no_capacity": 1}
+    assert governance_indicators(buckets)[5]["per_partner"]["ubs"]["accepted"] == 1

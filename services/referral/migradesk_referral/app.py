@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 
 from migradesk_referral.channels import SUBSCRIBES
-from migradesk_referral.handlers import ReferralStore, handle_case_event, referral_view
+from migradesk_referral.handlers import (
+    ReferralStore,
+    flag_overdue,
+    handle_case_event,
+    handle_referral_action,
+    referral_view,
+    reroute_declined,
+)
+from migradesk_referral.schemas import ReferralActionIn
 from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.contracts.registry import adapter_for
+from migradesk_shared.domain.referral import Command
 from migradesk_shared.errors import NotFound
 from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
 from migradesk_shared.kafka import EventConsumer
@@ -46,12 +58,43 @@ def build_router() -> APIRouter:
             raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
         return referral_view(doc)
 
+    @router.post("/referrals/{referral_id}/actions")
+    async def act_on_referral(referral_id: str, payload: ReferralActionIn, request: Request,
+                              x_actor: Annotated[str, Header(alias="X-Actor", max_length=100)] = "agency",
+                              ) -> dict[str, Any]:
+        state = request.app.state
+        command = Command(action=payload.action, actor=x_actor, at=datetime.now(UTC), reason=payload.reason,
+                          outcome=payload.outcome, comment=payload.comment, scheduled_for=payload.scheduled_for)
+        view = await handle_referral_action(referral_id, command, store=state.store, locks=state.runtime.doc_locks,
+                                            expected_version=payload.expected_version)
+        state.runtime.relay.notify()
+        state.reroute_wake.set()
+        return view
+
     @router.get("/agencies")
     async def list_agencies(request: Request) -> dict[str, Any]:
         docs = await request.app.state.store.agencies.find({}).sort("_id", 1).to_list()
         return {"agencies": [{"agency_id": d.pop("_id"), **d} for d in docs]}
 
     return router
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[None]], logger: Any,
+                 wake: asyncio.Event | None = None) -> None:
+    """Run a background job periodically (or when woken); a failing round is logged and retried."""
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("background job failed, will retry", job=getattr(job, "__name__", "job"), error=repr(exc))
+        if wake is None:
+            await asyncio.sleep(seconds)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=seconds)
+        wake.clear()
 
 
 def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -77,10 +120,26 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
                 adapter=adapter_for(spec), handler=on_case_event, inbox=rt.inbox(settings.consumer_group),
                 producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
         app.state.runtime, app.state.store, app.state.settings = rt, store, settings
+        app.state.reroute_wake = asyncio.Event()
+
+        async def reroute() -> None:
+            if await reroute_declined(store, rt.doc_locks):
+                rt.relay.notify()  # type: ignore[union-attr]
+
+        async def check_sla() -> None:
+            if await flag_overdue(store, rt.doc_locks, datetime.now(UTC)):
+                rt.relay.notify()  # type: ignore[union-attr]
+
         await rt.start()
+        loops = [asyncio.create_task(_every(settings.reroute_poll_seconds, reroute, rt.logger, app.state.reroute_wake)),
+                 asyncio.create_task(_every(settings.sla_check_seconds, check_sla, rt.logger))]
         try:
             yield
         finally:
+            for task in loops:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await rt.stop()
 
     app = FastAPI(title="MigraDesk referral", version="0.1.0", lifespan=lifespan)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from migradesk_shared.settings import ServiceSettings
@@ -14,3 +15,6 @@ class ReferralSettings(ServiceSettings):
     consumer_group: str = "referral"
     # Loads the demo directory of Dourados partner agencies at start-up (idempotent upserts).
     seed_demo_agencies: bool = False
+    # How often declined referrals are re-routed (also woken at once by a decline) and SLAs are checked.
+    reroute_poll_seconds: float = Field(default=5.0, gt=0)
+    sla_check_seconds: float = Field(default=60.0, gt=0)

@@ -44,6 +44,9 @@ class ReferralNeedsManualRouting(Event):
         return self.referral_id
 
 
+ActorRole = Literal["agency", "staff", "system", "partner_system"]
+
+
 class ReferralLifecycleEvent(Event):
     """A change in a referral's life. De-identified: no names, contacts or free-text comments."""
 
@@ -54,7 +57,7 @@ class ReferralLifecycleEvent(Event):
     municipality: str
     # When the referral was created, so metrics can measure time to acceptance and completion.
     referral_created_at: datetime
-    actor_role: Literal["agency", "staff", "system", "partner_system"] = "agency"
+    actor_role: ActorRole = "agency"
 
     def partition_key(self) -> str:
         return self.referral_id

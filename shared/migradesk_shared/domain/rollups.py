@@ -14,7 +14,22 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
-from migradesk_shared.contracts.referral_events import ReferralCreated, ReferralNeedsManualRouting
+from migradesk_shared.contracts.referral_events import (
+    ReferralAccepted,
+    ReferralAttended,
+    ReferralCancelled,
+    ReferralCompleted,
+    ReferralCreated,
+    ReferralDeclined,
+    ReferralLifecycleEvent,
+    ReferralNeedsManualRouting,
+    ReferralNoShow,
+    ReferralOverdue,
+    ReferralReopened,
+    ReferralScheduled,
+    ReferralUnableToContact,
+)
+from migradesk_shared.domain.indicators import histogram_key
 
 ALL_AREAS = "_all"
 AT_DESK = "desk"
@@ -46,7 +61,29 @@ def disaggregated(counter: str, facets: PersonFacets) -> tuple[str, ...]:
     return (counter, *(f"{counter}|{dim}={values[dim]}" for dim in DISAGGREGATIONS))
 
 
-RollupEvent = CaseOpened | RequestLogged | ReferralCreated | ReferralNeedsManualRouting
+RollupEvent = CaseOpened | RequestLogged | ReferralCreated | ReferralNeedsManualRouting | ReferralLifecycleEvent
+
+
+def _hours_since_created(event: ReferralLifecycleEvent) -> float:
+    return max((event.occurred_at - event.referral_created_at).total_seconds() / 3600, 0.0)
+
+
+def lifecycle_counters(event: ReferralLifecycleEvent) -> tuple[str, ...]:
+    """The counters one step of a referral's life increments in its area's bucket."""
+    agency = f"|agency={event.agency_id}"
+    if isinstance(event, ReferralAccepted):
+        return ("referrals_accepted", f"referrals_accepted{agency}",
+                histogram_key("time_to_acceptance_h", _hours_since_created(event)))
+    if isinstance(event, ReferralDeclined):
+        return ("referrals_declined", f"referrals_declined|reason={event.reason.value}", f"referrals_declined{agency}")
+    if isinstance(event, ReferralCompleted):
+        return ("referrals_completed", f"referrals_completed|outcome={event.outcome.value}",
+                histogram_key("time_to_completion_h", _hours_since_created(event)))
+    simple = {ReferralScheduled: "referrals_scheduled", ReferralAttended: "referrals_attended",
+              ReferralNoShow: "referrals_no_show", ReferralCancelled: "referrals_cancelled",
+              ReferralUnableToContact: "referrals_unable_to_contact", ReferralReopened: "referrals_reopened",
+              ReferralOverdue: "referrals_overdue"}
+    return (simple[type(event)],) if type(event) in simple else ()
 
 
 def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
@@ -66,6 +103,8 @@ def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
                 BucketIncrement(m, period, ALL_AREAS, ("referrals_created",))]
     if isinstance(event, ReferralNeedsManualRouting):
         return [BucketIncrement(m, period, event.service_area.value, ("referrals_needing_manual_routing",))]
+    if isinstance(event, ReferralLifecycleEvent) and (counters := lifecycle_counters(event)):
+        return [BucketIncrement(m, period, event.service_area.value, counters)]
     return []
 
 

@@ -1,0 +1,31 @@
+"""HTTP payloads of the referral API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from migradesk_shared.domain.referral import Action, DeclineReason, Outcome
+
+
+class ReferralActionIn(BaseModel):
+    """One step of the referral's life, as an agency (or the desk) takes it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: Action
+    # For decline: one of the decline reasons; for could_not_help, cancel, unable_to_contact: a short reason.
+    reason: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    outcome: Outcome | None = None
+    comment: Annotated[str, Field(max_length=2000)] | None = None
+    scheduled_for: AwareDatetime | None = None
+    # The version the agency saw; a stale one gets 409 instead of silently overwriting someone else's step.
+    expected_version: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("reason")
+    @classmethod
+    def _decline_reason_is_known(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("action") is Action.DECLINE and value is not None and value not in set(DeclineReason):
+            raise ValueError(f"a decline reason is one of: {', '.join(r.value for r in DeclineReason)}")
+        return value
