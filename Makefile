@@ -17,6 +17,7 @@ help:
 	@echo "make test-unit  only the pure domain tests (no infrastructure)"
 	@echo "make lint       ruff and mypy"
 	@echo "make schemas    regenerate docs/contracts (JSON Schema, AsyncAPI)"
+	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
 	@echo "make up         only Kafka and the store"
 	@echo "make clean      remove the local environment, downloads, builds and data"
 
@@ -52,10 +53,13 @@ test-e2e: prepare
 
 lint: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/mypy shared services infra scripts
+	.venv/bin/mypy shared services infra scripts bench
 
 schemas: bootstrap
 	$(PY) -m scripts.contract_docs
 
 clean:
 	rm -rf .venv .local
+
+bench: prepare
+	$(PY) -m bench.run

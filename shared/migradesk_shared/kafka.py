@@ -120,7 +120,22 @@ class ReliableProducer:
         await self.reset()
 
 
-EventHandler = Callable[[Any], Awaitable[None]]
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message was read: offsets only grow within a partition, so a store can remember, per partition,
+    the last offset whose effect it holds and refuse a redelivery in the same write as the effect."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def position_key(self) -> str:
+        # Usable as a document field name: no '.' (FerretDB and MongoDB read dots as paths).
+        return f"{self.topic.replace('.', '_')}|{self.partition}"
+
+
+EventHandler = Callable[[Any, Delivery], Awaitable[None]]
 
 
 @dataclass
@@ -212,7 +227,7 @@ class EventConsumer:
             attempt = 0
             while True:
                 try:
-                    await self._handler(event)
+                    await self._handler(event, Delivery(record.topic, record.partition, record.offset))
                     break
                 except TRANSIENT_ERRORS as exc:
                     # The store or broker is unreachable: wait it out, never dead-letter a good message for it.

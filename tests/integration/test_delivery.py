@@ -21,7 +21,7 @@ from infra.launcher import Infra
 from migradesk_metrics.handlers import MetricsStore, handle_rollup_event
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets
 from migradesk_shared.contracts.registry import adapter_for
-from migradesk_shared.kafka import DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
+from migradesk_shared.kafka import Delivery, DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
 from migradesk_shared.outbox import OutboxRelay, append_outbox, new_document_outbox
 from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, TopicNames, all_topic_specs
 from tests.conftest import eventually
@@ -107,7 +107,7 @@ async def test_consumer_retries_a_failing_handler_then_dead_letters_and_goes_on(
     handled: list[str] = []
     flaky, poisoned, fine = opened("flaky"), opened("poisoned"), opened("fine")
 
-    async def handler(event: CaseOpened) -> None:
+    async def handler(event: CaseOpened, delivery: Delivery) -> None:
         attempts[event.case_id] = attempts.get(event.case_id, 0) + 1
         if event.case_id == "poisoned" or (event.case_id == "flaky" and attempts["flaky"] < 3):
             raise RuntimeError(f"cannot handle {event.case_id}")
@@ -143,18 +143,22 @@ async def _as_async(value: bool) -> bool:
     return value
 
 
-async def test_rollup_counts_an_event_once_however_often_and_concurrently_it_arrives(
+async def test_rollup_counts_a_message_once_however_often_and_concurrently_it_is_redelivered(
         db: AsyncDatabase[dict[str, Any]]) -> None:
     store = MetricsStore(db)
     await store.ensure_indexes()
     tz = ZoneInfo("America/Sao_Paulo")
     event = opened("c1")
-    await asyncio.gather(*(handle_rollup_event(event, store=store, tz=tz) for _ in range(5)))
-    await handle_rollup_event(event, store=store, tz=tz)
-    await handle_rollup_event(opened("c2"), store=store, tz=tz)
+    at = Delivery("t.case-events", 0, 41)
+    await asyncio.gather(*(handle_rollup_event(event, at, store=store, tz=tz) for _ in range(5)))
+    await handle_rollup_event(event, at, store=store, tz=tz)
+    await handle_rollup_event(opened("c2"), Delivery("t.case-events", 0, 42), store=store, tz=tz)
+    # An older message of the same partition is one the bucket already holds.
+    await handle_rollup_event(opened("c0"), Delivery("t.case-events", 0, 40), store=store, tz=tz)
     [bucket] = await db["rollups"].find({}).to_list()
     assert bucket["counts"]["cases_opened"] == 2
     assert bucket["counts"]["cases_opened|nationality=unknown"] == 2
+    assert bucket["offsets"] == {"t_case-events|0": 42}
 
 
 async def test_different_events_creating_the_same_bucket_at_once_are_all_counted(
@@ -162,8 +166,8 @@ async def test_different_events_creating_the_same_bucket_at_once_are_all_counted
     # Two consumers (case events, referral events) may both be first to write a month's bucket.
     store = MetricsStore(db)
     tz = ZoneInfo("America/Sao_Paulo")
-    events = [opened(f"c{i}") for i in range(20)]
-    await asyncio.gather(*(handle_rollup_event(e, store=store, tz=tz) for e in events))
+    await asyncio.gather(*(handle_rollup_event(opened(f"c{i}"), Delivery(f"topic{i % 2}", i, 7), store=store, tz=tz)
+                           for i in range(20)))
     [bucket] = await db["rollups"].find({}).to_list()
     assert bucket["counts"]["cases_opened"] == 20
 

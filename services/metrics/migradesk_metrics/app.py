@@ -14,7 +14,7 @@ from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, indica
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
-from migradesk_shared.kafka import EventConsumer
+from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.runtime import Runtime
 
 
@@ -47,8 +47,8 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
         store = MetricsStore(rt.db)
         await store.ensure_indexes()
 
-        async def on_event(event: Any) -> None:
-            await handle_rollup_event(event, store=store, tz=tz)
+        async def on_event(event: Any, delivery: Delivery) -> None:
+            await handle_rollup_event(event, delivery, store=store, tz=tz)
 
         for spec in SUBSCRIBES:
             rt.add_consumer(EventConsumer(

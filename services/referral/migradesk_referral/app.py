@@ -26,7 +26,7 @@ from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.domain.referral import Command
 from migradesk_shared.errors import NotFound
 from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
-from migradesk_shared.kafka import EventConsumer
+from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
 
@@ -110,7 +110,7 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
         rt.relay = OutboxRelay([store.referrals], rt.producer, rt.names,
                                 poll_seconds=settings.outbox_poll_seconds, locks=rt.doc_locks)
 
-        async def on_case_event(event: Any) -> None:
+        async def on_case_event(event: Any, delivery: Delivery) -> None:
             await handle_case_event(event, store=store)
             rt.relay.notify()  # type: ignore[union-attr]
 
