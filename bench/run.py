@@ -30,7 +30,7 @@ from opentelemetry import trace
 from pymongo import AsyncMongoClient
 
 from infra.launcher import LOCAL_DIR, REPO_ROOT, Infra, free_port, spawn, start_infra, start_service, wait_http_ready
-from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, summary
+from migradesk_metrics.handlers import MetricsStore, handle_rollup_batch, handle_rollup_event, summary
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.kafka import Delivery, DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
@@ -84,9 +84,12 @@ async def pipeline_round(infra: Infra, db: Any, n: int) -> float:
     async def handler(event: Any, delivery: Delivery) -> None:
         await handle_rollup_event(event, delivery, store=store, tz=TZ)
 
+    async def batch_handler(items: list[tuple[Any, Delivery]]) -> None:
+        await handle_rollup_batch(items, store=store, tz=TZ)
+
     EventConsumer(spec=CASE_EVENTS, names=names, group_id=group, adapter=adapter_for(CASE_EVENTS), handler=handler,
                   inbox=Inbox(inbox, group), producer=producer, policy=DeliveryPolicy(),
-                  tracer=trace.get_tracer("bench")).register(broker, batch_size=500)
+                  tracer=trace.get_tracer("bench"), batch_handler=batch_handler).register(broker, batch_size=500)
     started = time.perf_counter()
     await broker.start()
     try:
@@ -209,8 +212,8 @@ async def bench_dashboard(db: Any, sizes: list[int]) -> None:
             batch = events(chunk)
             await facts.insert_many([{"_id": e.event_id, "municipality": e.municipality, "period": "2026-11",
                                       "area": e.service_area.value if e.service_area else "desk"} for e in batch])
-            for offset, event in enumerate(batch, start=seeded):
-                await handle_rollup_event(event, Delivery("bench", 0, offset), store=store, tz=TZ)
+            positioned = [(e, Delivery("bench", 0, offset)) for offset, e in enumerate(batch, start=seeded)]
+            await handle_rollup_batch(positioned, store=store, tz=TZ)
             seeded += chunk
 
         async def naive() -> Any:

@@ -26,7 +26,7 @@ from opentelemetry import trace
 from prometheus_client import Counter
 from pydantic import TypeAdapter, ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.mongo import TRANSIENT_STORE_ERRORS
@@ -136,6 +136,9 @@ class Delivery:
 
 
 EventHandler = Callable[[Any, Delivery], Awaitable[None]]
+# Optional: the effect of a whole batch at once (fewer store round trips). It must be idempotent per message,
+# since a failing batch is retried message by message through the EventHandler to isolate the culprit.
+BatchHandler = Callable[[list[tuple[Any, Delivery]]], Awaitable[None]]
 
 
 @dataclass
@@ -155,14 +158,21 @@ class Inbox:
     def _id(self, event_id: str) -> str:
         return f"{self._group}:{event_id}"
 
-    async def seen(self, event_id: str) -> bool:
-        return await self._collection.find_one({"_id": self._id(event_id)}, {"_id": 1}) is not None
+    async def seen(self, event_ids: list[str]) -> set[str]:
+        """Which of these events were processed already (one query for a whole batch)."""
+        found = self._collection.find({"_id": {"$in": [self._id(e) for e in event_ids]}}, {"_id": 1})
+        return {doc["_id"].removeprefix(f"{self._group}:") async for doc in found}
 
-    async def remember(self, event_id: str) -> None:
+    async def remember(self, event_ids: list[str]) -> None:
+        if not event_ids:
+            return
+        now = datetime.now(UTC)
         try:
-            await self._collection.insert_one({"_id": self._id(event_id), "at": datetime.now(UTC)})
-        except DuplicateKeyError:
-            pass
+            await self._collection.insert_many([{"_id": self._id(e), "at": now} for e in event_ids], ordered=False)
+        except BulkWriteError as exc:
+            # Already remembered ones (a redelivery after a crash) are fine; anything else is not.
+            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                raise
 
 
 class EventConsumer:
@@ -170,13 +180,14 @@ class EventConsumer:
 
     def __init__(self, *, spec: TopicSpec, names: TopicNames, group_id: str, adapter: TypeAdapter[Any],
                  handler: EventHandler, inbox: Inbox, producer: ReliableProducer,
-                 policy: DeliveryPolicy, tracer: trace.Tracer) -> None:
+                 policy: DeliveryPolicy, tracer: trace.Tracer, batch_handler: BatchHandler | None = None) -> None:
         self.spec = spec
         self.topic = names(spec)
         self.dlq_topic = names.dlq(spec)
         self.group_id = group_id
         self._adapter = adapter
         self._handler = handler
+        self._batch_handler = batch_handler
         self._inbox = inbox
         self._producer = producer
         self._policy = policy
@@ -187,8 +198,7 @@ class EventConsumer:
             raw = message.raw_message
             records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
             try:
-                for record in records:
-                    await self.process(record)
+                await self.process_batch(records)
             except BaseException:
                 # Rewind to the first record of the batch so nothing after a failure is skipped.
                 await message.nack()
@@ -206,29 +216,71 @@ class EventConsumer:
             title=f"{self.group_id}:{self.topic}",
         )(consume)
 
-    async def process(self, record: ConsumerRecord[Any, Any]) -> None:
+    async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Parse, de-duplicate and apply a batch; every message ends stored, skipped as a duplicate, or in the DLQ."""
+        parsed: list[tuple[ConsumerRecord[Any, Any], Any]] = []
+        for record in records:
+            event = await self._parse(record)
+            if event is not None:
+                parsed.append((record, event))
+        bound = log.bind(topic=self.topic)
+        seen = await _retry_transient(lambda: self._inbox.seen([e.event_id for _, e in parsed]), self._policy, bound)
+        fresh: list[tuple[ConsumerRecord[Any, Any], Any]] = []
+        for record, event in parsed:
+            if event.event_id in seen:
+                DUPLICATES.labels(self.topic).inc()
+                log.info("duplicate event skipped", topic=self.topic, event_id=event.event_id, offset=record.offset)
+                continue
+            seen.add(event.event_id)  # the same event twice within one batch
+            fresh.append((record, event))
+        if not fresh:
+            return
+        if self._batch_handler is not None and await self._apply_batch(fresh):
+            handled = [e.event_id for _, e in fresh]
+        else:
+            handled = [e.event_id for r, e in fresh if await self._apply_one(r, e)]
+        await _retry_transient(lambda: self._inbox.remember(handled), self._policy, bound)
+        for _, event in fresh:
+            CONSUMED.labels(self.topic, event.event_type).inc()
+
+    async def _parse(self, record: ConsumerRecord[Any, Any]) -> Any | None:
+        if record.value is None:
+            await self.dead_letter(record, "empty message (tombstone) on a topic of events")
+            return None
+        try:
+            return self._adapter.validate_json(record.value)
+        except ValidationError as exc:
+            await self.dead_letter(record, f"invalid event: {_validation_summary(exc)}")
+            return None
+
+    async def _apply_batch(self, fresh: list[tuple[ConsumerRecord[Any, Any], Any]]) -> bool:
+        """True when the batch handler stored every effect; False sends the batch message by message."""
+        items = [(event, Delivery(r.topic, r.partition, r.offset)) for r, event in fresh]
+        with self._tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER):
+            while True:
+                try:
+                    await self._batch_handler(items)  # type: ignore[misc]
+                    return True
+                except TRANSIENT_ERRORS as exc:
+                    RETRIES.labels(self.topic).inc()
+                    log.warning("dependency unavailable, retrying batch", topic=self.topic, error=repr(exc))
+                    await asyncio.sleep(self._policy.max_backoff_seconds / 10)
+                except Exception as exc:
+                    log.warning("batch failed, retrying message by message", topic=self.topic, error=repr(exc))
+                    return False
+
+    async def _apply_one(self, record: ConsumerRecord[Any, Any], event: Any) -> bool:
+        """Apply one message with retries; True once stored, False once dead-lettered."""
         ctx = context_from_kafka_headers(record.headers)
         with self._tracer.start_as_current_span(f"{self.topic} process", context=ctx,
                                                 kind=trace.SpanKind.CONSUMER):
-            if record.value is None:
-                await self.dead_letter(record, "empty message (tombstone) on a topic of events")
-                return
-            try:
-                event = self._adapter.validate_json(record.value)
-            except ValidationError as exc:
-                await self.dead_letter(record, f"invalid event: {_validation_summary(exc)}")
-                return
             bound = log.bind(topic=self.topic, event_id=event.event_id, event_type=event.event_type,
                              case_id=getattr(event, "case_id", None))
-            if await _retry_transient(lambda: self._inbox.seen(event.event_id), self._policy, bound):
-                DUPLICATES.labels(self.topic).inc()
-                bound.info("duplicate event skipped")
-                return
             attempt = 0
             while True:
                 try:
                     await self._handler(event, Delivery(record.topic, record.partition, record.offset))
-                    break
+                    return True
                 except TRANSIENT_ERRORS as exc:
                     # The store or broker is unreachable: wait it out, never dead-letter a good message for it.
                     RETRIES.labels(self.topic).inc()
@@ -240,12 +292,10 @@ class EventConsumer:
                     if attempt >= self._policy.max_attempts:
                         bound.error("handler failed, dead-lettering", attempts=attempt, error=repr(exc))
                         await self.dead_letter(record, f"handler failed after {attempt} attempts: {exc!r}")
-                        return
+                        return False
                     delay = min(self._policy.backoff_seconds * 2 ** (attempt - 1), self._policy.max_backoff_seconds)
                     bound.warning("handler failed, retrying", attempt=attempt, delay=delay, error=repr(exc))
                     await asyncio.sleep(delay)
-            await _retry_transient(lambda: self._inbox.remember(event.event_id), self._policy, bound)
-            CONSUMED.labels(self.topic, event.event_type).inc()
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: str) -> None:
         headers = [*(record.headers or ()),

@@ -190,3 +190,43 @@ async def test_topics_are_created_explicitly_with_partitions_and_compaction(infr
         assert configs["cleanup.policy"] == "compact"
     finally:
         await admin.close()
+
+
+async def test_a_failing_batch_is_retried_message_by_message_so_only_the_culprit_is_dead_lettered(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    batches: list[int] = []
+    handled: list[str] = []
+
+    async def batch_handler(items: list[tuple[CaseOpened, Delivery]]) -> None:
+        batches.append(len(items))
+        if any(event.case_id == "poisoned" for event, _ in items):
+            raise RuntimeError("one bad apple")
+        handled.extend(event.case_id for event, _ in items)
+
+    async def handler(event: CaseOpened, delivery: Delivery) -> None:
+        if event.case_id == "poisoned":
+            raise RuntimeError("still bad")
+        handled.append(event.case_id)
+
+    broker = KafkaBroker(infra.bootstrap_servers)
+    producer = ReliableProducer(infra.bootstrap_servers, "test-batch")
+    EventConsumer(spec=CASE_EVENTS, names=names, group_id=f"{names.prefix}batch", handler=handler,
+                  adapter=adapter_for(CASE_EVENTS), inbox=Inbox(db["processed_events"], "batch"), producer=producer,
+                  policy=DeliveryPolicy(max_attempts=2, backoff_seconds=0.01), tracer=trace.get_tracer("test"),
+                  batch_handler=batch_handler).register(broker, batch_size=100)
+    raw = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers, linger_ms=50)
+    await raw.start()
+    try:
+        futures = [await raw.send(names(CASE_EVENTS), opened(case_id).model_dump_json().encode(), key=b"k")
+                   for case_id in ("a", "b", "poisoned", "c")]
+        await asyncio.gather(*futures)
+        await broker.start()
+        await eventually(lambda: _as_async(sorted(handled) == ["a", "b", "c"]), what="the good messages")
+    finally:
+        await raw.stop()
+        await broker.stop()
+        await producer.stop()
+    assert batches and max(batches) > 1  # they did arrive together
+    [dead] = await read_all(infra, names.dlq(CASE_EVENTS), 1)
+    assert b'"case_id":"poisoned"' in dead.value
+    assert await db["processed_events"].count_documents({}) == 3

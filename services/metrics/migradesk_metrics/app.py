@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, FastAPI, Query, Request
 
 from migradesk_metrics.channels import SUBSCRIBES
-from migradesk_metrics.handlers import MetricsStore, handle_rollup_event, indicators, summary
+from migradesk_metrics.handlers import MetricsStore, handle_rollup_batch, handle_rollup_event, indicators, summary
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
@@ -50,11 +50,14 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
         async def on_event(event: Any, delivery: Delivery) -> None:
             await handle_rollup_event(event, delivery, store=store, tz=tz)
 
+        async def on_batch(items: list[tuple[Any, Delivery]]) -> None:
+            await handle_rollup_batch(items, store=store, tz=tz)
+
         for spec in SUBSCRIBES:
             rt.add_consumer(EventConsumer(
                 spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
                 adapter=adapter_for(spec), handler=on_event, inbox=rt.inbox(settings.consumer_group),
-                producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
+                producer=rt.producer, policy=rt.policy, tracer=rt.tracer, batch_handler=on_batch))
         app.state.runtime, app.state.store, app.state.settings = rt, store, settings
         await rt.start()
         try:

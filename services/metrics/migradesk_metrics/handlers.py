@@ -2,15 +2,18 @@
 
 There are no multi-document transactions on FerretDB, so the guard against counting twice lives in the counter
 document itself: each bucket remembers, per Kafka partition it was fed from, the offset of the last message it
-counted, and the increment is conditional on the message being newer. A redelivered message (a crash between
-the effect and the commit) is refused in the same write as the effect would be; an event published twice (a
-relay retry: same event id, new offset) is caught before by the consumer's inbox. The bucket documents stay
-small (a few offsets), so counting stays O(1) per event. Updates of one bucket are serialised in this process
-because FerretDB v1 does not apply concurrent updates of a document atomically.
+counted, and the increment is conditional on those offsets being the ones read (compare-and-set). A
+redelivered message (a crash between the effect and the commit) is filtered out against them in the same
+write; an event published twice (a relay retry: same event id, new offset) is caught before by the consumer's
+inbox. The bucket documents stay small (a few offsets), and a batch of events costs one read and one write per
+bucket it touches. Updates of one bucket are serialised in this process because FerretDB v1 does not apply
+concurrent updates of a document atomically.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,31 +34,50 @@ class MetricsStore:
     async def ensure_indexes(self) -> None:
         await self.rollups.create_index([("municipality", 1), ("period", 1)])
 
-    async def apply(self, inc: BucketIncrement, delivery: Delivery) -> bool:
-        """Count the message in one bucket unless the bucket already holds it; True if it was counted now."""
-        field = f"offsets.{delivery.position_key}"
-        query = {"_id": inc.bucket_id, "$or": [{field: {"$exists": False}}, {field: {"$lt": delivery.offset}}]}
-        update = {"$inc": {f"counts.{counter}": 1 for counter in inc.counters},
-                  "$set": {field: delivery.offset},
-                  "$setOnInsert": {"municipality": inc.municipality, "period": inc.period, "area": inc.area}}
-        async with self._bucket_locks.hold(inc.bucket_id):
+    async def apply(self, bucket: BucketIncrement, entries: list[tuple[Delivery, tuple[str, ...]]]) -> int:
+        """Count in one bucket the messages it does not hold yet (each entry: where the message was read, and
+        the counters it increments); returns how many were counted now. One conditional write per bucket."""
+        async with self._bucket_locks.hold(bucket.bucket_id):
             while True:
+                doc = await self.rollups.find_one({"_id": bucket.bucket_id}, {"offsets": 1})
+                held: dict[str, int] = (doc or {}).get("offsets", {})
+                fresh = [(d, counters) for d, counters in entries if d.offset > held.get(d.position_key, -1)]
+                if not fresh:
+                    return 0
+                increments: Counter[str] = Counter()
+                newest: dict[str, int] = {}
+                for delivery, counters in fresh:
+                    increments.update(counters)
+                    newest[delivery.position_key] = max(delivery.offset, newest.get(delivery.position_key, -1))
+                # Compare-and-set on the offsets we read, so a concurrent writer elsewhere cannot be overwritten.
+                query: dict[str, Any] = {"_id": bucket.bucket_id}
+                for key in newest:
+                    query[f"offsets.{key}"] = held[key] if key in held else {"$exists": False}
+                update = {"$inc": {f"counts.{c}": n for c, n in increments.items()},
+                          "$set": {f"offsets.{k}": v for k, v in newest.items()},
+                          "$setOnInsert": {"municipality": bucket.municipality, "period": bucket.period,
+                                           "area": bucket.area}}
                 try:
-                    await self.rollups.update_one(query, update, upsert=True)
-                    return True
+                    result = await self.rollups.update_one(query, update, upsert=doc is None)
                 except DuplicateKeyError:
-                    # The filter matched nothing and the upsert collided with the existing bucket: either it
-                    # holds this message already, or another process created it at the same moment (the store
-                    # does not retry such upserts itself). Only the first case may be skipped.
-                    doc = await self.rollups.find_one({"_id": inc.bucket_id}, {field: 1})
-                    seen = (doc or {}).get("offsets", {}).get(delivery.position_key)
-                    if seen is not None and seen >= delivery.offset:
-                        return False
+                    continue  # another process created the bucket meanwhile: read it again
+                if result.matched_count or result.upserted_id is not None:
+                    return len(fresh)
+
+
+async def handle_rollup_batch(items: Sequence[tuple[RollupEvent, Delivery]], *, store: MetricsStore,
+                              tz: ZoneInfo) -> None:
+    """Apply a batch of events: their increments are grouped per bucket, one write per bucket."""
+    buckets: dict[str, tuple[BucketIncrement, list[tuple[Delivery, tuple[str, ...]]]]] = {}
+    for event, delivery in items:
+        for inc in increments_for(event, tz):
+            buckets.setdefault(inc.bucket_id, (inc, []))[1].append((delivery, inc.counters))
+    for bucket, entries in buckets.values():
+        await store.apply(bucket, entries)
 
 
 async def handle_rollup_event(event: RollupEvent, delivery: Delivery, *, store: MetricsStore, tz: ZoneInfo) -> None:
-    for inc in increments_for(event, tz):
-        await store.apply(inc, delivery)
+    await handle_rollup_batch([(event, delivery)], store=store, tz=tz)
 
 
 async def load_buckets(store: MetricsStore, *, municipality: str,
