@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -12,28 +11,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from infra.launcher import Infra, LocalKafka, ServiceProcess, new_namespace, running_services
+from infra.launcher import Infra, LocalKafka, ServiceProcess
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
 from migradesk_shared.topics import CASE_EVENTS, REFERRAL_EVENTS, TopicNames
 from tests.conftest import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def stack_namespace() -> str:
-    return new_namespace("e2e")
-
-
-@pytest.fixture(scope="module")
-def services(infra: Infra, stack_namespace: str) -> Iterator[dict[str, ServiceProcess]]:
-    with running_services(infra, stack_namespace, extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def topics(stack_namespace: str) -> TopicNames:
-    return TopicNames(f"{stack_namespace}.")
 
 
 def case_payload(category: str = "sus_card", **person: Any) -> dict[str, Any]:
