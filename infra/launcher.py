@@ -264,15 +264,15 @@ class LocalKafka:
 
 
 def _terminate(process: subprocess.Popen | None, timeout: float, name: str) -> None:  # type: ignore[type-arg]
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    # Only once it is gone: an interrupted clean-up leaves the pid file for the next start to reap.
     (PID_DIR / f"{name}.pid").unlink(missing_ok=True)
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -541,8 +541,12 @@ class _StopRequested(Exception):
 
 
 def _stop_on_signals() -> None:
-    # Ctrl-C and `kill` both end the run through the same clean-up path.
+    # Ctrl-C and `kill` both end the run through the same clean-up path. The first signal starts it; later
+    # ones (make forwards the signal its process group already got) must not interrupt it half-way, or
+    # services would be left running without their broker and store.
     def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise _StopRequested
 
     signal.signal(signal.SIGTERM, handler)
