@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry import propagate, trace
@@ -75,3 +75,20 @@ def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def service_app(*, title: str, service: str, lifespan: Any, router: APIRouter,
+                readiness: ReadinessCheck | None = None) -> FastAPI:
+    """A service's FastAPI app with what every service has: error rendering, tracing, health, metrics.
+    Readiness defaults to the runtime's own check (store reachable; Kafka connected if it consumes)."""
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    install_tracing(app, service)
+
+    async def runtime_readiness() -> dict[str, bool]:
+        checks: dict[str, bool] = await app.state.runtime.readiness()
+        return checks
+
+    install_operational_routes(app, readiness or runtime_readiness)
+    app.include_router(router)
+    return app

@@ -14,7 +14,7 @@ from migradesk_intake.handlers import IntakeStore, handle_duplicate_check, handl
 from migradesk_intake.schemas import CaseOut, DuplicateCheckIn, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.domain.categories import CATEGORIES
-from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
+from migradesk_shared.http import service_app
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
 
@@ -68,16 +68,14 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         finally:
             await rt.stop()
 
-    app = FastAPI(title="MigraDesk intake", version="0.1.0", lifespan=lifespan)
-    install_error_handlers(app)
-    install_tracing(app, settings.service_name)
+    app: FastAPI
 
     async def readiness() -> dict[str, bool]:
         # The desk keeps working while Kafka is down (the outbox holds the events), so only the store counts.
         return {"store": (await app.state.runtime.readiness())["store"]}
 
-    install_operational_routes(app, readiness)
-    app.include_router(build_router())
+    app = service_app(title="MigraDesk intake", service=settings.service_name, lifespan=lifespan,
+                      router=build_router(), readiness=readiness)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

@@ -13,7 +13,7 @@ from migradesk_metrics.channels import SUBSCRIBES
 from migradesk_metrics.handlers import MetricsStore, handle_rollup_batch, handle_rollup_event, indicators, summary
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.contracts.registry import adapter_for
-from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
+from migradesk_shared.http import service_app
 from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.runtime import Runtime
 
@@ -65,13 +65,5 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
         finally:
             await rt.stop()
 
-    app = FastAPI(title="MigraDesk metrics", version="0.1.0", lifespan=lifespan)
-    install_error_handlers(app)
-    install_tracing(app, settings.service_name)
-
-    async def readiness() -> dict[str, bool]:
-        return await app.state.runtime.readiness()
-
-    install_operational_routes(app, readiness)
-    app.include_router(build_router())
-    return app
+    return service_app(title="MigraDesk metrics", service=settings.service_name, lifespan=lifespan,
+                       router=build_router())

@@ -25,7 +25,7 @@ from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.domain.referral import Command
 from migradesk_shared.errors import NotFound
-from migradesk_shared.http import install_error_handlers, install_operational_routes, install_tracing
+from migradesk_shared.http import service_app
 from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
@@ -142,13 +142,5 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
                     await task
             await rt.stop()
 
-    app = FastAPI(title="MigraDesk referral", version="0.1.0", lifespan=lifespan)
-    install_error_handlers(app)
-    install_tracing(app, settings.service_name)
-
-    async def readiness() -> dict[str, bool]:
-        return await app.state.runtime.readiness()
-
-    install_operational_routes(app, readiness)
-    app.include_router(build_router())
-    return app
+    return service_app(title="MigraDesk referral", service=settings.service_name, lifespan=lifespan,
+                       router=build_router())

@@ -13,35 +13,32 @@ from migradesk_shared.domain.referral import Action, DeclineReason, Outcome, Ref
 from migradesk_shared.topics import ServiceArea
 
 
-class ReferralCreated(Event):
-    event_type: Literal["ReferralCreated"] = "ReferralCreated"
-    schema_version: Literal[1] = 1
+class RoutedRequest(Event):
+    """Which request of which case a routing event is about."""
+
     referral_id: str
     case_id: str
     request_id: str
     category: str
     service_area: ServiceArea
+
+    def partition_key(self) -> str:
+        return self.referral_id
+
+
+class ReferralCreated(RoutedRequest):
+    event_type: Literal["ReferralCreated"] = "ReferralCreated"
+    schema_version: Literal[1] = 1
     agency_id: str
     municipality: str
     facets: PersonFacets
 
-    def partition_key(self) -> str:
-        return self.referral_id
 
-
-class ReferralNeedsManualRouting(Event):
+class ReferralNeedsManualRouting(RoutedRequest):
     event_type: Literal["ReferralNeedsManualRouting"] = "ReferralNeedsManualRouting"
     schema_version: Literal[1] = 1
-    referral_id: str
-    case_id: str
-    request_id: str
-    category: str
-    service_area: ServiceArea
     reason: str
     municipality: str
-
-    def partition_key(self) -> str:
-        return self.referral_id
 
 
 ActorRole = Literal["agency", "staff", "system", "partner_system"]
@@ -132,21 +129,13 @@ ReferralEvent = Annotated[
 ]
 
 
-class ReferralDispatched(Event):
+class ReferralDispatched(RoutedRequest):
     """What an integrated agency receives on its area's dispatch topic (restricted)."""
 
     event_type: Literal["ReferralDispatched"] = "ReferralDispatched"
     schema_version: Literal[1] = 1
-    referral_id: str
-    case_id: str
-    request_id: str
-    category: str
-    service_area: ServiceArea
     agency_id: str
     preferred_language: str
-
-    def partition_key(self) -> str:
-        return self.referral_id
 
 
 class PartnerResponse(Event):
