@@ -16,14 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import trace
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import TypeAdapter, ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
@@ -39,6 +39,8 @@ CONSUMED = Counter("migradesk_events_consumed_total", "Events whose effect was s
 DUPLICATES = Counter("migradesk_events_duplicate_total", "Redelivered events skipped", ["topic"])
 DEAD_LETTERED = Counter("migradesk_events_dead_lettered_total", "Messages sent to a DLQ", ["topic"])
 RETRIES = Counter("migradesk_event_retries_total", "Handler attempts that failed and were retried", ["topic"])
+LAG = Gauge("migradesk_consumer_lag", "Messages behind the partition's end after the last batch",
+            ["group", "topic", "partition"])
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_STORE_ERRORS, KafkaError, TimeoutError)
 
@@ -205,6 +207,7 @@ class EventConsumer:
                 raise
             # One commit per batch, after every effect of the batch is stored.
             await message.ack()
+            self._record_lag(getattr(message, "consumer", None), records)
 
         async def keep_raw(message: Any) -> None:
             # Parsing is ours (to dead-letter what does not parse), so FastStream must not decode the body.
@@ -215,6 +218,15 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL, auto_offset_reset="earliest", decoder=keep_raw,
             title=f"{self.group_id}:{self.topic}",
         )(consume)
+
+    def _record_lag(self, consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for record in records:
+            last[(record.topic, record.partition)] = max(record.offset, last.get((record.topic, record.partition), -1))
+        for (topic, partition), offset in last.items():
+            highwater = consumer.highwater(TopicPartition(topic, partition)) if consumer is not None else None
+            if highwater is not None:
+                LAG.labels(self.group_id, topic, str(partition)).set(max(highwater - offset - 1, 0))
 
     async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         """Parse, de-duplicate and apply a batch; every message ends stored, skipped as a duplicate, or in the DLQ."""

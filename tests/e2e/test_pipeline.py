@@ -63,6 +63,10 @@ async def test_health_request_reaches_referral_inbox_and_metrics(
 
         await eventually(counted, what="the health count +1")
 
+        exposition = (await client.get(f"{metrics}/metrics")).text
+        assert 'migradesk_consumer_lag{group="' in exposition  # Prometheus sees how far behind consumers are
+        assert "migradesk_events_consumed_total" in exposition
+
         stored = await client.get(f"{intake}/api/cases/{case_id}", headers={"X-Actor": "ana"})
         assert stored.status_code == 200
         assert stored.json()["requests"][0]["category"] == "sus_card"
