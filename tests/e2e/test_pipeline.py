@@ -63,6 +63,17 @@ async def test_health_request_reaches_referral_inbox_and_metrics(
 
         await eventually(counted, what="the health count +1")
 
+        # Published tables never show a count from 1 to 4, in a cell or a total.
+        evidence = (await client.get(f"{metrics}/api/metrics/evidence")).json()
+        tables = [t for period in evidence["periods"].values() for t in period.values()]
+        assert tables, "no evidence tables"
+        for table in tables:
+            shown = [v for row in table["cells"] for v in row] + table["row_totals"] + table["column_totals"]
+            assert not [v for v in [*shown, table["total"]] if isinstance(v, int) and 0 < v < 5], table
+        assert "<5" in {v for t in tables for row in t["cells"] for v in row}
+        bad_period = await client.get(f"{metrics}/api/metrics/evidence", params={"period": "2026-13-01"})
+        assert bad_period.status_code == 422 and bad_period.json()["errors"][0]["field"] == "period"
+
         exposition = (await client.get(f"{metrics}/metrics")).text
         assert 'migradesk_consumer_lag{group="' in exposition  # Prometheus sees how far behind consumers are
         assert "migradesk_events_consumed_total" in exposition

@@ -122,3 +122,14 @@ def test_lifecycle_steps_feed_acceptance_completion_and_decline_indicators() -> 
     assert health["time_to_completion_hours"] == {"median": 48, "p90": 48}
     assert health["decline_reasons"] == {"no_capacity": 1}
     assert governance_indicators(buckets)[5]["per_partner"]["ubs"]["accepted"] == 1
+
+
+def test_disaggregation_tables_cross_each_dimension_with_the_areas() -> None:
+    from migradesk_shared.domain.indicators import disaggregation_table
+
+    state = RollupState().apply_all(sample_events(), TZ)
+    buckets = {bucket.split("|")[2]: dict(counts) for bucket, counts in state.counts.items()}
+    rows, columns, cells = disaggregation_table(buckets, "requests_logged", "nationality")
+    assert rows == ["VEN"]
+    assert columns == ["health", "education", "social_assistance", "work", "protection", "desk"]
+    assert cells == [[2, 0, 0, 1, 0, 1]]

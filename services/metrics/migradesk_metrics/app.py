@@ -10,12 +10,21 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, FastAPI, Query, Request
 
 from migradesk_metrics.channels import SUBSCRIBES
-from migradesk_metrics.handlers import MetricsStore, handle_rollup_batch, handle_rollup_event, indicators, summary
+from migradesk_metrics.handlers import (
+    MetricsStore,
+    evidence,
+    handle_rollup_batch,
+    handle_rollup_event,
+    indicators,
+    summary,
+)
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.http import service_app
 from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.runtime import Runtime
+
+Period = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; all periods if omitted")]
 
 
 def build_router() -> APIRouter:
@@ -23,16 +32,23 @@ def build_router() -> APIRouter:
 
     @router.get("/summary")
     async def get_summary(request: Request,
-                          period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> dict[str, Any]:
+                          period: Period = None) -> dict[str, Any]:
         return await summary(request.app.state.store, municipality=request.app.state.settings.municipality,
                              period=period)
 
     @router.get("/indicators")
     async def get_indicators(request: Request,
-                             period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> dict[str, Any]:
+                             period: Period = None) -> dict[str, Any]:
         """Raw indicators for the ten MigraCidades dimensions (coordinators only; exports suppress small cells)."""
         return await indicators(request.app.state.store, municipality=request.app.state.settings.municipality,
                                 period=period)
+
+    @router.get("/evidence")
+    async def get_evidence(request: Request, period: Period = None) -> dict[str, Any]:
+        """Tables fit for publication in the MigraCidades evidence report: small cells suppressed."""
+        settings = request.app.state.settings
+        return await evidence(request.app.state.store, municipality=settings.municipality, period=period,
+                              threshold=settings.suppression_threshold)
 
     return router
 

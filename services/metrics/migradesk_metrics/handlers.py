@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from migradesk_shared.domain.indicators import DIMENSIONS, governance_indicators
-from migradesk_shared.domain.rollups import BucketIncrement, RollupEvent, increments_for
+from migradesk_shared.domain.indicators import DIMENSIONS, disaggregation_table, governance_indicators
+from migradesk_shared.domain.rollups import DISAGGREGATIONS, BucketIncrement, RollupEvent, increments_for
+from migradesk_shared.domain.suppression import suppress
 from migradesk_shared.kafka import Delivery
 from migradesk_shared.mongo import KeyedLocks
 
@@ -106,3 +107,23 @@ async def indicators(store: MetricsStore, *, municipality: str, period: str | No
     buckets = await load_buckets(store, municipality=municipality, period=period)
     return {"municipality": municipality, "dimensions": DIMENSIONS,
             "periods": {p: governance_indicators(areas) for p, areas in buckets.items()}}
+
+
+async def evidence(store: MetricsStore, *, municipality: str, period: str | None, threshold: int) -> dict[str, Any]:
+    """Publishable tables: requests by each disaggregation and service area, with small cells suppressed
+    (primary "<threshold", secondary "x") so no hidden count can be recomputed from the published totals."""
+    buckets = await load_buckets(store, municipality=municipality, period=period)
+    periods: dict[str, Any] = {}
+    for p, areas in buckets.items():
+        tables = {}
+        for dimension in DISAGGREGATIONS:
+            rows, cols, cells = disaggregation_table(areas, "requests_logged", dimension)
+            if not rows:
+                continue
+            table = suppress(cells, row_labels=rows, col_labels=cols, threshold=threshold)
+            tables[f"requests_by_{dimension}"] = {
+                "rows": list(table.row_labels), "columns": list(table.col_labels),
+                "cells": [list(r) for r in table.cells], "row_totals": list(table.row_totals),
+                "column_totals": list(table.col_totals), "total": table.grand_total}
+        periods[p] = tables
+    return {"municipality": municipality, "suppression_threshold": threshold, "periods": periods}

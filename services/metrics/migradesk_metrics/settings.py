@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from migradesk_shared.settings import ServiceSettings
@@ -12,3 +13,5 @@ class MetricsSettings(ServiceSettings):
     http_port: int = 8003
     mongodb_database: str = "migradesk_metrics"
     consumer_group: str = "metrics"
+    # Published counts below this show as "<N" (DESIGN.md §4: default 5).
+    suppression_threshold: int = Field(default=5, ge=2)

@@ -130,3 +130,14 @@ def governance_indicators(buckets: Mapping[str, Counts]) -> dict[int, dict[str, 
     for area, dimension in AREA_DIMENSION.items():
         result[dimension] = area_indicators(buckets.get(area.value, {}))
     return result
+
+
+def disaggregation_table(buckets: Mapping[str, Counts], counter: str, dimension: str
+                         ) -> tuple[list[str], list[str], list[list[int]]]:
+    """Rows: the values of `dimension` (e.g. each nationality); columns: the five service areas plus requests
+    resolved at the desk; cells: `counter` counts. Built from the disaggregated rollup counters."""
+    areas = [area.value for area in ServiceArea] + ["desk"]
+    by_area = {area: breakdown(buckets.get(area, {}), counter).get(dimension, {}) for area in areas}
+    rows = sorted({label for counts in by_area.values() for label in counts})
+    cells = [[by_area[area].get(row, 0) for area in areas] for row in rows]
+    return rows, areas, cells
