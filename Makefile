@@ -9,7 +9,7 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help bootstrap prepare run up test test-unit test-e2e lint typecheck schemas bench clean
+.PHONY: help bootstrap lock prepare run up test test-unit test-e2e lint typecheck schemas bench clean
 
 help:
 	@echo "make run        set up and start Kafka, the store, the three services and demo data"
@@ -19,6 +19,7 @@ help:
 	@echo "make schemas    regenerate docs/contracts (JSON Schema, AsyncAPI)"
 	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
 	@echo "make up         only Kafka and the store"
+	@echo "make lock       re-resolve the dependencies and rewrite requirements*.lock"
 	@echo "make clean      remove the local environment, downloads, builds and data"
 
 $(UV):
@@ -26,10 +27,21 @@ $(UV):
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-# The lock file pins every Python dependency; --frozen refuses to run if it is out of date.
-.venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml services/*/pyproject.toml
-	$(UV) sync --frozen --all-groups --python python3.11
+WORKSPACE := -e shared -e services/intake -e services/referral -e services/metrics
+
+# requirements.lock pins every dependency with its hashes (the services' and the tools'); the workspace's own
+# packages are installed editable on top, without resolving anything again.
+.venv/.synced: $(UV) requirements.lock pyproject.toml shared/pyproject.toml services/*/pyproject.toml
+	$(UV) venv --quiet --allow-existing --python python3.11 .venv
+	$(UV) pip sync --quiet --python .venv/bin/python --require-hashes requirements.lock
+	$(UV) pip install --quiet --python .venv/bin/python --no-deps --no-build-isolation $(WORKSPACE)
 	@touch $@
+
+# After changing a dependency in a pyproject.toml: resolve again and rewrite the lock files.
+lock: $(UV)
+	$(UV) lock --python python3.11
+	$(UV) export --frozen --all-groups --no-emit-workspace --format requirements-txt -o requirements.lock
+	$(UV) export --frozen --no-dev --no-emit-workspace --format requirements-txt -o requirements-runtime.lock
 
 bootstrap: .venv/.synced
 
@@ -43,7 +55,9 @@ up: prepare
 	$(PY) -m infra.launcher up
 
 test: prepare lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass" >&2; fi; \
+	  exit $$status
 
 test-unit: bootstrap
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
