@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -31,6 +32,7 @@ from pymongo import AsyncMongoClient
 
 from infra.launcher import LOCAL_DIR, REPO_ROOT, Infra, free_port, spawn, start_infra, start_service, wait_http_ready
 from migradesk_metrics.handlers import MetricsStore, handle_rollup_batch, handle_rollup_event, summary
+from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.kafka import Delivery, DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
@@ -149,7 +151,7 @@ def case_body() -> dict[str, Any]:
             "requests": [{"category": "sus_card"}]}
 
 
-async def load(url: str, n: int, concurrency: int = 16) -> float:
+async def load(url: str, n: int, concurrency: int = 16, token: str = "") -> float:
     body = case_body()
     queue = iter(range(n))
 
@@ -158,7 +160,7 @@ async def load(url: str, n: int, concurrency: int = 16) -> float:
             response = await client.post(f"{url}/api/cases", json=body)
             response.raise_for_status()
 
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         return n / (time.perf_counter() - started)
@@ -173,7 +175,9 @@ def rss_kib(pid: int) -> int:
 
 async def bench_intake(infra: Infra, n: int) -> None:
     namespace = f"bench{uuid.uuid4().hex[:8]}"
-    intake = start_service("intake", infra, free_port(), namespace)
+    secret = secrets.token_urlsafe(32)
+    intake = start_service("intake", infra, free_port(), namespace, secret)
+    token = issue_token(secret, subject="bench", role=Role.STAFF)
     port = free_port()
     baseline_log = LOCAL_DIR / "logs" / f"{namespace}-baseline.log"
     baseline = spawn(f"service-{namespace}-baseline", [sys.executable, "-m", "bench.baseline_intake"], baseline_log,
@@ -181,12 +185,12 @@ async def bench_intake(infra: Infra, n: int) -> None:
                           "BASELINE_DATABASE": f"{namespace}_baseline", "BASELINE_PORT": str(port)}, cwd=REPO_ROOT)
     try:
         wait_http_ready(f"http://127.0.0.1:{port}", process=baseline, log_path=baseline_log)
-        await load(intake.url, 50)
+        await load(intake.url, 50, token=token)
         await load(f"http://127.0.0.1:{port}", 50)  # warm both
         ours, base = [], []
         for _ in range(ROUNDS):
             base.append(await load(f"http://127.0.0.1:{port}", n))
-            ours.append(await load(intake.url, n))
+            ours.append(await load(intake.url, n, token=token))
         a, b = statistics.median(ours), statistics.median(base)
         say(f"(c) intake          {n} POSTs    intake service {a:8.1f} req/s   bare FastAPI+insert_one {b:8.1f} req/s"
             f"   ratio {a / b:5.2f}")

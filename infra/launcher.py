@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -478,7 +479,8 @@ class ServiceProcess:
         _terminate(self.process, timeout, f"service-{self.log_path.stem}")
 
 
-def service_env(name: str, infra: Infra, port: int, namespace: str, extra: dict[str, str] | None = None) -> dict:
+def service_env(name: str, infra: Infra, port: int, namespace: str, api_secret: str,
+                extra: dict[str, str] | None = None) -> dict:
     prefix = name.upper() + "_"
     env = {
         **os.environ,
@@ -488,6 +490,8 @@ def service_env(name: str, infra: Infra, port: int, namespace: str, extra: dict[
         f"{prefix}TOPIC_PREFIX": "" if namespace == "migradesk" else f"{namespace}.",
         f"{prefix}HTTP_PORT": str(port),
         f"{prefix}ENVIRONMENT": os.environ.get("MIGRADESK_ENVIRONMENT", "development"),
+        # One secret for the three services: a token issued for one is checked by all.
+        f"{prefix}API_TOKEN_SECRET": api_secret,
     }
     env.update(extra or {})
     return env
@@ -507,11 +511,11 @@ def wait_http_ready(url: str, timeout: float = 60.0, process: subprocess.Popen |
     _wait(ready, url, timeout, process, log_path)
 
 
-def start_service(name: str, infra: Infra, port: int, namespace: str,
+def start_service(name: str, infra: Infra, port: int, namespace: str, api_secret: str,
                   extra_env: dict[str, str] | None = None, wait: bool = True) -> ServiceProcess:
     log_path = LOG_DIR / f"{namespace}-{name}.log"
     process = spawn(f"service-{log_path.stem}", [sys.executable, "-m", f"migradesk_{name}"], log_path,
-                    env=service_env(name, infra, port, namespace, extra_env), cwd=REPO_ROOT)
+                    env=service_env(name, infra, port, namespace, api_secret, extra_env), cwd=REPO_ROOT)
     service = ServiceProcess(name, port, process, log_path)
     if wait:
         try:
@@ -523,13 +527,13 @@ def start_service(name: str, infra: Infra, port: int, namespace: str,
 
 
 @contextlib.contextmanager
-def running_services(infra: Infra, namespace: str, ports: dict[str, int] | None = None,
+def running_services(infra: Infra, namespace: str, api_secret: str, ports: dict[str, int] | None = None,
                      extra_env: dict[str, str] | None = None) -> Iterator[dict[str, ServiceProcess]]:
     ports = ports or {name: free_port() for name in SERVICE_PORTS}
     services: dict[str, ServiceProcess] = {}
     try:
         for name in SERVICE_PORTS:
-            services[name] = start_service(name, infra, ports[name], namespace, extra_env)
+            services[name] = start_service(name, infra, ports[name], namespace, api_secret, extra_env)
         yield services
     finally:
         for service in services.values():
@@ -558,10 +562,21 @@ def run(args: argparse.Namespace) -> int:
     infra: Infra | None = None
     try:
         infra = start_infra(run_name="dev")
-        with running_services(infra, "migradesk", ports=dict(SERVICE_PORTS),
+        # A fresh secret per run unless one is given: the demo tokens below are valid for this run only.
+        secret = os.environ.get("MIGRADESK_API_TOKEN_SECRET") or secrets.token_urlsafe(32)
+        with running_services(infra, "migradesk", secret, ports=dict(SERVICE_PORTS),
                               extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as services:
-            print("\nMigraDesk is running. Open the desk:\n", flush=True)
-            print(f"    {services['intake'].url}/\n", flush=True)
+            from migradesk_shared.auth import Role, issue_token
+
+            staff = issue_token(secret, subject="ana", role=Role.STAFF)
+            print("\nMigraDesk is running. Open the desk (signed in as demo staff member 'ana'):\n", flush=True)
+            print(f"    {services['intake'].url}/#token={staff}\n", flush=True)
+            print("Demo access tokens for the APIs (Authorization: Bearer <token>, or 'Authorize' in /docs):",
+                  flush=True)
+            print(f"  staff        {staff}", flush=True)
+            print(f"  coordinator  {issue_token(secret, subject='coordenacao', role=Role.COORDINATOR)}", flush=True)
+            agency = issue_token(secret, subject="recepcao", role=Role.AGENCY, agency_id="ubs-jardim-climax")
+            print(f"  agency       {agency}   (UBS Jardim Clímax)\n", flush=True)
             print(f"  referral API  {services['referral'].url}/docs", flush=True)
             print(f"  metrics API   {services['metrics'].url}/docs", flush=True)
             print(f"  intake API    {services['intake'].url}/docs", flush=True)

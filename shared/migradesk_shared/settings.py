@@ -52,7 +52,11 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
-        if self.environment is not Environment.DEVELOPMENT and self.api_token_secret in PLACEHOLDER_SECRETS:
+        if self.environment is not Environment.DEVELOPMENT:
             prefix = self.model_config.get("env_prefix", "")
-            raise ValueError(f"{prefix}API_TOKEN_SECRET is a placeholder; set a real secret outside development")
+            if self.api_token_secret in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{prefix}API_TOKEN_SECRET is a placeholder; set a real secret outside development")
+            if len(self.api_token_secret) < 32:
+                raise ValueError(f"{prefix}API_TOKEN_SECRET is too short: tokens are signed with it (HS256), "
+                                 "use at least 32 random characters")
         return self

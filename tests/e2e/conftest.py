@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
 
 from infra.launcher import Infra, ServiceProcess, new_namespace, running_services
+from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.topics import TopicNames
 
 
@@ -16,8 +18,37 @@ def stack_namespace() -> str:
 
 
 @pytest.fixture(scope="package")
-def services(infra: Infra, stack_namespace: str) -> Iterator[dict[str, ServiceProcess]]:
-    with running_services(infra, stack_namespace, extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as running:
+def api_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Tokens:
+    """Access tokens signed with the stack's secret, as request headers."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def headers(self, role: Role, *, subject: str = "tester", agency_id: str | None = None) -> dict[str, str]:
+        token = issue_token(self._secret, subject=subject, role=role, agency_id=agency_id)
+        return {"Authorization": f"Bearer {token}"}
+
+    @property
+    def staff(self) -> dict[str, str]:
+        return self.headers(Role.STAFF, subject="ana")
+
+    def agency(self, agency_id: str) -> dict[str, str]:
+        return self.headers(Role.AGENCY, subject="recepcao", agency_id=agency_id)
+
+
+@pytest.fixture(scope="package")
+def tokens(api_secret: str) -> Tokens:
+    return Tokens(api_secret)
+
+
+@pytest.fixture(scope="package")
+def services(infra: Infra, stack_namespace: str, api_secret: str) -> Iterator[dict[str, ServiceProcess]]:
+    with running_services(infra, stack_namespace, api_secret,
+                          extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as running:
         yield running
 
 

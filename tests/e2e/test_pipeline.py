@@ -12,9 +12,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from infra.launcher import Infra, LocalKafka, ServiceProcess
+from migradesk_shared.auth import Role
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
 from migradesk_shared.topics import CASE_EVENTS, REFERRAL_EVENTS, TopicNames
 from tests.conftest import eventually
+from tests.e2e.conftest import Tokens
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow]
 
@@ -42,9 +44,9 @@ async def referrals_for_case(client: httpx.AsyncClient, url: str, case_id: str) 
 
 
 async def test_health_request_reaches_referral_inbox_and_metrics(
-        services: dict[str, ServiceProcess], infra: Infra, stack_namespace: str) -> None:
+        services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra, stack_namespace: str) -> None:
     intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         before = await area_count(client, metrics, "health", "requests_logged")
         created = await client.post(f"{intake}/api/cases", json=case_payload("sus_card"))
         assert created.status_code == 201, created.text
@@ -78,7 +80,7 @@ async def test_health_request_reaches_referral_inbox_and_metrics(
         assert 'migradesk_consumer_lag{group="' in exposition  # Prometheus sees how far behind consumers are
         assert "migradesk_events_consumed_total" in exposition
 
-        stored = await client.get(f"{intake}/api/cases/{case_id}", headers={"X-Actor": "ana"})
+        stored = await client.get(f"{intake}/api/cases/{case_id}")
         assert stored.status_code == 200
         assert stored.json()["requests"][0]["category"] == "sus_card"
         assert stored.json()["person"]["full_name"] == "María José Pérez"
@@ -92,19 +94,19 @@ async def test_health_request_reaches_referral_inbox_and_metrics(
         case_doc = await intake_db["cases"].find_one({"_id": case_id})
         assert case_doc is not None and [a["action"] for a in case_doc["audit"]] == ["case.open"]
         reads = await intake_db["audit_log"].find({"case_id": case_id}).to_list()
-        assert [(r["actor"], r["action"]) for r in reads] == [("ana", "case.read")]
+        assert [(r["actor"], r["action"]) for r in reads] == [("staff:ana", "case.read")]
     finally:
         await mongo.close()
 
 
 async def test_invalid_post_is_422_naming_the_field_and_nothing_is_stored(
-        services: dict[str, ServiceProcess], infra: Infra, stack_namespace: str) -> None:
+        services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra, stack_namespace: str) -> None:
     intake = services["intake"].url
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri)
     cases = mongo[f"{stack_namespace}_intake"]["cases"]
     try:
         before = await cases.count_documents({})
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
             bad_date = case_payload(birth_date="not-a-date")
             response = await client.post(f"{intake}/api/cases", json=bad_date)
             assert response.status_code == 422
@@ -144,14 +146,14 @@ async def publish(infra: Infra, topic: str, messages: list[tuple[bytes, bytes]])
 
 
 async def test_same_event_twice_gives_one_referral_and_one_count(
-        services: dict[str, ServiceProcess], infra: Infra, topics: TopicNames) -> None:
+        services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra, topics: TopicNames) -> None:
     referral, metrics = services["referral"].url, services["metrics"].url
     event = request_logged()
     # A different request of the same case, published last on the same key (so the same partition): once it
     # is counted, both copies of the duplicate were processed before it.
     sentinel = request_logged(case_id=event.case_id, area="education", category="school_enrolment")
     key = event.case_id.encode()
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         health_before = await area_count(client, metrics, "health", "requests_logged")
         referrals_before = await area_count(client, metrics, "health", "referrals_created")
         education_before = await area_count(client, metrics, "education", "referrals_created")
@@ -170,7 +172,7 @@ async def test_same_event_twice_gives_one_referral_and_one_count(
 
 
 async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
-        services: dict[str, ServiceProcess], infra: Infra, topics: TopicNames) -> None:
+        services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra, topics: TopicNames) -> None:
     referral = services["referral"].url
     dlq = AIOKafkaConsumer(topics.dlq(CASE_EVENTS), bootstrap_servers=infra.bootstrap_servers,
                            group_id=f"dlq-reader-{uuid.uuid4().hex}", auto_offset_reset="earliest")
@@ -180,7 +182,7 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
         valid = request_logged()
         await publish(infra, topics(CASE_EVENTS), [(b"bad-key", malformed),
                                                     (valid.case_id.encode(), valid.model_dump_json().encode())])
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
             found = await eventually(lambda: referrals_for_case(client, referral, valid.case_id),
                                      what="the valid message processed after the malformed one")
             assert len(found) == 1
@@ -201,10 +203,10 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
 
 
 async def test_one_trace_follows_a_request_from_http_through_kafka_into_referral(
-        services: dict[str, ServiceProcess], infra: Infra, topics: TopicNames) -> None:
+        services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra, topics: TopicNames) -> None:
     trace_id = uuid.uuid4().hex
     traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         response = await client.post(f"{services['intake'].url}/api/cases", json=case_payload("cadunico"),
                                      headers={"traceparent": traceparent})
         assert response.status_code == 201
@@ -234,8 +236,9 @@ async def read_topic(infra: Infra, topic: str) -> list[Any]:
         await consumer.stop()
 
 
-async def test_the_desk_page_and_the_category_table_are_served(services: dict[str, ServiceProcess]) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+async def test_the_desk_page_and_the_category_table_are_served(
+        services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         page = await client.get(f"{services['intake'].url}/")
         assert page.status_code == 200 and 'id="case-form"' in page.text
         categories = (await client.get(f"{services['intake'].url}/api/categories")).json()["categories"]
@@ -246,13 +249,13 @@ async def test_the_desk_page_and_the_category_table_are_served(services: dict[st
 
 
 async def test_staff_see_duplicate_candidates_and_link_instead_of_creating_a_twin(
-        services: dict[str, ServiceProcess]) -> None:
+        services: dict[str, ServiceProcess], tokens: Tokens) -> None:
     intake = services["intake"].url
     # A birth date no other test uses, so the only candidates are the ones this test registers.
     unique_birth = (date(1940, 1, 1) + timedelta(days=uuid.uuid4().int % 25000)).isoformat()
     person = {"full_name": "José da Silva", "birth_date": unique_birth, "nationality": "PRY",
               "documents": [{"type": "rnm", "number": "V123456-A"}]}
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         first = (await client.post(f"{intake}/api/cases", json=case_payload(**person))).json()
 
         check = await client.post(f"{intake}/api/persons/duplicate-candidates", json={
@@ -276,9 +279,9 @@ async def test_staff_see_duplicate_candidates_and_link_instead_of_creating_a_twi
         assert unknown.status_code == 404 and unknown.json()["field"] == "existing_person_id"
 
 
-async def act(client: httpx.AsyncClient, url: str, referral_id: str, **body: Any) -> httpx.Response:
-    return await client.post(f"{url}/api/referrals/{referral_id}/actions", json=body,
-                             headers={"X-Actor": "agency-staff"})
+async def act(client: httpx.AsyncClient, url: str, referral_id: str, as_agency: dict[str, str],
+              **body: Any) -> httpx.Response:
+    return await client.post(f"{url}/api/referrals/{referral_id}/actions", json=body, headers=as_agency)
 
 
 async def indicator(client: httpx.AsyncClient, url: str, dimension: int, name: str) -> Any:
@@ -286,29 +289,31 @@ async def indicator(client: httpx.AsyncClient, url: str, dimension: int, name: s
     return [p[str(dimension)][name] for p in periods.values()]
 
 
-async def test_an_agency_takes_a_referral_through_its_closed_loop(services: dict[str, ServiceProcess]) -> None:
+async def test_an_agency_takes_a_referral_through_its_closed_loop(
+        services: dict[str, ServiceProcess], tokens: Tokens) -> None:
     intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         created = (await client.post(f"{intake}/api/cases", json=case_payload("job_placement"))).json()
         [pending] = await eventually(lambda: referrals_for_case(client, referral, created["case_id"]),
                                      what="the work referral")
         rid = pending["referral_id"]
+        agency = tokens.agency(pending["agency_id"])
         assert pending["allowed_actions"] == ["accept", "cancel", "decline", "unable_to_contact"]
 
-        accepted = await act(client, referral, rid, action="accept", expected_version=1)
+        accepted = await act(client, referral, rid, agency, action="accept", expected_version=1)
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["status"] == "accepted" and accepted.json()["version"] == 2
 
-        stale = await act(client, referral, rid, action="schedule", expected_version=1,
+        stale = await act(client, referral, rid, agency, action="schedule", expected_version=1,
                           scheduled_for="2026-12-01T14:00:00-04:00")
         assert stale.status_code == 409 and stale.json()["field"] == "expected_version"
-        illegal = await act(client, referral, rid, action="attend")
+        illegal = await act(client, referral, rid, agency, action="attend")
         assert illegal.status_code == 422
         assert "cannot attend a referral that is accepted" in illegal.json()["message"]
 
         for step in ({"action": "schedule", "scheduled_for": "2026-12-01T14:00:00-04:00"}, {"action": "attend"},
                      {"action": "complete", "outcome": "got_help"}):
-            response = await act(client, referral, rid, **step)
+            response = await act(client, referral, rid, agency, **step)
             assert response.status_code == 200, response.text
         done = (await client.get(f"{referral}/api/referrals/{rid}")).json()
         assert done["status"] == "completed" and done["outcome"] == "got_help"
@@ -322,17 +327,18 @@ async def test_an_agency_takes_a_referral_through_its_closed_loop(services: dict
         assert any(v is not None for v in await indicator(client, metrics, 9, "accepted_pct"))
 
 
-async def test_a_declined_referral_goes_to_the_next_agency(services: dict[str, ServiceProcess]) -> None:
+async def test_a_declined_referral_goes_to_the_next_agency(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
     intake, referral = services["intake"].url, services["referral"].url
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         created = (await client.post(f"{intake}/api/cases", json=case_payload("cadunico"))).json()
         [first] = await eventually(lambda: referrals_for_case(client, referral, created["case_id"]),
                                    what="the social assistance referral")
-        no_reason = await act(client, referral, first["referral_id"], action="decline")
+        agency = tokens.agency(first["agency_id"])
+        no_reason = await act(client, referral, first["referral_id"], agency, action="decline")
         assert no_reason.status_code == 422 and "decline needs a reason" in no_reason.json()["message"]
-        bad_reason = await act(client, referral, first["referral_id"], action="decline", reason="busy")
+        bad_reason = await act(client, referral, first["referral_id"], agency, action="decline", reason="busy")
         assert bad_reason.status_code == 422 and bad_reason.json()["errors"][0]["field"] == "reason"
-        declined = await act(client, referral, first["referral_id"], action="decline", reason="no_capacity")
+        declined = await act(client, referral, first["referral_id"], agency, action="decline", reason="no_capacity")
         assert declined.status_code == 200, declined.text
 
         async def rerouted() -> list[dict[str, Any]]:
@@ -345,13 +351,51 @@ async def test_a_declined_referral_goes_to_the_next_agency(services: dict[str, S
         assert second["status"] == "pending"
 
 
+async def test_access_is_by_role_and_an_agency_sees_only_its_own_referrals(
+        services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+    intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
+    async with httpx.AsyncClient(timeout=10) as client:
+        anonymous = await client.post(f"{intake}/api/cases", json=case_payload())
+        assert anonymous.status_code == 401 and anonymous.json()["field"] == "Authorization"
+        forged = await client.get(f"{referral}/api/referrals", headers={"Authorization": "Bearer not-a-token"})
+        assert forged.status_code == 401
+
+        created = (await client.post(f"{intake}/api/cases", json=case_payload("primary_care"),
+                                     headers=tokens.staff)).json()
+        [mine] = await eventually(lambda: _referrals(client, referral, created["case_id"], tokens.staff),
+                                  what="the referral")
+        owner, other = tokens.agency(mine["agency_id"]), tokens.agency("someone-else")
+
+        assert (await client.get(f"{intake}/api/cases/{created['case_id']}", headers=owner)).status_code == 403
+        inbox = (await client.get(f"{referral}/api/referrals", headers=owner)).json()["referrals"]
+        assert inbox and {r["agency_id"] for r in inbox} == {mine["agency_id"]}
+        assert (await client.get(f"{referral}/api/referrals", headers=other)).json()["referrals"] == []
+        peeking = await client.get(f"{referral}/api/referrals", params={"agency_id": mine["agency_id"]},
+                                   headers=other)
+        assert peeking.status_code == 403
+        stranger = await client.get(f"{referral}/api/referrals/{mine['referral_id']}", headers=other)
+        assert stranger.status_code == 404  # another agency's referral does not exist for it
+        meddling = await act(client, referral, mine["referral_id"], other, action="accept")
+        assert meddling.status_code == 404
+
+        coordinator = tokens.headers(Role.COORDINATOR, subject="coord")
+        assert (await client.get(f"{metrics}/api/metrics/summary", headers=coordinator)).status_code == 200
+        assert (await client.get(f"{referral}/api/referrals", headers=coordinator)).status_code == 403
+        assert (await client.get(f"{metrics}/api/metrics/summary", headers=owner)).status_code == 403
+
+
+async def _referrals(client: httpx.AsyncClient, url: str, case_id: str, headers: dict[str, str]) -> list[Any]:
+    response = await client.get(f"{url}/api/referrals", params={"case_id": case_id}, headers=headers)
+    return list(response.json()["referrals"])
+
+
 # Last in the module: it stops and restarts the session's broker.
 async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
-        services: dict[str, ServiceProcess], infra: Infra) -> None:
+        services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra) -> None:
     if not isinstance(infra.kafka, LocalKafka):
         pytest.skip("the broker is run by someone else (KAFKA_BOOTSTRAP_SERVERS or a container); cannot stop it")
     intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
         before = await area_count(client, metrics, "protection", "requests_logged")
         infra.kafka.stop()
         try:

@@ -72,7 +72,10 @@ def test_placeholder_secrets_are_refused_outside_development(monkeypatch: pytest
     monkeypatch.setenv("MIGRADESK_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="API_TOKEN_SECRET is a placeholder"):
         ServiceSettings()
-    monkeypatch.setenv("MIGRADESK_API_TOKEN_SECRET", "a-real-long-random-secret-value")
+    monkeypatch.setenv("MIGRADESK_API_TOKEN_SECRET", "short-but-not-a-placeholder")
+    with pytest.raises(ValidationError, match="too short"):
+        ServiceSettings()
+    monkeypatch.setenv("MIGRADESK_API_TOKEN_SECRET", "a-real-long-random-secret-value-of-48-characters")
     assert ServiceSettings().environment is Environment.PRODUCTION
 
 

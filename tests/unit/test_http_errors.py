@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi.testclient import TestClient
 
 from migradesk_intake.app import create_app
 from migradesk_intake.settings import IntakeSettings
+from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.errors import NotFound
 
 # No lifespan runs without `with TestClient(...)`: no store, no broker. Validation answers before handlers.
-client = TestClient(create_app(IntakeSettings()), raise_server_exceptions=False)
+SETTINGS = IntakeSettings(api_token_secret=secrets.token_urlsafe(32))
+STAFF = {"Authorization": "Bearer " + issue_token(SETTINGS.api_token_secret, subject="ana", role=Role.STAFF)}
+client = TestClient(create_app(SETTINGS), raise_server_exceptions=False, headers=STAFF)
 
 VALID_PERSON = {"full_name": "Ana", "nationality": "VEN",
                 "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "x"}}

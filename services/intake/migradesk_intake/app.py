@@ -7,36 +7,37 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from migradesk_intake.handlers import IntakeStore, handle_duplicate_check, handle_get_case, handle_open_case
 from migradesk_intake.schemas import CaseOut, DuplicateCheckIn, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
+from migradesk_shared.auth import Principal, Role, requires
 from migradesk_shared.domain.categories import CATEGORIES
 from migradesk_shared.http import service_app
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
-Actor = Annotated[str, Header(alias="X-Actor", max_length=100)]
+DeskStaff = Annotated[Principal, Depends(requires(Role.STAFF, Role.ADMIN))]
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api")
 
     @router.post("/cases", status_code=201, response_model=CaseOut)
-    async def open_case(payload: OpenCaseIn, request: Request, x_actor: Actor = "desk") -> CaseOut:
+    async def open_case(payload: OpenCaseIn, request: Request, caller: DeskStaff) -> CaseOut:
         state = request.app.state
         case = await handle_open_case(payload, store=state.store, municipality=state.settings.municipality,
-                                      actor=x_actor)
+                                      actor=caller.actor)
         state.runtime.relay.notify()
         return case
 
     @router.post("/persons/duplicate-candidates")
     async def duplicate_candidates(payload: DuplicateCheckIn, request: Request,
-                                   x_actor: Actor = "desk") -> dict[str, Any]:
-        found = await handle_duplicate_check(payload, store=request.app.state.store, actor=x_actor)
+                                   caller: DeskStaff) -> dict[str, Any]:
+        found = await handle_duplicate_check(payload, store=request.app.state.store, actor=caller.actor)
         return {"candidates": [c.model_dump(mode="json") for c in found]}
 
     @router.get("/categories")
@@ -45,8 +46,8 @@ def build_router() -> APIRouter:
                                for c in CATEGORIES.values()]}
 
     @router.get("/cases/{case_id}", response_model=CaseOut)
-    async def get_case(case_id: str, request: Request, x_actor: Actor = "desk") -> CaseOut:
-        return await handle_get_case(case_id, store=request.app.state.store, actor=x_actor)
+    async def get_case(case_id: str, request: Request, caller: DeskStaff) -> CaseOut:
+        return await handle_get_case(case_id, store=request.app.state.store, actor=caller.actor)
 
     return router
 
@@ -76,6 +77,7 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
 
     app = service_app(title="MigraDesk intake", service=settings.service_name, lifespan=lifespan,
                       router=build_router(), readiness=readiness)
+    app.state.settings = settings
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

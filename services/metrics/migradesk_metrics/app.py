@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from migradesk_metrics.channels import SUBSCRIBES
 from migradesk_metrics.handlers import (
@@ -19,11 +19,14 @@ from migradesk_metrics.handlers import (
     summary,
 )
 from migradesk_metrics.settings import MetricsSettings
+from migradesk_shared.auth import Principal, Role, requires
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.http import service_app
 from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.runtime import Runtime
 
+# Aggregates only: no metrics endpoint ever returns a person or a case.
+Aggregates = Annotated[Principal, Depends(requires(Role.COORDINATOR, Role.STAFF, Role.ADMIN))]
 Period = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; all periods if omitted")]
 
 
@@ -31,20 +34,20 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/metrics")
 
     @router.get("/summary")
-    async def get_summary(request: Request,
+    async def get_summary(request: Request, caller: Aggregates,
                           period: Period = None) -> dict[str, Any]:
         return await summary(request.app.state.store, municipality=request.app.state.settings.municipality,
                              period=period)
 
     @router.get("/indicators")
-    async def get_indicators(request: Request,
+    async def get_indicators(request: Request, caller: Aggregates,
                              period: Period = None) -> dict[str, Any]:
         """Raw indicators for the ten MigraCidades dimensions (coordinators only; exports suppress small cells)."""
         return await indicators(request.app.state.store, municipality=request.app.state.settings.municipality,
                                 period=period)
 
     @router.get("/evidence")
-    async def get_evidence(request: Request, period: Period = None) -> dict[str, Any]:
+    async def get_evidence(request: Request, caller: Aggregates, period: Period = None) -> dict[str, Any]:
         """Tables fit for publication in the MigraCidades evidence report: small cells suppressed."""
         settings = request.app.state.settings
         return await evidence(request.app.state.store, municipality=settings.municipality, period=period,
@@ -81,5 +84,7 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
         finally:
             await rt.stop()
 
-    return service_app(title="MigraDesk metrics", service=settings.service_name, lifespan=lifespan,
-                       router=build_router())
+    app = service_app(title="MigraDesk metrics", service=settings.service_name, lifespan=lifespan,
+                      router=build_router())
+    app.state.settings = settings
+    return app

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from migradesk_referral.channels import SUBSCRIBES
 from migradesk_referral.handlers import (
@@ -19,28 +19,39 @@ from migradesk_referral.handlers import (
     handle_referral_action,
     referral_view,
     reroute_declined,
+    visible_to,
 )
 from migradesk_referral.schemas import ReferralActionIn
 from migradesk_referral.settings import ReferralSettings
+from migradesk_shared.auth import Principal, Role, requires
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.domain.referral import Command
-from migradesk_shared.errors import NotFound
+from migradesk_shared.errors import Forbidden, NotFound
 from migradesk_shared.http import service_app
 from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
+
+# Who may work on referrals: the agency they are addressed to, and the desk.
+Inbox = Annotated[Principal, Depends(requires(Role.AGENCY, Role.STAFF, Role.ADMIN))]
+AnyRole = Annotated[Principal, Depends(requires(*Role))]
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api")
 
     @router.get("/referrals")
-    async def list_referrals(request: Request,
+    async def list_referrals(request: Request, caller: Inbox,
                              agency_id: Annotated[str | None, Query(max_length=100)] = None,
                              case_id: Annotated[str | None, Query(max_length=64)] = None,
                              status: Annotated[str | None, Query(max_length=40)] = None,
                              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
         store: ReferralStore = request.app.state.store
+        if caller.role is Role.AGENCY:
+            # An agency sees only the referrals addressed to it.
+            if agency_id and agency_id != caller.agency_id:
+                raise Forbidden("an agency sees only its own referrals", field="agency_id")
+            agency_id = caller.agency_id
         query: dict[str, Any] = {}
         if agency_id:
             query["agency_id"] = agency_id
@@ -52,27 +63,26 @@ def build_router() -> APIRouter:
         return {"referrals": [referral_view(d) for d in docs]}
 
     @router.get("/referrals/{referral_id}")
-    async def get_referral(referral_id: str, request: Request) -> dict[str, Any]:
+    async def get_referral(referral_id: str, request: Request, caller: Inbox) -> dict[str, Any]:
         doc = await request.app.state.store.referrals.find_one({"_id": referral_id}, {"outbox": 0})
-        if doc is None:
+        if doc is None or not visible_to(caller, doc):
             raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
         return referral_view(doc)
 
     @router.post("/referrals/{referral_id}/actions")
     async def act_on_referral(referral_id: str, payload: ReferralActionIn, request: Request,
-                              x_actor: Annotated[str, Header(alias="X-Actor", max_length=100)] = "agency",
-                              ) -> dict[str, Any]:
+                              caller: Inbox) -> dict[str, Any]:
         state = request.app.state
-        command = Command(action=payload.action, actor=x_actor, at=datetime.now(UTC), reason=payload.reason,
+        command = Command(action=payload.action, actor=caller.actor, at=datetime.now(UTC), reason=payload.reason,
                           outcome=payload.outcome, comment=payload.comment, scheduled_for=payload.scheduled_for)
         view = await handle_referral_action(referral_id, command, store=state.store, locks=state.runtime.doc_locks,
-                                            expected_version=payload.expected_version)
+                                            expected_version=payload.expected_version, caller=caller)
         state.runtime.relay.notify()
         state.reroute_wake.set()
         return view
 
     @router.get("/agencies")
-    async def list_agencies(request: Request) -> dict[str, Any]:
+    async def list_agencies(request: Request, caller: AnyRole) -> dict[str, Any]:
         docs = await request.app.state.store.agencies.find({}).sort("_id", 1).to_list()
         return {"agencies": [{"agency_id": d.pop("_id"), **d} for d in docs]}
 
@@ -142,5 +152,7 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
                     await task
             await rt.stop()
 
-    return service_app(title="MigraDesk referral", service=settings.service_name, lifespan=lifespan,
-                       router=build_router())
+    app = service_app(title="MigraDesk referral", service=settings.service_name, lifespan=lifespan,
+                      router=build_router())
+    app.state.settings = settings
+    return app

@@ -14,6 +14,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from migradesk_shared.auth import Principal, Role
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.contracts.referral_events import (
@@ -203,14 +204,24 @@ def lifecycle_event(doc: dict[str, Any], after: Referral, command: Command,
         referral_created_at=doc["created_at"], actor_role=actor_role, **extra)
 
 
+def visible_to(caller: Principal | None, doc: dict[str, Any]) -> bool:
+    """An agency sees only what is addressed to it; the desk sees every referral."""
+    return caller is None or caller.role is not Role.AGENCY or doc.get("agency_id") == caller.agency_id
+
+
+ACTOR_ROLES: dict[Role, ActorRole] = {Role.AGENCY: "agency", Role.STAFF: "staff", Role.ADMIN: "staff",
+                                      Role.COORDINATOR: "staff"}
+
+
 async def handle_referral_action(referral_id: str, command: Command, *, store: ReferralStore, locks: KeyedLocks,
-                                 expected_version: int | None, actor_role: ActorRole = "agency") -> dict[str, Any]:
+                                 expected_version: int | None, caller: Principal | None = None) -> dict[str, Any]:
     """Apply one lifecycle action: the new state, its history entry and its event in one document write.
     A stale expected_version is a 409; an illegal transition a 422 naming it."""
     async with locks.hold(f"{store.referrals.name}:{referral_id}"):
         doc = await store.referrals.find_one({"_id": referral_id}, {"outbox": 0})
-        if doc is None:
+        if doc is None or not visible_to(caller, doc):
             raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
+        actor_role: ActorRole = ACTOR_ROLES[caller.role] if caller else "system"
         if expected_version is not None and expected_version != doc["version"]:
             raise Conflict(f"referral {referral_id} is at version {doc['version']}, not {expected_version}; "
                            "reload it and try again", field="expected_version", current_version=doc["version"])

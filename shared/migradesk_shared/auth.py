@@ -1,0 +1,121 @@
+"""Who is calling: signed bearer tokens carrying a role (staff, agency, coordinator, admin).
+
+Every service checks the same HS256 signature with the deployment's API token secret (pydantic-settings refuses
+a placeholder secret outside development). An agency token is bound to one agency; the services use the
+principal's subject as the "who" of their audit records, so the audit trail names an authenticated person.
+
+Issue a token:  python -m migradesk_shared.auth --role staff --subject ana [--agency-id ubs-x] [--hours 12]
+(the secret comes from MIGRADESK_API_TOKEN_SECRET, or --secret).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from migradesk_shared.errors import Forbidden, MigraDeskError
+
+ALGORITHM = "HS256"
+ISSUER = "migradesk"
+
+
+class Role(StrEnum):
+    STAFF = "staff"  # desk staff: persons, cases, referrals of their municipality
+    AGENCY = "agency"  # a partner agency: only the referrals addressed to it
+    COORDINATOR = "coordinator"  # aggregates only
+    ADMIN = "admin"
+
+
+class Unauthenticated(MigraDeskError):
+    status_code = 401
+    code = "unauthenticated"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    agency_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How audit records name the caller."""
+        return f"{self.role.value}:{self.subject}" + (f"@{self.agency_id}" if self.agency_id else "")
+
+
+def issue_token(secret: str, *, subject: str, role: Role, agency_id: str | None = None,
+                ttl: timedelta = timedelta(hours=12), now: datetime | None = None) -> str:
+    if role is Role.AGENCY and not agency_id:
+        raise ValueError("an agency token must name its agency")
+    issued = now or datetime.now(UTC)
+    claims: dict[str, Any] = {"sub": subject, "role": role.value, "iss": ISSUER, "iat": issued,
+                              "exp": issued + ttl}
+    if agency_id:
+        claims["agency_id"] = agency_id
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def read_token(secret: str, token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                            options={"require": ["sub", "role", "exp", "iss"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the access token has expired; sign in again", field="Authorization") from None
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(f"the access token is not valid ({exc})", field="Authorization") from None
+    try:
+        role = Role(claims["role"])
+    except ValueError:
+        raise Unauthenticated(f"unknown role {claims['role']!r} in the access token",
+                              field="Authorization") from None
+    if role is Role.AGENCY and not claims.get("agency_id"):
+        raise Unauthenticated("an agency token must name its agency", field="Authorization")
+    return Principal(subject=str(claims["sub"]), role=role, agency_id=claims.get("agency_id"))
+
+
+# Declared as a security scheme so the OpenAPI pages offer "Authorize"; errors are ours (401 naming the header).
+_bearer = HTTPBearer(auto_error=False, description="a MigraDesk access token")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def requires(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A FastAPI dependency: the caller's principal, if its role is one of `roles` (401 / 403 otherwise)."""
+    allowed = frozenset(roles)
+
+    async def dependency(request: Request, credentials: Credentials) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+            raise Unauthenticated("send an access token: Authorization: Bearer <token>", field="Authorization")
+        principal = read_token(request.app.state.settings.api_token_secret, credentials.credentials.strip())
+        if principal.role not in allowed:
+            raise Forbidden(f"the {principal.role.value} role may not do this; allowed: "
+                            f"{', '.join(sorted(r.value for r in allowed))}", field="Authorization")
+        return principal
+
+    return dependency
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Issue a MigraDesk access token.")
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--subject", required=True, help="who: a staff member's login, an agency user...")
+    parser.add_argument("--agency-id", help="required for --role agency")
+    parser.add_argument("--hours", type=float, default=12)
+    parser.add_argument("--secret", default=os.environ.get("MIGRADESK_API_TOKEN_SECRET", ""))
+    args = parser.parse_args()
+    if not args.secret:
+        parser.error("no secret: pass --secret or set MIGRADESK_API_TOKEN_SECRET")
+    print(issue_token(args.secret, subject=args.subject, role=Role(args.role), agency_id=args.agency_id,
+                      ttl=timedelta(hours=args.hours)))
+
+
+if __name__ == "__main__":
+    main()
