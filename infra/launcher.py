@@ -569,6 +569,12 @@ def run(args: argparse.Namespace) -> int:
             from migradesk_shared.auth import Role, issue_token
 
             staff = issue_token(secret, subject="ana", role=Role.STAFF)
+            seeded_marker = LOCAL_DIR / "run" / "dev" / "demo-cases-seeded"
+            if not seeded_marker.exists():
+                from infra.demo import seed_demo_cases
+
+                log(f"registered {seed_demo_cases(services['intake'].url, staff)} demo cases")
+                seeded_marker.write_text("demo cases were registered in this store\n")
             print("\nMigraDesk is running. Open the desk (signed in as demo staff member 'ana'):\n", flush=True)
             print(f"    {services['intake'].url}/#token={staff}\n", flush=True)
             print("Demo access tokens for the APIs (Authorization: Bearer <token>, or 'Authorize' in /docs):",

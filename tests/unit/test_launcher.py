@@ -49,3 +49,13 @@ def test_a_changed_pom_fetches_again(bare_path: Path) -> None:
     (libs / ".pom.sha256").write_text("stale")
     with pytest.raises(launcher.InfraError, match="java"):
         launcher.ensure_kafka_jars()
+
+
+def test_demo_cases_are_valid_requests_for_the_intake_api() -> None:
+    from infra.demo import DEMO_CASES, demo_payload
+    from migradesk_intake.schemas import OpenCaseIn
+
+    cases = [OpenCaseIn.model_validate(demo_payload(c)) for c in DEMO_CASES]
+    areas = {r.category for c in cases for r in c.requests}
+    assert {"sus_card", "school_enrolment", "job_placement", "gender_violence", "cadunico", "documentation"} <= areas
+    assert {c.person.nationality for c in cases} == {"VEN", "HTI", "PRY", "BOL", "CUB"}
