@@ -10,6 +10,7 @@ Delivery rules (DESIGN.md §5):
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,6 +139,8 @@ class Delivery:
 
 
 EventHandler = Callable[[Any, Delivery], Awaitable[None]]
+# On a compacted topic a null value (tombstone) erases its key: called with the key and where it was read.
+TombstoneHandler = Callable[[str, Delivery], Awaitable[None]]
 # Optional: the effect of a whole batch at once (fewer store round trips). It must be idempotent per message,
 # since a failing batch is retried message by message through the EventHandler to isolate the culprit.
 BatchHandler = Callable[[list[tuple[Any, Delivery]]], Awaitable[None]]
@@ -182,7 +185,8 @@ class EventConsumer:
 
     def __init__(self, *, spec: TopicSpec, names: TopicNames, group_id: str, adapter: TypeAdapter[Any],
                  handler: EventHandler, inbox: Inbox, producer: ReliableProducer,
-                 policy: DeliveryPolicy, tracer: trace.Tracer, batch_handler: BatchHandler | None = None) -> None:
+                 policy: DeliveryPolicy, tracer: trace.Tracer, batch_handler: BatchHandler | None = None,
+                 tombstone_handler: TombstoneHandler | None = None) -> None:
         self.spec = spec
         self.topic = names(spec)
         self.dlq_topic = names.dlq(spec)
@@ -190,6 +194,7 @@ class EventConsumer:
         self._adapter = adapter
         self._handler = handler
         self._batch_handler = batch_handler
+        self._tombstone_handler = tombstone_handler
         self._inbox = inbox
         self._producer = producer
         self._policy = policy
@@ -232,6 +237,13 @@ class EventConsumer:
         """Parse, de-duplicate and apply a batch; every message ends stored, skipped as a duplicate, or in the DLQ."""
         parsed: list[tuple[ConsumerRecord[Any, Any], Any]] = []
         for record in records:
+            if record.value is None and self._tombstone_handler is not None and record.key:
+                # Erasure: idempotent by nature (deleting twice deletes once), so no inbox entry is needed.
+                await _retry_transient(
+                    functools.partial(self._tombstone_handler, record.key.decode(),
+                                      Delivery(record.topic, record.partition, record.offset)),
+                    self._policy, log.bind(topic=self.topic))
+                continue
             event = await self._parse(record)
             if event is not None:
                 parsed.append((record, event))

@@ -19,7 +19,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 from pymongo.asynchronous.collection import AsyncCollection
 
-from migradesk_shared.contracts.envelope import Event
+from migradesk_shared.contracts.envelope import Event, new_id
 from migradesk_shared.kafka import ReliableProducer
 from migradesk_shared.mongo import KeyedLocks
 from migradesk_shared.telemetry import current_trace_headers
@@ -42,6 +42,12 @@ def outbox_entry(spec: TopicSpec, event: Event) -> dict[str, Any]:
         "headers": {**current_trace_headers(), "event-type": event.event_type,
                     "content-type": "application/json"},
     }
+
+
+def tombstone_entry(spec: TopicSpec, key: str) -> dict[str, Any]:
+    """A null value under `key` on a compacted topic: compaction then forgets the key's earlier values."""
+    return {"event_id": new_id(), "event_type": "Tombstone", "topic": spec.name, "key": key, "value": None,
+            "headers": {**current_trace_headers(), "event-type": "Tombstone"}}
 
 
 def new_document_outbox(events: Sequence[tuple[TopicSpec, Event]]) -> dict[str, Any]:
@@ -126,8 +132,8 @@ class OutboxRelay:
                 for entry in doc["outbox"][doc.get("outbox_sent", 0):]:
                     headers = [(k, str(v).encode()) for k, v in entry.get("headers", {}).items()]
                     headers.append(("event-id", entry["event_id"].encode()))
-                    messages.append((self._names.prefix + entry["topic"], entry["key"].encode(),
-                                     entry["value"].encode(), headers))
+                    value = entry["value"].encode() if entry["value"] is not None else None
+                    messages.append((self._names.prefix + entry["topic"], entry["key"].encode(), value, headers))
             await self._producer.send_many(messages)
             for doc in docs:
                 total_now = len(doc["outbox"])

@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient
 from infra.launcher import Infra, LocalKafka, ServiceProcess
 from migradesk_shared.auth import Role
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
-from migradesk_shared.topics import CASE_EVENTS, REFERRAL_EVENTS, TopicNames
+from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, REFERRAL_EVENTS, TopicNames
 from tests.conftest import eventually
 from tests.e2e.conftest import Tokens
 
@@ -387,6 +387,69 @@ async def test_access_is_by_role_and_an_agency_sees_only_its_own_referrals(
 async def _referrals(client: httpx.AsyncClient, url: str, case_id: str, headers: dict[str, str]) -> list[Any]:
     response = await client.get(f"{url}/api/referrals", params={"case_id": case_id}, headers=headers)
     return list(response.json()["referrals"])
+
+
+async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_everywhere(
+        services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra, stack_namespace: str,
+        topics: TopicNames) -> None:
+    intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
+        shared = (await client.post(f"{intake}/api/cases", json=case_payload(
+            "mental_health", full_name="Daniela Suárez", phone="+55 67 99999-0000"))).json()
+        [ref] = await eventually(lambda: referrals_for_case(client, referral, shared["case_id"]), what="referral")
+        agency = tokens.agency(ref["agency_id"])
+
+        async def contact() -> Any:
+            detail = (await client.get(f"{referral}/api/referrals/{ref['referral_id']}", headers=agency)).json()
+            return detail["person"]
+
+        person = await eventually(contact, what="the person's contact at the serving agency")
+        assert person["full_name"] == "Daniela Suárez" and person["phone"] == "+55 67 99999-0000"
+        assert "documents" not in person  # the agency gets what it needs to reach them, not their papers
+
+        private = (await client.post(f"{intake}/api/cases", json=case_payload(
+            "mental_health", full_name="Sem Compartilhar",
+            consent={"legal_basis": "consent", "share_with_partners": False, "recorded_by": "ana"}))).json()
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri)
+        try:
+            doc = await mongo[f"{stack_namespace}_intake"]["cases"].find_one({"_id": private["case_id"]})
+            assert doc is not None
+            assert {e["topic"] for e in doc["outbox"]} == {"intake.case-events.v1"}  # no profile leaves intake
+        finally:
+            await mongo.close()
+
+        before = await area_count(client, metrics, "health", "requests_logged")
+        erased = await client.delete(f"{intake}/api/persons/{shared['person_id']}")
+        assert erased.status_code == 200 and erased.json()["erased_from_cases"] == 1
+        case = (await client.get(f"{intake}/api/cases/{shared['case_id']}")).json()
+        assert case["person"]["erased"] is True and "full_name" not in case["person"]
+        assert all(r["description"] is None for r in case["requests"])
+        check = await client.post(f"{intake}/api/persons/duplicate-candidates",
+                                  json={"full_name": "Daniela Suárez", "birth_date": "1990-05-04"})
+        assert shared["person_id"] not in {c["person_id"] for c in check.json()["candidates"]}
+
+        async def gone() -> bool:
+            return await contact() is None
+
+        await eventually(gone, what="the agency's copy erased")
+        tombstones = [r for r in await read_topic(infra, topics(PERSON_PROFILES))
+                      if r.key == shared["person_id"].encode() and r.value is None]
+        assert tombstones, "no tombstone on the compacted profiles topic"
+        # De-identified counts stay: erasure publishes nothing metrics reads, and nothing was subtracted.
+        assert await area_count(client, metrics, "health", "requests_logged") >= before
+        mongo = AsyncMongoClient(infra.mongodb_uri)
+        try:
+            doc = await mongo[f"{stack_namespace}_intake"]["cases"].find_one({"_id": shared["case_id"]})
+            assert doc is not None
+            case_events = [e for e in doc["outbox"] if e["topic"] == "intake.case-events.v1"]
+            assert [e["event_type"] for e in case_events] == ["CaseOpened", "RequestLogged"]
+            assert "Daniela" not in str(doc)  # not in the outbox copies either
+        finally:
+            await mongo.close()
+        again = await client.delete(f"{intake}/api/persons/{shared['person_id']}")
+        assert again.status_code == 200
+        unknown = await client.delete(f"{intake}/api/persons/{uuid.uuid4()}")
+        assert unknown.status_code == 404 and unknown.json()["field"] == "person_id"
 
 
 # Last in the module: it stops and restarts the session's broker.

@@ -10,7 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from migradesk_intake.handlers import IntakeStore, handle_duplicate_check, handle_get_case, handle_open_case
+from migradesk_intake.handlers import (
+    IntakeStore,
+    handle_duplicate_check,
+    handle_erase_person,
+    handle_get_case,
+    handle_open_case,
+)
 from migradesk_intake.schemas import CaseOut, DuplicateCheckIn, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.auth import Principal, Role, requires
@@ -39,6 +45,15 @@ def build_router() -> APIRouter:
                                    caller: DeskStaff) -> dict[str, Any]:
         found = await handle_duplicate_check(payload, store=request.app.state.store, actor=caller.actor)
         return {"candidates": [c.model_dump(mode="json") for c in found]}
+
+    @router.delete("/persons/{person_id}")
+    async def erase_person(person_id: str, request: Request, caller: DeskStaff) -> dict[str, Any]:
+        """LGPD erasure request of a data subject: personal data removed everywhere, counts kept."""
+        state = request.app.state
+        result = await handle_erase_person(person_id, store=state.store, locks=state.runtime.doc_locks,
+                                           actor=caller.actor)
+        state.runtime.relay.notify()
+        return result
 
     @router.get("/categories")
     async def categories() -> dict[str, Any]:

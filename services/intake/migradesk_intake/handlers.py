@@ -10,12 +10,15 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from migradesk_intake.schemas import CandidateOut, CaseOut, DocumentIn, DuplicateCheckIn, OpenCaseIn, RequestOut
+from migradesk_shared.contracts.envelope import Event
+from migradesk_shared.contracts.person_profiles import ConsentRecord, IdentityDocument, PersonProfileUpserted
 from migradesk_shared.domain.case import FacetSource, OpenedCase, open_case
 from migradesk_shared.domain.duplicates import PersonRecord, find_candidates, normalise_document, phonetic_key
-from migradesk_shared.domain.person import DocumentType
+from migradesk_shared.domain.person import Consent, DocumentType
 from migradesk_shared.errors import NotFound
-from migradesk_shared.outbox import new_document_outbox
-from migradesk_shared.topics import CASE_EVENTS
+from migradesk_shared.mongo import KeyedLocks
+from migradesk_shared.outbox import new_document_outbox, tombstone_entry
+from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, TopicSpec
 
 
 class IntakeStore:
@@ -43,6 +46,23 @@ def _match_keys(full_name: str, birth_date: date | None, documents: list[Documen
             "documents": [f"{d.type.value}:{normalise_document(d.number)}" for d in documents]}
 
 
+def _shared_profile(case: OpenedCase, payload: OpenCaseIn) -> list[tuple[TopicSpec, Event]]:
+    """The person's profile for the partner network (restricted topic), only if the consent allows it."""
+    person = payload.person
+    consent = Consent(legal_basis=person.consent.legal_basis, share_with_partners=person.consent.share_with_partners,
+                      recorded_on=case.opened_at.date(), recorded_by=person.consent.recorded_by)
+    if not consent.allows_sharing_with_partners():
+        return []
+    return [(PERSON_PROFILES, PersonProfileUpserted(
+        producer="intake", occurred_at=case.opened_at, correlation_id=case.case_id, person_id=case.person_id,
+        case_id=case.case_id, full_name=person.full_name, birth_date=person.birth_date, sex=person.sex,
+        nationality=person.nationality, languages=[person.preferred_language],
+        migratory_status=person.migratory_status,
+        documents=[IdentityDocument(type=d.type, number=d.number) for d in person.documents], phone=person.phone,
+        consent=ConsentRecord(legal_basis=consent.legal_basis, share_with_partners=consent.share_with_partners,
+                              recorded_at=consent.recorded_on, recorded_by=consent.recorded_by)))]
+
+
 def _case_document(case: OpenedCase, payload: OpenCaseIn, actor: str) -> dict[str, Any]:
     person = payload.person.model_dump(mode="json")
     return {
@@ -60,7 +80,7 @@ def _case_document(case: OpenedCase, payload: OpenCaseIn, actor: str) -> dict[st
         # Who wrote what and when, in the same write as the change it audits (reads go to audit_log).
         "audit": [{"actor": actor, "action": "case.open", "at": case.opened_at}],
         # State and events in ONE document write: the transactional outbox.
-        **new_document_outbox([(CASE_EVENTS, e) for e in case.events]),
+        **new_document_outbox([*((CASE_EVENTS, e) for e in case.events), *_shared_profile(case, payload)]),
     }
 
 
@@ -69,7 +89,8 @@ async def handle_open_case(payload: OpenCaseIn, *, store: IntakeStore, municipal
     person = payload.person
     person_id = str(uuid.uuid4())
     if payload.existing_person_id is not None:
-        if await store.cases.find_one({"person_id": payload.existing_person_id}, {"_id": 1}) is None:
+        known = {"person_id": payload.existing_person_id, "person.erased": {"$ne": True}}
+        if await store.cases.find_one(known, {"_id": 1}) is None:
             raise NotFound(f"no person {payload.existing_person_id} is registered", field="existing_person_id")
         person_id = payload.existing_person_id
     case = open_case(
@@ -126,3 +147,31 @@ async def handle_duplicate_check(payload: DuplicateCheckIn, *, store: IntakeStor
                          full_name=people[c.person_id].full_name, birth_date=people[c.person_id].birth_date,
                          nationality=people[c.person_id].nationality, case_ids=sorted(cases_of[c.person_id]))
             for c in found]
+
+
+async def handle_erase_person(person_id: str, *, store: IntakeStore, locks: KeyedLocks, actor: str) -> dict[str, Any]:
+    """LGPD erasure: the person's data leaves every case (name, documents, contact, free-text notes, match keys)
+    and the partner network (a tombstone on the compacted profiles topic makes referral delete its copy).
+    De-identified counts stay. Idempotent: erasing again finds nothing left to erase and says so."""
+    docs = await store.cases.find({"person_id": person_id}, {"_id": 1, "opened_at": 1}).sort("opened_at", -1).to_list()
+    if not docs:
+        raise NotFound(f"no person {person_id} is registered", field="person_id")
+    now = datetime.now(UTC)
+    for newest, ref in enumerate(docs):
+        async with locks.hold(f"{store.cases.name}:{ref['_id']}"):
+            doc = await store.cases.find_one({"_id": ref["_id"]})
+            if doc is None:
+                continue
+            # Profile events still in the outbox carry the data: unsent ones become tombstones, sent ones are
+            # blanked; the newest case also gets a fresh tombstone so the topic forgets the person for sure.
+            outbox = [{**e, "value": None, "event_type": "Tombstone"} if e["topic"] == PERSON_PROFILES.name else e
+                      for e in doc.get("outbox", [])]
+            if newest == 0:
+                outbox.append(tombstone_entry(PERSON_PROFILES, person_id))
+            await store.cases.update_one({"_id": doc["_id"]}, {
+                "$set": {"person": {"erased": True, "erased_at": now}, "match_keys": {},
+                         "requests": [{**r, "description": None} for r in doc["requests"]],
+                         "outbox": outbox, "outbox_total": len(outbox), "outbox_pending": True},
+                "$push": {"audit": {"actor": actor, "action": "person.erase", "at": now}}})
+    await store.record_access(actor=actor, action="person.erase", subject_id=person_id, case_id=docs[0]["_id"])
+    return {"person_id": person_id, "erased_from_cases": len(docs)}

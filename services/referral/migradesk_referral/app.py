@@ -16,7 +16,10 @@ from migradesk_referral.handlers import (
     ReferralStore,
     flag_overdue,
     handle_case_event,
+    handle_person_erased,
+    handle_person_profile,
     handle_referral_action,
+    person_for,
     referral_view,
     reroute_declined,
     visible_to,
@@ -31,6 +34,7 @@ from migradesk_shared.http import service_app
 from migradesk_shared.kafka import Delivery, EventConsumer
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
+from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES
 
 # Who may work on referrals: the agency they are addressed to, and the desk.
 Inbox = Annotated[Principal, Depends(requires(Role.AGENCY, Role.STAFF, Role.ADMIN))]
@@ -64,10 +68,12 @@ def build_router() -> APIRouter:
 
     @router.get("/referrals/{referral_id}")
     async def get_referral(referral_id: str, request: Request, caller: Inbox) -> dict[str, Any]:
-        doc = await request.app.state.store.referrals.find_one({"_id": referral_id}, {"outbox": 0})
+        """One referral, with the person's contact when they consented to sharing it with the network."""
+        store: ReferralStore = request.app.state.store
+        doc = await store.referrals.find_one({"_id": referral_id}, {"outbox": 0})
         if doc is None or not visible_to(caller, doc):
             raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
-        return referral_view(doc)
+        return {**referral_view(doc), "person": await person_for(store, doc["case_id"])}
 
     @router.post("/referrals/{referral_id}/actions")
     async def act_on_referral(referral_id: str, payload: ReferralActionIn, request: Request,
@@ -124,11 +130,21 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
             await handle_case_event(event, store=store)
             rt.relay.notify()  # type: ignore[union-attr]
 
+        async def on_profile(event: Any, delivery: Delivery) -> None:
+            await handle_person_profile(event, store=store, locks=rt.doc_locks)
+
+        async def on_erasure(person_id: str, delivery: Delivery) -> None:
+            await handle_person_erased(person_id, store=store, locks=rt.doc_locks)
+
+        handlers: dict[str, dict[str, Any]] = {
+            CASE_EVENTS.name: {"handler": on_case_event},
+            PERSON_PROFILES.name: {"handler": on_profile, "tombstone_handler": on_erasure},
+        }
         for spec in SUBSCRIBES:
             rt.add_consumer(EventConsumer(
                 spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
-                adapter=adapter_for(spec), handler=on_case_event, inbox=rt.inbox(settings.consumer_group),
-                producer=rt.producer, policy=rt.policy, tracer=rt.tracer))
+                adapter=adapter_for(spec), inbox=rt.inbox(settings.consumer_group), producer=rt.producer,
+                policy=rt.policy, tracer=rt.tracer, **handlers[spec.name]))
         app.state.runtime, app.state.store, app.state.settings = rt, store, settings
         app.state.reroute_wake = asyncio.Event()
 

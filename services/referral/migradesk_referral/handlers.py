@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from migradesk_shared.auth import Principal, Role
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.envelope import Event
+from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
 from migradesk_shared.contracts.referral_events import (
     ActorRole,
     ReferralAccepted,
@@ -58,12 +59,15 @@ class ReferralStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.agencies = db["agencies"]
         self.referrals = db["referrals"]
+        # Local copies of the profiles intake shares (with consent), so an agency can reach the person.
+        self.persons = db["persons"]
 
     async def ensure_indexes(self) -> None:
         # One first-routing referral per request: a redelivered RequestLogged cannot create a twin.
         await self.referrals.create_index([("request_id", 1), ("routing_attempt", 1)], unique=True)
         await self.referrals.create_index([("agency_id", 1), ("status", 1)])
         await self.referrals.create_index([("reroute_pending", 1)])
+        await self.persons.create_index([("case_ids", 1)])
         await self.referrals.create_index([("status", 1), ("overdue", 1), ("response_due_at", 1)])
 
     async def seed_demo_agencies(self) -> int:
@@ -291,6 +295,31 @@ async def flag_overdue(store: ReferralStore, locks: KeyedLocks, now: datetime, l
 async def handle_case_event(event: CaseOpened | RequestLogged, *, store: ReferralStore) -> None:
     if isinstance(event, RequestLogged):
         await handle_request_logged(event, store=store)
+
+
+async def handle_person_profile(event: PersonProfileUpserted, *, store: ReferralStore, locks: KeyedLocks) -> None:
+    """Keep the latest shared profile and every case it was shared with (a returning person has several)."""
+    profile = {"full_name": event.full_name, "phone": event.phone, "languages": event.languages,
+               "birth_date": event.birth_date.isoformat() if event.birth_date else None,
+               "updated_at": event.occurred_at}
+    async with locks.hold(f"{store.persons.name}:{event.person_id}"):
+        await store.persons.update_one({"_id": event.person_id},
+                                       {"$set": {"profile": profile}, "$addToSet": {"case_ids": event.case_id}},
+                                       upsert=True)
+
+
+async def handle_person_erased(person_id: str, *, store: ReferralStore, locks: KeyedLocks) -> None:
+    """A tombstone from intake: the person asked for erasure, so the local copy goes."""
+    async with locks.hold(f"{store.persons.name}:{person_id}"):
+        await store.persons.delete_one({"_id": person_id})
+    log.info("person copy erased", person_id=person_id)
+
+
+async def person_for(store: ReferralStore, case_id: str) -> dict[str, Any] | None:
+    """What the serving agency may see of the person: name, phone, languages, birth date (documents stay at
+    the desk). None when the person did not consent to sharing or was erased."""
+    doc = await store.persons.find_one({"case_ids": case_id}, {"profile": 1})
+    return dict(doc["profile"]) if doc else None
 
 
 def referral_view(doc: dict[str, Any]) -> dict[str, Any]:

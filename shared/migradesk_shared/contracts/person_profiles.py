@@ -34,6 +34,8 @@ class PersonProfileUpserted(Event):
     event_type: Literal["PersonProfileUpserted"] = "PersonProfileUpserted"
     schema_version: Literal[1] = 1
     person_id: str
+    # The case whose opening shared this profile; the receiving service links the person to its referrals.
+    case_id: str
     full_name: str
     birth_date: date | None = None
     sex: Sex = Sex.NOT_INFORMED
