@@ -452,6 +452,39 @@ async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_
         assert unknown.status_code == 404 and unknown.json()["field"] == "person_id"
 
 
+async def test_governance_activities_reach_the_dimension_indicators(
+        services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+    intake, metrics = services["intake"].url, services["metrics"].url
+    held_on = "2026-11-18"
+    async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
+        for activity in (
+            {"kind": "training", "held_on": held_on, "topic": "Acolhimento e Lei de Migração",
+             "servants_trained_by_sector": {"health": 15, "social_assistance": 9}},
+            {"kind": "participation_event", "held_on": held_on, "event_kind": "cultural", "migrant_participants": 60},
+            {"kind": "information_material", "held_on": held_on, "title": "Como tirar o Cartão SUS",
+             "languages": ["es", "ht", "fr"]},
+        ):
+            response = await client.post(f"{intake}/api/activities", json=activity)
+            assert response.status_code == 201, response.text
+        bad = await client.post(f"{intake}/api/activities",
+                                json={"kind": "training", "held_on": held_on, "topic": "x",
+                                      "servants_trained_by_sector": {"health": -1}})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"].startswith("training.")
+        agency = tokens.agency("sine-dourados")
+        assert (await client.post(f"{intake}/api/activities", json={}, headers=agency)).status_code == 403
+
+        async def dimensions() -> Any:
+            periods = (await client.get(f"{metrics}/api/metrics/indicators", params={"period": "2026-11"})).json()
+            figures = periods["periods"].get("2026-11", {})
+            ready = figures and figures["2"]["trainings_held"] >= 1 and figures["3"]["participation_events"] >= 1 \
+                and figures["4"]["information_materials_by_language"].get("ht", 0) >= 1
+            return figures if ready else None
+
+        figures = await eventually(dimensions, what="the activities in dimensions 2 to 4")
+        assert figures["2"]["servants_trained_by_sector"]["social_assistance"] >= 9
+        assert figures["3"]["migrant_participants"] >= 60
+
+
 # Last in the module: it stops and restarts the session's broker.
 async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
         services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra) -> None:

@@ -133,3 +133,35 @@ def test_disaggregation_tables_cross_each_dimension_with_the_areas() -> None:
     assert rows == ["VEN"]
     assert columns == ["health", "education", "social_assistance", "work", "protection", "desk"]
     assert cells == [[2, 0, 0, 1, 0, 1]]
+
+
+def test_activities_feed_the_training_participation_and_information_dimensions() -> None:
+    from datetime import date
+
+    from migradesk_shared.contracts.activities import (
+        InformationMaterialPublished,
+        ParticipationEventHeld,
+        TrainingHeld,
+    )
+
+    common = {"producer": "t", "municipality": "Dourados-MS", "held_on": date(2026, 11, 10)}
+    events = [
+        TrainingHeld(**common, activity_id="a1", topic="Lei de Migração",  # type: ignore[arg-type]
+                     servants_trained_by_sector={"health": 12, "education": 8}),
+        ParticipationEventHeld(**common, activity_id="a2", kind="cultural",  # type: ignore[arg-type]
+                               migrant_participants=40),
+        InformationMaterialPublished(**common, activity_id="a3", title="Guia SUS",  # type: ignore[arg-type]
+                                     languages=["es", "ht", "es"]),
+        CaseOpened(producer="t", case_id="c1", municipality="Dourados-MS", facets=FACETS,
+                   occurred_at=datetime(2026, 11, 10, 15, tzinfo=UTC), attended_in_own_language=True),
+        CaseOpened(producer="t", case_id="c2", municipality="Dourados-MS", facets=FACETS,
+                   occurred_at=datetime(2026, 11, 10, 15, tzinfo=UTC), attended_in_own_language=False),
+    ]
+    state = RollupState().apply_all([*events, events[0]], TZ)  # the training delivered twice counts once
+    [bucket] = state.counts.values()
+    result = governance_indicators({"_all": dict(bucket)})
+    assert result[2] == {"trainings_held": 1, "servants_trained": 20,
+                         "servants_trained_by_sector": {"education": 8, "health": 12}}
+    assert result[3] == {"participation_events": 1, "migrant_participants": 40}
+    assert result[4] == {"cases_attended_in_own_language_pct": 0.5,
+                         "information_materials_by_language": {"es": 1, "ht": 1}}

@@ -15,9 +15,10 @@ from migradesk_intake.handlers import (
     handle_duplicate_check,
     handle_erase_person,
     handle_get_case,
+    handle_log_activity,
     handle_open_case,
 )
-from migradesk_intake.schemas import CaseOut, DuplicateCheckIn, OpenCaseIn
+from migradesk_intake.schemas import ActivityIn, CaseOut, DuplicateCheckIn, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.auth import Principal, Role, requires
 from migradesk_shared.domain.categories import CATEGORIES
@@ -55,6 +56,15 @@ def build_router() -> APIRouter:
         state.runtime.relay.notify()
         return result
 
+    @router.post("/activities", status_code=201)
+    async def log_activity(payload: ActivityIn, request: Request, caller: DeskStaff) -> dict[str, Any]:
+        """Trainings of public servants, participation and cultural events, information materials."""
+        state = request.app.state
+        result = await handle_log_activity(payload, store=state.store, municipality=state.settings.municipality,
+                                           actor=caller.actor)
+        state.runtime.relay.notify()
+        return result
+
     @router.get("/categories")
     async def categories() -> dict[str, Any]:
         return {"categories": [{"code": c.code, "area": c.area.value if c.area else None, "label_pt": c.label_pt}
@@ -75,7 +85,7 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         rt = runtime or Runtime.create(settings)
         store = IntakeStore(rt.db)
         await store.ensure_indexes()
-        rt.relay = OutboxRelay([store.cases], rt.producer, rt.names,
+        rt.relay = OutboxRelay([store.cases, store.activities], rt.producer, rt.names,
                                 poll_seconds=settings.outbox_poll_seconds, locks=rt.doc_locks)
         app.state.runtime, app.state.store, app.state.settings = rt, store, settings
         await rt.start()

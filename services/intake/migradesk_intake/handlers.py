@@ -9,7 +9,23 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from migradesk_intake.schemas import CandidateOut, CaseOut, DocumentIn, DuplicateCheckIn, OpenCaseIn, RequestOut
+from migradesk_intake.schemas import (
+    CandidateOut,
+    CaseOut,
+    DocumentIn,
+    DuplicateCheckIn,
+    InformationMaterialIn,
+    OpenCaseIn,
+    ParticipationEventIn,
+    RequestOut,
+    TrainingIn,
+)
+from migradesk_shared.contracts.activities import (
+    ActivityEvent,
+    InformationMaterialPublished,
+    ParticipationEventHeld,
+    TrainingHeld,
+)
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.contracts.person_profiles import ConsentRecord, IdentityDocument, PersonProfileUpserted
 from migradesk_shared.domain.case import FacetSource, OpenedCase, open_case
@@ -18,13 +34,15 @@ from migradesk_shared.domain.person import Consent, DocumentType
 from migradesk_shared.errors import NotFound
 from migradesk_shared.mongo import KeyedLocks
 from migradesk_shared.outbox import new_document_outbox, tombstone_entry
-from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, TopicSpec
+from migradesk_shared.topics import ACTIVITIES, CASE_EVENTS, PERSON_PROFILES, TopicSpec
 
 
 class IntakeStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.cases = db["cases"]
         self.audit = db["audit_log"]
+        # Governance activities (trainings, participation events, information materials): no personal data.
+        self.activities = db["activities"]
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_index([("person_id", 1)])
@@ -98,7 +116,7 @@ async def handle_open_case(payload: OpenCaseIn, *, store: IntakeStore, municipal
         facet_source=FacetSource(nationality=person.nationality, sex=person.sex, birth_date=person.birth_date,
                                  migratory_status=person.migratory_status, language=person.preferred_language),
         requests=[(r.category, r.description) for r in payload.requests],
-        municipality=municipality, now=datetime.now(UTC))
+        municipality=municipality, now=datetime.now(UTC), attended_in_own_language=payload.attended_in_own_language)
     await store.cases.insert_one(_case_document(case, payload, actor))
     return CaseOut(case_id=case.case_id, person_id=case.person_id, status=case.status.value,
                    version=case.version, opened_at=case.opened_at, municipality=municipality,
@@ -175,3 +193,25 @@ async def handle_erase_person(person_id: str, *, store: IntakeStore, locks: Keye
                 "$push": {"audit": {"actor": actor, "action": "person.erase", "at": now}}})
     await store.record_access(actor=actor, action="person.erase", subject_id=person_id, case_id=docs[0]["_id"])
     return {"person_id": person_id, "erased_from_cases": len(docs)}
+
+
+async def handle_log_activity(payload: TrainingIn | ParticipationEventIn | InformationMaterialIn, *,
+                              store: IntakeStore, municipality: str, actor: str) -> dict[str, Any]:
+    """Log a governance activity; its event goes out through the activity document's own outbox."""
+    activity_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    common: dict[str, Any] = {"producer": "intake", "occurred_at": now, "correlation_id": activity_id,
+                              "activity_id": activity_id, "municipality": municipality, "held_on": payload.held_on}
+    event: ActivityEvent
+    if isinstance(payload, TrainingIn):
+        event = TrainingHeld(**common, topic=payload.topic,
+                             servants_trained_by_sector=payload.servants_trained_by_sector)
+    elif isinstance(payload, ParticipationEventIn):
+        event = ParticipationEventHeld(**common, kind=payload.event_kind,
+                                       migrant_participants=payload.migrant_participants)
+    else:
+        event = InformationMaterialPublished(**common, title=payload.title, languages=payload.languages)
+    record = {"_id": activity_id, **payload.model_dump(mode="json"), "municipality": municipality,
+              "logged_at": now, "logged_by": actor, **new_document_outbox([(ACTIVITIES, event)])}
+    await store.activities.insert_one(record)
+    return {"activity_id": activity_id, "kind": payload.kind, "held_on": payload.held_on.isoformat()}

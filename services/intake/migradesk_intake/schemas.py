@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -63,6 +63,8 @@ class RequestIn(Strict):
 class OpenCaseIn(Strict):
     person: PersonIn
     requests: list[RequestIn] = Field(min_length=1, max_length=20)
+    # Could the desk attend the person in their own language (staff or an interpreter)? Dimension 4.
+    attended_in_own_language: bool | None = None
     # Staff link a returning person (found among the duplicate candidates) instead of creating a twin.
     existing_person_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
@@ -101,3 +103,31 @@ class CaseOut(BaseModel):
     municipality: str
     requests: list[RequestOut]
     person: dict[str, object] | None = None
+
+
+Sector = Annotated[str, Field(pattern=r"^[a-z_]{2,40}$")]
+
+
+class TrainingIn(Strict):
+    kind: Literal["training"]
+    held_on: date
+    topic: Annotated[str, Field(min_length=1, max_length=200)]
+    # Public servants trained, per sector (health, education, social_assistance, security, ...).
+    servants_trained_by_sector: dict[Sector, Annotated[int, Field(ge=0)]] = Field(min_length=1)
+
+
+class ParticipationEventIn(Strict):
+    kind: Literal["participation_event"]
+    held_on: date
+    event_kind: Literal["participatory", "cultural"]
+    migrant_participants: int = Field(ge=0)
+
+
+class InformationMaterialIn(Strict):
+    kind: Literal["information_material"]
+    held_on: date
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    languages: list[LanguageCode] = Field(min_length=1, max_length=20)
+
+
+ActivityIn = Annotated[TrainingIn | ParticipationEventIn | InformationMaterialIn, Field(discriminator="kind")]

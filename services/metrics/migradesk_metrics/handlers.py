@@ -13,7 +13,7 @@ concurrent updates of a document atomically.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,7 @@ class MetricsStore:
     async def ensure_indexes(self) -> None:
         await self.rollups.create_index([("municipality", 1), ("period", 1)])
 
-    async def apply(self, bucket: BucketIncrement, entries: list[tuple[Delivery, tuple[str, ...]]]) -> int:
+    async def apply(self, bucket: BucketIncrement, entries: list[tuple[Delivery, Mapping[str, int]]]) -> int:
         """Count in one bucket the messages it does not hold yet (each entry: where the message was read, and
         the counters it increments); returns how many were counted now. One conditional write per bucket."""
         async with self._bucket_locks.hold(bucket.bucket_id):
@@ -69,10 +69,10 @@ class MetricsStore:
 async def handle_rollup_batch(items: Sequence[tuple[RollupEvent, Delivery]], *, store: MetricsStore,
                               tz: ZoneInfo) -> None:
     """Apply a batch of events: their increments are grouped per bucket, one write per bucket."""
-    buckets: dict[str, tuple[BucketIncrement, list[tuple[Delivery, tuple[str, ...]]]]] = {}
+    buckets: dict[str, tuple[BucketIncrement, list[tuple[Delivery, Mapping[str, int]]]]] = {}
     for event, delivery in items:
         for inc in increments_for(event, tz):
-            buckets.setdefault(inc.bucket_id, (inc, []))[1].append((delivery, inc.counters))
+            buckets.setdefault(inc.bucket_id, (inc, []))[1].append((delivery, inc.amounts))
     for bucket, entries in buckets.values():
         await store.apply(bucket, entries)
 

@@ -32,6 +32,8 @@ class CaseOpened(Event):
     case_id: str
     municipality: str
     facets: PersonFacets
+    # Whether the desk could attend the person in their own language (MigraCidades dimension 4).
+    attended_in_own_language: bool | None = None
 
     def partition_key(self) -> str:
         return self.case_id

@@ -59,7 +59,7 @@ class OpenedCase:
 
 def open_case(*, person_id: str, facet_source: FacetSource, requests: list[tuple[str, str | None]],
               municipality: str, now: datetime, producer: str = "intake",
-              case_id: str | None = None) -> OpenedCase:
+              case_id: str | None = None, attended_in_own_language: bool | None = None) -> OpenedCase:
     """Open a case with its requests; `requests` holds (category, description) pairs.
     Raises UnknownCategory for a category outside the table."""
     if not requests:
@@ -68,7 +68,7 @@ def open_case(*, person_id: str, facet_source: FacetSource, requests: list[tuple
     logged = tuple(LoggedRequest(str(uuid.uuid4()), cat, area_of(cat), desc) for cat, desc in requests)
     facets = facet_source.facets(now.date())
     opened = CaseOpened(producer=producer, occurred_at=now, correlation_id=case_id, case_id=case_id,
-                        municipality=municipality, facets=facets)
+                        municipality=municipality, facets=facets, attended_in_own_language=attended_in_own_language)
     events: list[CaseOpened | RequestLogged] = [opened]
     for req in logged:
         events.append(RequestLogged(producer=producer, occurred_at=now, correlation_id=case_id,

@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from migradesk_shared.contracts.activities import (
+    ActivityEvent,
+    InformationMaterialPublished,
+    ParticipationEventHeld,
+    TrainingHeld,
+)
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.referral_events import (
     ReferralAccepted,
@@ -38,12 +44,21 @@ DISAGGREGATIONS = ("nationality", "sex", "age_band", "migratory_status", "langua
 
 @dataclass(frozen=True)
 class BucketIncrement:
-    """+1 on each of `counters` in the bucket (municipality, period, area)."""
+    """+1 on each of `counters`, and +n on each (counter, n) of `weighted`, in the bucket (municipality, period,
+    area)."""
 
     municipality: str
     period: str  # YYYY-MM in the municipality's time zone
     area: str
     counters: tuple[str, ...]
+    weighted: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def amounts(self) -> Counter[str]:
+        total = Counter(self.counters)
+        for counter, n in self.weighted:
+            total[counter] += n
+        return total
 
     @property
     def bucket_id(self) -> str:
@@ -61,7 +76,26 @@ def disaggregated(counter: str, facets: PersonFacets) -> tuple[str, ...]:
     return (counter, *(f"{counter}|{dim}={values[dim]}" for dim in DISAGGREGATIONS))
 
 
-RollupEvent = CaseOpened | RequestLogged | ReferralCreated | ReferralNeedsManualRouting | ReferralLifecycleEvent
+RollupEvent = (CaseOpened | RequestLogged | ReferralCreated | ReferralNeedsManualRouting | ReferralLifecycleEvent
+               | ActivityEvent)
+
+
+def activity_increment(event: ActivityEvent) -> BucketIncrement:
+    """Governance activities (dimensions 2-4) count in the desk-wide bucket of the month they were held."""
+    period = event.held_on.strftime("%Y-%m")
+    if isinstance(event, TrainingHeld):
+        by_sector = tuple((f"servants_trained|sector={sector}", n)
+                          for sector, n in sorted(event.servants_trained_by_sector.items()))
+        return BucketIncrement(event.municipality, period, ALL_AREAS, ("trainings_held",),
+                               (("servants_trained", sum(event.servants_trained_by_sector.values())), *by_sector))
+    if isinstance(event, ParticipationEventHeld):
+        return BucketIncrement(event.municipality, period, ALL_AREAS,
+                               ("participation_events", f"participation_events|kind={event.kind}"),
+                               (("migrant_participants", event.migrant_participants),))
+    assert isinstance(event, InformationMaterialPublished)
+    return BucketIncrement(event.municipality, period, ALL_AREAS,
+                           ("information_materials",
+                            *(f"information_materials|language={lang}" for lang in sorted(set(event.languages)))))
 
 
 def _hours_since_created(event: ReferralLifecycleEvent) -> float:
@@ -89,8 +123,11 @@ def lifecycle_counters(event: ReferralLifecycleEvent) -> tuple[str, ...]:
 def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
     period = period_of(event.occurred_at, tz)
     m = event.municipality
+    if isinstance(event, ActivityEvent):
+        return [activity_increment(event)]
     if isinstance(event, CaseOpened):
-        return [BucketIncrement(m, period, ALL_AREAS, disaggregated("cases_opened", event.facets))]
+        in_language = ("cases_attended_in_own_language",) if event.attended_in_own_language else ()
+        return [BucketIncrement(m, period, ALL_AREAS, (*disaggregated("cases_opened", event.facets), *in_language))]
     if isinstance(event, RequestLogged):
         area = event.service_area.value if event.service_area else AT_DESK
         overall = ["requests_logged"] + (["requests_resolved_at_desk"] if event.service_area is None else [])
@@ -121,7 +158,7 @@ class RollupState:
             if event.event_id in seen:
                 continue
             seen.add(event.event_id)
-            self.counts.setdefault(inc.bucket_id, Counter()).update(inc.counters)
+            self.counts.setdefault(inc.bucket_id, Counter()).update(inc.amounts)
 
     def apply_all(self, events: Iterable[RollupEvent], tz: ZoneInfo) -> RollupState:
         for event in events:
