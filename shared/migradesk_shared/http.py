@@ -77,13 +77,15 @@ def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def service_app(*, title: str, service: str, lifespan: Any, router: APIRouter,
+def service_app(*, title: str, settings: Any, lifespan: Any, router: APIRouter,
                 readiness: ReadinessCheck | None = None) -> FastAPI:
     """A service's FastAPI app with what every service has: error rendering, tracing, health, metrics.
     Readiness defaults to the runtime's own check (store reachable; Kafka connected if it consumes)."""
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    # Set before start-up too: request dependencies (the token check) read the settings.
+    app.state.settings = settings
     install_error_handlers(app)
-    install_tracing(app, service)
+    install_tracing(app, settings.service_name)
 
     async def runtime_readiness() -> dict[str, bool]:
         checks: dict[str, bool] = await app.state.runtime.readiness()

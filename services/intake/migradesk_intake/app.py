@@ -100,9 +100,8 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         # The desk keeps working while Kafka is down (the outbox holds the events), so only the store counts.
         return {"store": (await app.state.runtime.readiness())["store"]}
 
-    app = service_app(title="MigraDesk intake", service=settings.service_name, lifespan=lifespan,
+    app = service_app(title="MigraDesk intake", settings=settings, lifespan=lifespan,
                       router=build_router(), readiness=readiness)
-    app.state.settings = settings
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:

@@ -84,7 +84,5 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
         finally:
             await rt.stop()
 
-    app = service_app(title="MigraDesk metrics", service=settings.service_name, lifespan=lifespan,
-                      router=build_router())
-    app.state.settings = settings
-    return app
+    return service_app(title="MigraDesk metrics", settings=settings, lifespan=lifespan,
+                       router=build_router())

@@ -168,7 +168,5 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
                     await task
             await rt.stop()
 
-    app = service_app(title="MigraDesk referral", service=settings.service_name, lifespan=lifespan,
-                      router=build_router())
-    app.state.settings = settings
-    return app
+    return service_app(title="MigraDesk referral", settings=settings, lifespan=lifespan,
+                       router=build_router())
