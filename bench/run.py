@@ -160,7 +160,8 @@ async def load(url: str, n: int, concurrency: int = 16, token: str = "") -> floa
             response = await client.post(f"{url}/api/cases", json=body)
             response.raise_for_status()
 
-    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {token}"}) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         return n / (time.perf_counter() - started)
