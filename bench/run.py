@@ -73,10 +73,16 @@ async def publish(infra: Infra, topic: str, batch: list[RequestLogged]) -> None:
         await producer.stop()
 
 
-async def pipeline_round(infra: Infra, db: Any, n: int) -> float:
+async def filled_topic(infra: Infra, n: int) -> TopicNames:
+    """A fresh topic prefix whose case-events topic holds n events, so each round reads from offset 0."""
     names = TopicNames(f"bench{uuid.uuid4().hex[:8]}.")
     await ensure_topics(infra.bootstrap_servers, names, specs=[CASE_EVENTS])
     await publish(infra, names(CASE_EVENTS), events(n))
+    return names
+
+
+async def pipeline_round(infra: Infra, db: Any, n: int) -> float:
+    names = await filled_topic(infra, n)
     store = MetricsStore(db)
     inbox = db["processed_events"]
     broker = KafkaBroker(infra.bootstrap_servers, logger=None)
@@ -103,9 +109,7 @@ async def pipeline_round(infra: Infra, db: Any, n: int) -> float:
 
 
 async def raw_round(infra: Infra, db: Any, n: int) -> float:
-    names = TopicNames(f"bench{uuid.uuid4().hex[:8]}.")
-    await ensure_topics(infra.bootstrap_servers, names, specs=[CASE_EVENTS])
-    await publish(infra, names(CASE_EVENTS), events(n))
+    names = await filled_topic(infra, n)
     adapter = adapter_for(CASE_EVENTS)
     collection = db[f"raw_{uuid.uuid4().hex[:8]}"]
     consumer = AIOKafkaConsumer(names(CASE_EVENTS), bootstrap_servers=infra.bootstrap_servers,

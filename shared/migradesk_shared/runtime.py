@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,16 @@ class Runtime:
             await self.broker.stop()
         await self.producer.stop()
         await self.mongo.close()
+
+    @contextlib.asynccontextmanager
+    async def serving(self, app: Any, store: Any) -> AsyncIterator[None]:
+        """The end of every service's lifespan: publish runtime and store to the routes, run, then stop."""
+        app.state.runtime, app.state.store = self, store
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"store": await ping(self.db)}

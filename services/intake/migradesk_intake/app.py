@@ -87,12 +87,8 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         await store.ensure_indexes()
         rt.relay = OutboxRelay([store.cases, store.activities], rt.producer, rt.names,
                                 poll_seconds=settings.outbox_poll_seconds, locks=rt.doc_locks)
-        app.state.runtime, app.state.store, app.state.settings = rt, store, settings
-        await rt.start()
-        try:
+        async with rt.serving(app, store):
             yield
-        finally:
-            await rt.stop()
 
     app: FastAPI
 

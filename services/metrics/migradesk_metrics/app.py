@@ -77,12 +77,8 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
                 spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
                 adapter=adapter_for(spec), handler=on_event, inbox=rt.inbox(settings.consumer_group),
                 producer=rt.producer, policy=rt.policy, tracer=rt.tracer, batch_handler=on_batch))
-        app.state.runtime, app.state.store, app.state.settings = rt, store, settings
-        await rt.start()
-        try:
+        async with rt.serving(app, store):
             yield
-        finally:
-            await rt.stop()
 
     return service_app(title="MigraDesk metrics", settings=settings, lifespan=lifespan,
                        router=build_router())

@@ -145,7 +145,6 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
                 spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
                 adapter=adapter_for(spec), inbox=rt.inbox(settings.consumer_group), producer=rt.producer,
                 policy=rt.policy, tracer=rt.tracer, **handlers[spec.name]))
-        app.state.runtime, app.state.store, app.state.settings = rt, store, settings
         app.state.reroute_wake = asyncio.Event()
 
         async def reroute() -> None:
@@ -156,17 +155,17 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
             if await flag_overdue(store, rt.doc_locks, datetime.now(UTC)):
                 rt.relay.notify()  # type: ignore[union-attr]
 
-        await rt.start()
-        loops = [asyncio.create_task(_every(settings.reroute_poll_seconds, reroute, rt.logger, app.state.reroute_wake)),
-                 asyncio.create_task(_every(settings.sla_check_seconds, check_sla, rt.logger))]
-        try:
-            yield
-        finally:
-            for task in loops:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await rt.stop()
+        async with rt.serving(app, store):
+            loops = [asyncio.create_task(_every(settings.reroute_poll_seconds, reroute, rt.logger,
+                                                app.state.reroute_wake)),
+                     asyncio.create_task(_every(settings.sla_check_seconds, check_sla, rt.logger))]
+            try:
+                yield
+            finally:
+                for task in loops:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     return service_app(title="MigraDesk referral", settings=settings, lifespan=lifespan,
                        router=build_router())
