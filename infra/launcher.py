@@ -27,6 +27,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.local.ferretdb_build import FerretDBBuildError, ensure_ferretdb, ferretdb_stamp
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INFRA_DIR = REPO_ROOT / "infra"
 LOCAL_DIR = Path(os.environ.get("MIGRADESK_LOCAL_DIR", REPO_ROOT / ".local"))
@@ -285,16 +287,20 @@ FERRETDB_BIN = LOCAL_DIR / "bin" / "ferretdb-local"
 
 
 def ensure_ferretdb_binary() -> Path:
+    """FerretDB with infra/ferretdb/patches applied (infra/local/ferretdb_build.py), rebuilt only when main.go,
+    go.mod, go.sum or a patch changed."""
     stamp = FERRETDB_BIN.with_suffix(".sha256")
-    wanted = _digest(FERRETDB_SRC / "main.go", FERRETDB_SRC / "go.mod", FERRETDB_SRC / "go.sum")
+    wanted = ferretdb_stamp(patched=True)
     if FERRETDB_BIN.exists() and stamp.exists() and stamp.read_text() == wanted:
         return FERRETDB_BIN
-    go = require_tool("go", "build FerretDB, the MongoDB-compatible store (Go 1.24 or newer)")
-    log("building FerretDB v1 with Go (once, a few minutes)...")
-    FERRETDB_BIN.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CGO_ENABLED": "0"}
-    _run_logged([go, "build", "-o", str(FERRETDB_BIN), "."], "ferretdb-build.log", cwd=FERRETDB_SRC, env=env)
-    stamp.write_text(wanted)
+    require_tool("go", "build FerretDB, the MongoDB-compatible store (Go 1.24 or newer)")
+    require_tool("patch", "apply infra/ferretdb/patches to FerretDB's source")
+    log("building FerretDB v1 with the patches in infra/ferretdb/patches (once, a few minutes)...")
+    try:
+        # rechecks the stamp under a file lock: another process may have built it meanwhile
+        ensure_ferretdb(FERRETDB_BIN, patched=True, log_dir=LOG_DIR, build_root=LOCAL_DIR / "build")
+    except FerretDBBuildError as exc:
+        raise InfraError(str(exc)) from exc
     return FERRETDB_BIN
 
 
@@ -512,8 +518,9 @@ def wait_http_ready(url: str, timeout: float = 60.0, process: subprocess.Popen |
 
 
 def start_service(name: str, infra: Infra, port: int, namespace: str, api_secret: str,
-                  extra_env: dict[str, str] | None = None, wait: bool = True) -> ServiceProcess:
-    log_path = LOG_DIR / f"{namespace}-{name}.log"
+                  extra_env: dict[str, str] | None = None, wait: bool = True, instance: int = 0) -> ServiceProcess:
+    """Start one process of a service; `instance` tells replicas of one service apart (logs, pid files)."""
+    log_path = LOG_DIR / (f"{namespace}-{name}.log" if instance == 0 else f"{namespace}-{name}-{instance}.log")
     process = spawn(f"service-{log_path.stem}", [sys.executable, "-m", f"migradesk_{name}"], log_path,
                     env=service_env(name, infra, port, namespace, api_secret, extra_env), cwd=REPO_ROOT)
     service = ServiceProcess(name, port, process, log_path)
@@ -538,6 +545,24 @@ def running_services(infra: Infra, namespace: str, api_secret: str, ports: dict[
     finally:
         for service in services.values():
             service.stop()
+
+
+@contextlib.contextmanager
+def running_replicas(infra: Infra, namespace: str, api_secret: str, replicas: int,
+                     extra_env: dict[str, str] | None = None) -> Iterator[dict[str, list[ServiceProcess]]]:
+    """`replicas` processes of each service, sharing the store, the topics and the consumer groups, as
+    Deployments with several pods do."""
+    services: dict[str, list[ServiceProcess]] = {name: [] for name in SERVICE_PORTS}
+    try:
+        for instance in range(replicas):
+            for name in SERVICE_PORTS:
+                services[name].append(start_service(name, infra, free_port(), namespace, api_secret, extra_env,
+                                                    instance=instance))
+        yield services
+    finally:
+        for processes in services.values():
+            for service in processes:
+                service.stop()
 
 
 class _StopRequested(Exception):

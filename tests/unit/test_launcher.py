@@ -37,9 +37,18 @@ def test_fetched_jars_and_built_binary_are_reused_without_any_tool(bare_path: Pa
     binary = bare_path / "bin" / "ferretdb-local"
     binary.parent.mkdir()
     binary.write_bytes(b"")
-    src = launcher.FERRETDB_SRC
-    binary.with_suffix(".sha256").write_text(launcher._digest(src / "main.go", src / "go.mod", src / "go.sum"))
+    binary.with_suffix(".sha256").write_text(launcher.ferretdb_stamp(patched=True))
     assert launcher.ensure_ferretdb_binary() == binary
+
+
+def test_a_changed_patch_builds_the_store_again(bare_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stamp covers the patches: a binary built without the current ones is not reused.
+    binary = bare_path / "bin" / "ferretdb-local"
+    binary.parent.mkdir()
+    binary.write_bytes(b"")
+    binary.with_suffix(".sha256").write_text(launcher.ferretdb_stamp(patched=False))
+    with pytest.raises(launcher.InfraError, match="`go` is not on PATH"):
+        launcher.ensure_ferretdb_binary()
 
 
 def test_a_changed_pom_fetches_again(bare_path: Path) -> None:

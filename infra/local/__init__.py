@@ -1,0 +1,1 @@
+"""Building the local infrastructure's own binaries (the patched FerretDB)."""
