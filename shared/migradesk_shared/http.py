@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from migradesk_shared.errors import MigraDeskError
 
@@ -41,23 +42,37 @@ def install_error_handlers(app: FastAPI) -> None:
             "error": "validation_failed", "message": f"invalid fields: {fields}", "errors": errors})
 
 
-def install_tracing(app: FastAPI, service: str) -> None:
+class TracingMiddleware:
     """One SERVER span per request, continuing the caller's W3C trace context; events written while handling
-    the request store that context in the outbox, so the trace follows them through Kafka."""
+    the request store that context in the outbox, so the trace follows them through Kafka. A plain ASGI
+    middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per request."""
 
-    @app.middleware("http")
-    async def _trace(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path.startswith(("/health", "/metrics")):
-            return await call_next(request)
-        ctx = propagate.extract(dict(request.headers))
-        route = f"{request.method} {request.url.path}"
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.tracer_name = f"migradesk.{service}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(("/health", "/metrics")):
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        ctx = propagate.extract(carrier)
         # The global provider is set by configure_tracing at start-up; until then spans are no-ops.
-        tracer = trace.get_tracer(f"migradesk.{service}")
-        with tracer.start_as_current_span(route, context=ctx, kind=trace.SpanKind.SERVER) as span:
-            span.set_attribute("http.request.method", request.method)
-            response = await call_next(request)
-            span.set_attribute("http.response.status_code", response.status_code)
-            return response
+        tracer = trace.get_tracer(self.tracer_name)
+        with tracer.start_as_current_span(f"{scope['method']} {scope['path']}", context=ctx,
+                                          kind=trace.SpanKind.SERVER) as span:
+            span.set_attribute("http.request.method", scope["method"])
+
+            async def send_with_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self.app(scope, receive, send_with_status)
+
+
+def install_tracing(app: FastAPI, service: str) -> None:
+    app.add_middleware(TracingMiddleware, service=service)
 
 
 def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -154,7 +154,12 @@ class DeliveryPolicy:
 
 
 class Inbox:
-    """Remembers processed event ids (the collection's _id is the unique index) per consumer group."""
+    """Remembers processed event ids (the collection's _id is the unique index) per consumer group.
+
+    Entries carry the day they were stored, so pruning deletes whole days by an indexed equality (the store
+    cannot use an index for a date range). A redelivery comes minutes after the first delivery, a relay's
+    re-publish within its retry window, so a few days of memory are plenty; a replay from offset 0 goes into a
+    fresh database with its own inbox."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], group_id: str) -> None:
         self._collection = collection
@@ -163,8 +168,14 @@ class Inbox:
     def _id(self, event_id: str) -> str:
         return f"{self._group}:{event_id}"
 
+    @staticmethod
+    async def ensure_indexes(collection: AsyncCollection[dict[str, Any]]) -> None:
+        await collection.create_index([("day", 1)])
+
     async def seen(self, event_ids: list[str]) -> set[str]:
-        """Which of these events were processed already (one query for a whole batch)."""
+        """Which of these events were processed already (one query by _id for a whole batch)."""
+        if not event_ids:
+            return set()
         found = self._collection.find({"_id": {"$in": [self._id(e) for e in event_ids]}}, {"_id": 1})
         return {doc["_id"].removeprefix(f"{self._group}:") async for doc in found}
 
@@ -172,12 +183,25 @@ class Inbox:
         if not event_ids:
             return
         now = datetime.now(UTC)
+        day = now.date().isoformat()
         try:
-            await self._collection.insert_many([{"_id": self._id(e), "at": now} for e in event_ids], ordered=False)
+            await self._collection.insert_many([{"_id": self._id(e), "at": now, "day": day} for e in event_ids],
+                                               ordered=False)
         except BulkWriteError as exc:
             # Already remembered ones (a redelivery after a crash) are fine; anything else is not.
             if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
                 raise
+
+    @staticmethod
+    async def prune(collection: AsyncCollection[dict[str, Any]], *, keep_days: int, today: date | None = None,
+                    look_back_days: int = 60) -> int:
+        """Forget the entries of the days before the last `keep_days` (all groups of the collection)."""
+        today = today or datetime.now(UTC).date()
+        removed = 0
+        for age in range(keep_days + 1, keep_days + 1 + look_back_days):
+            result = await collection.delete_many({"day": (today - timedelta(days=age)).isoformat()})
+            removed += result.deleted_count
+        return removed
 
 
 class EventConsumer:
@@ -234,19 +258,39 @@ class EventConsumer:
                 LAG.labels(self.group_id, topic, str(partition)).set(max(highwater - offset - 1, 0))
 
     async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        """Parse, de-duplicate and apply a batch; every message ends stored, skipped as a duplicate, or in the DLQ."""
-        parsed: list[tuple[ConsumerRecord[Any, Any], Any]] = []
+        """Apply a batch in partition order; every message ends stored, skipped as a duplicate, or in the DLQ.
+
+        Events are applied in runs; a tombstone ends the run before it and is applied after it, so an upsert
+        followed by the erasing tombstone of the same key leaves nothing behind, whatever the batch holds."""
+        run: list[ConsumerRecord[Any, Any]] = []
         for record in records:
             if record.value is None and self._tombstone_handler is not None and record.key:
-                # Erasure: idempotent by nature (deleting twice deletes once), so no inbox entry is needed.
-                await _retry_transient(
-                    functools.partial(self._tombstone_handler, record.key.decode(),
-                                      Delivery(record.topic, record.partition, record.offset)),
-                    self._policy, log.bind(topic=self.topic))
-                continue
+                await self._process_events(run)
+                run = []
+                await self._apply_tombstone(record)
+            else:
+                run.append(record)
+        await self._process_events(run)
+
+    async def _apply_tombstone(self, record: ConsumerRecord[Any, Any]) -> None:
+        # Erasure: idempotent by nature (deleting twice deletes once), so no inbox entry is needed.
+        assert self._tombstone_handler is not None
+        await _retry_transient(
+            functools.partial(self._tombstone_handler, record.key.decode(),
+                              Delivery(record.topic, record.partition, record.offset)),
+            self._policy, log.bind(topic=self.topic))
+
+    async def _process_events(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Parse, de-duplicate and apply a run of events (no tombstone among them)."""
+        if not records:
+            return
+        parsed: list[tuple[ConsumerRecord[Any, Any], Any]] = []
+        for record in records:
             event = await self._parse(record)
             if event is not None:
                 parsed.append((record, event))
+        if not parsed:
+            return
         bound = log.bind(topic=self.topic)
         seen = await _retry_transient(lambda: self._inbox.seen([e.event_id for _, e in parsed]), self._policy, bound)
         fresh: list[tuple[ConsumerRecord[Any, Any], Any]] = []

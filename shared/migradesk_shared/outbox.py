@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -21,7 +22,6 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from migradesk_shared.contracts.envelope import Event, new_id
 from migradesk_shared.kafka import ReliableProducer
-from migradesk_shared.mongo import KeyedLocks
 from migradesk_shared.telemetry import current_trace_headers
 from migradesk_shared.topics import TopicNames, TopicSpec
 
@@ -53,35 +53,49 @@ def tombstone_entry(spec: TopicSpec, key: str) -> dict[str, Any]:
 def new_document_outbox(events: Sequence[tuple[TopicSpec, Event]]) -> dict[str, Any]:
     """Fields to put into a new document together with its state."""
     return {"outbox": [outbox_entry(spec, e) for spec, e in events], "outbox_total": len(events),
-            "outbox_sent": 0, "outbox_pending": bool(events)}
+            "outbox_sent": 0, "outbox_pending": bool(events), "outbox_at": datetime.now(UTC)}
 
 
 def append_outbox(events: Sequence[tuple[TopicSpec, Event]]) -> dict[str, Any]:
     """Update operators that add events to an existing document in the same write as its state change."""
     return {"$push": {"outbox": {"$each": [outbox_entry(spec, e) for spec, e in events]}},
-            "$inc": {"outbox_total": len(events)}, "$set": {"outbox_pending": True}}
+            "$inc": {"outbox_total": len(events)},
+            "$set": {"outbox_pending": True, "outbox_at": datetime.now(UTC)}}
 
 
 OUTBOX_INDEXES = [("outbox_pending", 1)]
 
 
 class OutboxRelay:
+    """Publishes the outboxes of some collections; any number of processes may run one over the same store.
+
+    A process publishes the documents it wrote itself at once (`written`), and sweeps up the others' only after
+    `takeover_seconds` without progress (their writer crashed, or the broker was down), so two relays rarely
+    publish the same document. When they do, the consumers' idempotency absorbs the duplicates, and each relay
+    publishes a document's events in array order from `outbox_sent` on, so the first copy of every event still
+    arrives in order per key. `outbox_sent` only grows ($max), so no relay can make another repeat or skip."""
+
     def __init__(self, collections: Sequence[AsyncCollection[dict[str, Any]]], producer: ReliableProducer,
                  names: TopicNames, poll_seconds: float = 0.5, batch_size: int = 200,
-                 locks: KeyedLocks | None = None) -> None:
+                 takeover_seconds: float = 0.0) -> None:
         self._collections = list(collections)
-        # Shared with the service's writers: marking events sent must not race an update of the same document.
-        self._locks = locks or KeyedLocks()
         self._producer = producer
         self._names = names
         self._poll = poll_seconds
         self._batch = batch_size
+        self._takeover = timedelta(seconds=takeover_seconds)
+        self._mine: dict[str, set[Any]] = {c.name: set() for c in self._collections}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.healthy = True
 
+    def written(self, collection: str, doc_id: Any) -> None:
+        """Called by a repository after a local write with events: they go out now, not at the next sweep."""
+        self._mine[collection].add(doc_id)
+        self._wake.set()
+
     def notify(self) -> None:
-        """Called after a local write with events, so they go out now instead of at the next poll."""
+        """Wake the relay (documents of unknown ids, e.g. written by a batch job) for an early sweep."""
         self._wake.set()
 
     async def ensure_indexes(self) -> None:
@@ -115,34 +129,59 @@ class OutboxRelay:
                 continue
             if published == 0:
                 self._wake.clear()
+                if any(self._mine.values()):
+                    continue  # written meanwhile
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 
-    async def drain_once(self) -> int:
+    async def drain_once(self, *, sweep: bool = True) -> int:
         """Publish one batch of pending events from every collection; returns how many were published."""
         total = 0
         for coll in self._collections:
-            docs = await coll.find({"outbox_pending": True},
-                                   {"outbox": 1, "outbox_sent": 1, "outbox_total": 1}).limit(self._batch).to_list()
-            PENDING.labels(coll.name).set(len(docs))
-            if not docs:
-                continue
-            messages = []
-            for doc in docs:
-                for entry in doc["outbox"][doc.get("outbox_sent", 0):]:
-                    headers = [(k, str(v).encode()) for k, v in entry.get("headers", {}).items()]
-                    headers.append(("event-id", entry["event_id"].encode()))
-                    value = entry["value"].encode() if entry["value"] is not None else None
-                    messages.append((self._names.prefix + entry["topic"], entry["key"].encode(), value, headers))
-            await self._producer.send_many(messages)
-            for doc in docs:
-                total_now = len(doc["outbox"])
-                async with self._locks.hold(f"{coll.name}:{doc['_id']}"):
-                    # Clear the flag only if no event was appended since we read the document.
-                    result = await coll.update_one({"_id": doc["_id"], "outbox_total": total_now},
-                                                   {"$set": {"outbox_sent": total_now, "outbox_pending": False}})
-                    if result.matched_count == 0:
-                        await coll.update_one({"_id": doc["_id"]}, {"$set": {"outbox_sent": total_now}})
-            PUBLISHED.labels(coll.name).inc(len(messages))
-            total += len(messages)
+            total += await self._drain_collection(coll, sweep=sweep)
         return total
+
+    async def _drain_collection(self, coll: AsyncCollection[dict[str, Any]], *, sweep: bool) -> int:
+        fields = {"outbox": 1, "outbox_sent": 1, "outbox_total": 1, "outbox_at": 1}
+        mine, self._mine[coll.name] = self._mine[coll.name], set()
+        docs: list[dict[str, Any]] = []
+        try:
+            if mine:
+                # By _id (an index look-up), not by scanning what is pending.
+                docs = await coll.find({"_id": {"$in": list(mine)}, "outbox_pending": True}, fields).to_list()
+            if sweep and len(docs) < self._batch:
+                stale_before = datetime.now(UTC) - self._takeover
+                pending = await coll.find({"outbox_pending": True}, fields).limit(self._batch).to_list()
+                PENDING.labels(coll.name).set(len(pending))
+                known = {d["_id"] for d in docs}
+                docs += [d for d in pending if d["_id"] not in known and _older(d.get("outbox_at"), stale_before)]
+        except BaseException:
+            self._mine[coll.name] |= mine  # try again next round
+            raise
+        if not docs:
+            return 0
+        messages = []
+        for doc in docs:
+            for entry in doc["outbox"][doc.get("outbox_sent", 0):]:
+                headers = [(k, str(v).encode()) for k, v in entry.get("headers", {}).items()]
+                headers.append(("event-id", entry["event_id"].encode()))
+                value = entry["value"].encode() if entry["value"] is not None else None
+                messages.append((self._names.prefix + entry["topic"], entry["key"].encode(), value, headers))
+        try:
+            await self._producer.send_many(messages)
+        except BaseException:
+            self._mine[coll.name] |= {d["_id"] for d in docs if d["_id"] in mine}
+            raise
+        for doc in docs:
+            total_now = len(doc["outbox"])
+            # Clear the flag only if no event was appended since we read the document.
+            result = await coll.update_one({"_id": doc["_id"], "outbox_total": total_now},
+                                           {"$max": {"outbox_sent": total_now}, "$set": {"outbox_pending": False}})
+            if result.matched_count == 0:
+                await coll.update_one({"_id": doc["_id"]}, {"$max": {"outbox_sent": total_now}})
+        PUBLISHED.labels(coll.name).inc(len(messages))
+        return len(messages)
+
+
+def _older(at: datetime | None, than: datetime) -> bool:
+    return at is None or at <= than

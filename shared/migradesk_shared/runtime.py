@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from migradesk_shared.kafka import DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
 from migradesk_shared.logging import configure_logging
-from migradesk_shared.mongo import KeyedLocks, connect, ping
+from migradesk_shared.mongo import connect, ping
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.settings import ServiceSettings
 from migradesk_shared.telemetry import configure_tracing
@@ -41,11 +41,10 @@ class Runtime:
     producer: ReliableProducer
     broker: KafkaBroker
     relay: OutboxRelay | None = None
-    # Writers that update a document take its lock (key "<collection>:<id>"), as the relay does.
-    doc_locks: KeyedLocks = field(default_factory=KeyedLocks)
     consumers: list[EventConsumer] = field(default_factory=list)
     broker_started: bool = False
     _starter: asyncio.Task[None] | None = None
+    _pruner: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: ServiceSettings) -> Runtime:
@@ -73,6 +72,9 @@ class Runtime:
         self.consumers.append(consumer)
 
     async def start(self) -> None:
+        if self.consumers:
+            await Inbox.ensure_indexes(self.db["processed_events"])
+            self._pruner = asyncio.create_task(self._prune_inbox(), name="inbox-pruner")
         if self.relay is not None:
             await self.relay.ensure_indexes()
             self.relay.start()
@@ -100,11 +102,26 @@ class Runtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
+    async def _prune_inbox(self) -> None:
+        # Processed-event ids must not grow without bound (the store has no TTL index).
+        while True:
+            try:
+                removed = await Inbox.prune(self.db["processed_events"],
+                                            keep_days=self.settings.inbox_retention_days)
+                if removed:
+                    self.logger.info("inbox pruned", removed=removed)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.logger.warning("inbox pruning failed, will retry", error=repr(exc))
+            await asyncio.sleep(3600)
+
     async def stop(self) -> None:
-        if self._starter is not None:
-            self._starter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._starter
+        for task in (self._starter, self._pruner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.relay is not None:
             await self.relay.stop()
         with contextlib.suppress(Exception):

@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_seconds: float = Field(default=0.2, gt=0)
     consumer_batch_size: int = Field(default=200, ge=1)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    # How long another process's unpublished outbox waits before this process's relay publishes it.
+    outbox_takeover_seconds: float = Field(default=2.0, gt=0)
+    # Days of processed-event ids kept for de-duplication (redeliveries come within minutes).
+    inbox_retention_days: int = Field(default=7, ge=1)
     # A development placeholder; refused outside development (see the validator below).
     api_token_secret: str = "dev-secret"  # noqa: S105
 

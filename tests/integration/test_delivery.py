@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -230,3 +231,90 @@ async def test_a_failing_batch_is_retried_message_by_message_so_only_the_culprit
     [dead] = await read_all(infra, names.dlq(CASE_EVENTS), 1)
     assert b'"case_id":"poisoned"' in dead.value
     assert await db["processed_events"].count_documents({}) == 3
+
+
+async def test_an_upsert_and_its_erasing_tombstone_in_one_batch_leave_nothing_behind(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    """A lagging consumer (or a new group replaying the topic) gets a profile and its erasure in one batch:
+    the records must be applied in partition order, or the upsert re-creates the erased person's data."""
+    from migradesk_referral.handlers import ReferralStore, handle_person_erased, handle_person_profile
+    from migradesk_shared.contracts.person_profiles import ConsentRecord, PersonProfileUpserted
+
+    store = ReferralStore(db)
+    await store.ensure_indexes()
+    person_id, case_id = str(uuid.uuid4()), str(uuid.uuid4())
+    profile = PersonProfileUpserted(
+        producer="test", person_id=person_id, case_id=case_id, full_name="Canário Apagado", phone="+5567999990000",
+        languages=["es"], consent=ConsentRecord(legal_basis="consent", share_with_partners=True,
+                                                recorded_at=date(2026, 11, 1), recorded_by="ana"))
+    topic = names(PERSON_PROFILES)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, profile.model_dump_json().encode(), key=person_id.encode())
+        await producer.send_and_wait(topic, None, key=person_id.encode())
+    finally:
+        await producer.stop()
+    records = await read_all(infra, topic, 2)
+    assert [r.value is None for r in records] == [False, True]  # one partition (same key), in this order
+
+    async def on_profile(event: Any, delivery: Delivery) -> None:
+        await handle_person_profile(event, store=store)
+
+    async def on_erasure(key: str, delivery: Delivery) -> None:
+        await handle_person_erased(key, store=store)
+
+    producer_for_dlq = ReliableProducer(infra.bootstrap_servers, "test-order")
+    consumer = EventConsumer(spec=PERSON_PROFILES, names=names, group_id=f"{names.prefix}order",
+                             adapter=adapter_for(PERSON_PROFILES), handler=on_profile, tombstone_handler=on_erasure,
+                             inbox=Inbox(db["processed_events"], "order"), producer=producer_for_dlq,
+                             policy=DeliveryPolicy(), tracer=trace.get_tracer("test"))
+    try:
+        await consumer.process_batch(records)  # both records in ONE batch
+    finally:
+        await producer_for_dlq.stop()
+    assert await store.persons.find_one({"_id": person_id}) is None
+    assert await store.case_persons.find_one({"_id": case_id}) is None
+
+
+async def test_two_relays_on_one_collection_neither_lose_nor_reorder_events_per_key(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    """Replicas of a service each run a relay over the same collection. Whatever they publish twice, the
+    first copy of every event must arrive, in the order of its document's outbox."""
+    cases = db["cases"]
+    case_ids = [str(uuid.uuid4()) for _ in range(12)]
+    for case_id in case_ids:
+        await cases.insert_one({"_id": case_id, **new_document_outbox([(CASE_EVENTS, opened(case_id))])})
+    producers = [ReliableProducer(infra.bootstrap_servers, f"test-relay-{i}") for i in range(2)]
+    # takeover 0: each relay publishes every pending document, the most colliding setting there is.
+    relays = [OutboxRelay([cases], p, names, poll_seconds=0.05) for p in producers]
+    for relay in relays:
+        relay.start()
+    appended = 0
+    try:
+        for round_ in range(8):
+            for case_id in case_ids:
+                await cases.update_one({"_id": case_id}, append_outbox([(CASE_EVENTS, opened(case_id))]))
+                appended += 1
+            await asyncio.sleep(0.02 * round_)
+
+        async def all_sent() -> bool:
+            return await cases.count_documents({"outbox_pending": True}) == 0
+
+        await eventually(all_sent, what="every outbox published")
+    finally:
+        for relay in relays:
+            await relay.stop()
+        for producer in producers:
+            await producer.stop()
+    total = len(case_ids) + appended
+    records = await read_all(infra, names(CASE_EVENTS), total)
+    for case_id in case_ids:
+        doc = await cases.find_one({"_id": case_id})
+        assert doc is not None and doc["outbox_sent"] == len(doc["outbox"]) == 9
+        first_seen: list[bytes] = []
+        for record in records:
+            event_id = dict(record.headers)["event-id"]
+            if record.key == case_id.encode() and event_id not in first_seen:
+                first_seen.append(event_id)
+        assert first_seen == [e["event_id"].encode() for e in doc["outbox"]], case_id

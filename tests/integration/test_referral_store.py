@@ -20,7 +20,6 @@ from migradesk_referral.handlers import (
 )
 from migradesk_shared.contracts.case_events import PersonFacets
 from migradesk_shared.domain.referral import Action, Command, IllegalTransition
-from migradesk_shared.mongo import KeyedLocks
 from migradesk_shared.topics import ServiceArea
 
 pytestmark = [pytest.mark.infra]
@@ -44,14 +43,13 @@ def request(area: ServiceArea, category: str, request_id: str = "req-1") -> Rout
 
 
 async def test_an_unanswered_protection_referral_is_escalated_once_after_a_day(store: ReferralStore) -> None:
-    locks = KeyedLocks()
     rid = await route_request(request(ServiceArea.PROTECTION, "gender_violence"), store=store)
     assert rid is not None
     assert await route_request(request(ServiceArea.PROTECTION, "gender_violence"), store=store) is None  # replay
     now = datetime.now(UTC)
-    assert await flag_overdue(store, locks, now + timedelta(hours=23)) == 0
-    assert await flag_overdue(store, locks, now + timedelta(hours=25)) == 1
-    assert await flag_overdue(store, locks, now + timedelta(hours=26)) == 0  # once, not every check
+    assert await flag_overdue(store, now + timedelta(hours=23)) == 0
+    assert await flag_overdue(store, now + timedelta(hours=25)) == 1
+    assert await flag_overdue(store, now + timedelta(hours=26)) == 0  # once, not every check
     doc = await store.referrals.find_one({"_id": rid})
     assert doc is not None and doc["overdue"] is True and doc["escalated_to"] == "coordinator"
     assert [e["event_type"] for e in doc["outbox"]][-1] == "ReferralOverdue"
@@ -59,16 +57,14 @@ async def test_an_unanswered_protection_referral_is_escalated_once_after_a_day(s
 
 
 async def test_an_accepted_referral_is_never_overdue(store: ReferralStore) -> None:
-    locks = KeyedLocks()
     rid = await route_request(request(ServiceArea.PROTECTION, "trafficking", "req-2"), store=store)
     assert rid is not None
-    await handle_referral_action(rid, Command(Action.ACCEPT, "creas", datetime.now(UTC)), store=store, locks=locks,
+    await handle_referral_action(rid, Command(Action.ACCEPT, "creas", datetime.now(UTC)), store=store,
                                  expected_version=1)
-    assert await flag_overdue(store, locks, datetime.now(UTC) + timedelta(days=3)) == 0
+    assert await flag_overdue(store, datetime.now(UTC) + timedelta(days=3)) == 0
 
 
 async def test_declines_walk_the_eligible_agencies_then_need_manual_routing(store: ReferralStore) -> None:
-    locks = KeyedLocks()
     # Two CRAS serve social assistance in the demo directory.
     rid = await route_request(request(ServiceArea.SOCIAL_ASSISTANCE, "cadunico", "req-3"), store=store)
     seen = []
@@ -78,14 +74,14 @@ async def test_declines_walk_the_eligible_agencies_then_need_manual_routing(stor
         assert doc is not None
         seen.append(doc["agency_id"])
         await handle_referral_action(rid, Command(Action.DECLINE, "cras", datetime.now(UTC), reason="no_capacity"),
-                                     store=store, locks=locks, expected_version=None)
-        assert await reroute_declined(store, locks) == 1
-        assert await reroute_declined(store, locks) == 0
+                                     store=store, expected_version=None)
+        assert await reroute_declined(store) == 1
+        assert await reroute_declined(store) == 0
         rid = (await store.referrals.find_one({"_id": rid}))["rerouted_to"]  # type: ignore[index]
     assert len(set(seen)) == 2
     last = await store.referrals.find_one({"_id": rid})
     assert last is not None and last["status"] == "needs_manual_routing"
     assert "every active agency serving social_assistance has declined" in last["routing_reason"]
     with pytest.raises(IllegalTransition, match="route it manually first"):
-        await handle_referral_action(rid, Command(Action.ACCEPT, "x", datetime.now(UTC)), store=store, locks=locks,
+        await handle_referral_action(rid, Command(Action.ACCEPT, "x", datetime.now(UTC)), store=store,
                                      expected_version=None)

@@ -36,3 +36,11 @@ def test_deployment_sets_only_real_settings_and_probes_real_endpoints(service: s
 def test_kustomization_lists_every_manifest() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     assert set(kustomization["resources"]) == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_service_runs_two_replicas(service: str) -> None:
+    # Two processes of each service are proven to lose and double nothing (tests/e2e/test_replicas.py).
+    docs = list(yaml.safe_load_all((K8S / f"{service}.yaml").read_text()))
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    assert deployment["spec"]["replicas"] == 2

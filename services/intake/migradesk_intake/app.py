@@ -36,10 +36,8 @@ def build_router() -> APIRouter:
     @router.post("/cases", status_code=201, response_model=CaseOut)
     async def open_case(payload: OpenCaseIn, request: Request, caller: DeskStaff) -> CaseOut:
         state = request.app.state
-        case = await handle_open_case(payload, store=state.store, municipality=state.settings.municipality,
+        return await handle_open_case(payload, store=state.store, municipality=state.settings.municipality,
                                       actor=caller.actor)
-        state.runtime.relay.notify()
-        return case
 
     @router.post("/persons/duplicate-candidates")
     async def duplicate_candidates(payload: DuplicateCheckIn, request: Request,
@@ -51,19 +49,14 @@ def build_router() -> APIRouter:
     async def erase_person(person_id: str, request: Request, caller: DeskStaff) -> dict[str, Any]:
         """LGPD erasure request of a data subject: personal data removed everywhere, counts kept."""
         state = request.app.state
-        result = await handle_erase_person(person_id, store=state.store, locks=state.runtime.doc_locks,
-                                           actor=caller.actor)
-        state.runtime.relay.notify()
-        return result
+        return await handle_erase_person(person_id, store=state.store, actor=caller.actor)
 
     @router.post("/activities", status_code=201)
     async def log_activity(payload: ActivityIn, request: Request, caller: DeskStaff) -> dict[str, Any]:
         """Trainings of public servants, participation and cultural events, information materials."""
         state = request.app.state
-        result = await handle_log_activity(payload, store=state.store, municipality=state.settings.municipality,
-                                           actor=caller.actor)
-        state.runtime.relay.notify()
-        return result
+        return await handle_log_activity(payload, store=state.store, municipality=state.settings.municipality,
+                                         actor=caller.actor)
 
     @router.get("/categories")
     async def categories() -> dict[str, Any]:
@@ -83,10 +76,13 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime.create(settings)
-        store = IntakeStore(rt.db)
+        relay = OutboxRelay([rt.db["cases"], rt.db["activities"]], rt.producer, rt.names,
+                            poll_seconds=settings.outbox_poll_seconds,
+                            takeover_seconds=settings.outbox_takeover_seconds)
+        rt.relay = relay
+        # Every write with events tells the relay, so they go out at once.
+        store = IntakeStore(rt.db, on_write=relay.written)
         await store.ensure_indexes()
-        rt.relay = OutboxRelay([store.cases, store.activities], rt.producer, rt.names,
-                                poll_seconds=settings.outbox_poll_seconds, locks=rt.doc_locks)
         async with rt.serving(app, store):
             yield
 

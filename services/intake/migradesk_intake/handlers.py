@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from migradesk_intake.schemas import (
     CandidateOut,
@@ -32,24 +34,39 @@ from migradesk_shared.domain.case import FacetSource, OpenedCase, open_case
 from migradesk_shared.domain.duplicates import PersonRecord, find_candidates, normalise_document, phonetic_key
 from migradesk_shared.domain.person import Consent, DocumentType
 from migradesk_shared.errors import NotFound
-from migradesk_shared.mongo import KeyedLocks
 from migradesk_shared.outbox import new_document_outbox, tombstone_entry
 from migradesk_shared.topics import ACTIVITIES, CASE_EVENTS, PERSON_PROFILES, TopicSpec
 
+# Called after a write that stored events in a document's outbox: (collection name, document id).
+OnWrite = Callable[[str, Any], None]
+
+
+def _no_relay(collection: str, doc_id: Any) -> None:
+    return None
+
 
 class IntakeStore:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Intake's repository. Queries on the request path are `_id` look-ups or equalities on the leading field of
+    an index, so the desk stays as fast with 10^5 cases as with ten."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = _no_relay) -> None:
         self.cases = db["cases"]
         self.audit = db["audit_log"]
         # Governance activities (trainings, participation events, information materials): no personal data.
         self.activities = db["activities"]
+        # One entry per (look-up key, case): the phonetic name, the birth date, each document number. The store
+        # has no $text and uses an index only for a top-level equality, so duplicate candidates are found
+        # through these, never by scanning the cases.
+        self.match_keys = db["match_keys"]
+        self._on_write = on_write
+
+    def written(self, collection: str, doc_id: str) -> None:
+        self._on_write(collection, doc_id)
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_index([("person_id", 1)])
-        # Look-up keys for duplicate candidates (FerretDB has no $text, so the keys are precomputed).
-        await self.cases.create_index([("match_keys.phonetic", 1)])
-        await self.cases.create_index([("match_keys.birth_date", 1)])
-        await self.cases.create_index([("match_keys.documents", 1)])
+        await self.match_keys.create_index([("key", 1)])
+        await self.match_keys.create_index([("person_id", 1)])
         await self.audit.create_index([("subject_id", 1), ("at", 1)])
 
     async def record_access(self, *, actor: str, action: str, subject_id: str, case_id: str) -> None:
@@ -58,10 +75,32 @@ class IntakeStore:
         await self.audit.insert_one({"_id": str(uuid.uuid4()), "actor": actor, "action": action,
                                      "subject_id": subject_id, "case_id": case_id, "at": datetime.now(UTC)})
 
+    async def index_match_keys(self, keys: list[str], *, person_id: str, case_id: str) -> None:
+        """Written before the case: a crash in between leaves an entry pointing at no case, which look-ups skip,
+        rather than a case its twin can't find."""
+        if not keys:
+            return
+        try:
+            await self.match_keys.insert_many([{"_id": f"{key}|{case_id}", "key": key, "person_id": person_id,
+                                                "case_id": case_id} for key in keys], ordered=False)
+        except BulkWriteError as exc:
+            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                raise
 
-def _match_keys(full_name: str, birth_date: date | None, documents: list[DocumentIn]) -> dict[str, Any]:
-    return {"phonetic": phonetic_key(full_name), "birth_date": birth_date.isoformat() if birth_date else None,
-            "documents": [f"{d.type.value}:{normalise_document(d.number)}" for d in documents]}
+    async def case_ids_matching(self, keys: list[str], limit: int) -> list[str]:
+        found: dict[str, None] = {}
+        for key in keys:
+            async for entry in self.match_keys.find({"key": key}, {"case_id": 1}).limit(limit):
+                found[entry["case_id"]] = None
+        return list(found)[:limit]
+
+
+def _match_keys(full_name: str, birth_date: date | None, documents: list[DocumentIn]) -> list[str]:
+    keys = [f"name:{phonetic_key(full_name)}"]
+    if birth_date:
+        keys.append(f"born:{birth_date.isoformat()}")
+    keys += [f"doc:{d.type.value}:{normalise_document(d.number)}" for d in documents]
+    return keys
 
 
 def _shared_profile(case: OpenedCase, payload: OpenCaseIn) -> list[tuple[TopicSpec, Event]]:
@@ -92,7 +131,6 @@ def _case_document(case: OpenedCase, payload: OpenCaseIn, actor: str) -> dict[st
         "version": case.version,
         "opened_at": case.opened_at,
         "municipality": case.municipality,
-        "match_keys": _match_keys(payload.person.full_name, payload.person.birth_date, payload.person.documents),
         "requests": [{**asdict(r), "service_area": r.service_area.value if r.service_area else None}
                      for r in case.requests],
         # Who wrote what and when, in the same write as the change it audits (reads go to audit_log).
@@ -117,7 +155,10 @@ async def handle_open_case(payload: OpenCaseIn, *, store: IntakeStore, municipal
                                  migratory_status=person.migratory_status, language=person.preferred_language),
         requests=[(r.category, r.description) for r in payload.requests],
         municipality=municipality, now=datetime.now(UTC), attended_in_own_language=payload.attended_in_own_language)
+    await store.index_match_keys(_match_keys(person.full_name, person.birth_date, person.documents),
+                                 person_id=case.person_id, case_id=case.case_id)
     await store.cases.insert_one(_case_document(case, payload, actor))
+    store.written(store.cases.name, case.case_id)
     return CaseOut(case_id=case.case_id, person_id=case.person_id, status=case.status.value,
                    version=case.version, opened_at=case.opened_at, municipality=municipality,
                    requests=[RequestOut(request_id=r.request_id, category=r.category,
@@ -139,15 +180,15 @@ async def handle_duplicate_check(payload: DuplicateCheckIn, *, store: IntakeStor
                                  limit: int = 10) -> list[CandidateOut]:
     """Registered people who may be this person, best first, with the reasons (see domain.duplicates)."""
     keys = _match_keys(payload.full_name, payload.birth_date, payload.documents)
-    clauses: list[dict[str, Any]] = [{"match_keys.phonetic": keys["phonetic"]}]
-    if keys["birth_date"]:
-        clauses.append({"match_keys.birth_date": keys["birth_date"]})
-    if keys["documents"]:
-        clauses.append({"match_keys.documents": {"$in": keys["documents"]}})
+    case_ids = await store.case_ids_matching(keys, limit=500)
     people: dict[str, PersonRecord] = {}
     cases_of: dict[str, list[str]] = {}
-    async for doc in store.cases.find({"$or": clauses}, {"person": 1, "person_id": 1}).limit(500):
+    found_cases = await store.cases.find({"_id": {"$in": case_ids}}, {"person": 1, "person_id": 1}).to_list() \
+        if case_ids else []
+    for doc in found_cases:
         p = doc["person"]
+        if p.get("erased"):
+            continue
         cases_of.setdefault(doc["person_id"], []).append(doc["_id"])
         people[doc["person_id"]] = PersonRecord(
             person_id=doc["person_id"], full_name=p["full_name"],
@@ -167,7 +208,7 @@ async def handle_duplicate_check(payload: DuplicateCheckIn, *, store: IntakeStor
             for c in found]
 
 
-async def handle_erase_person(person_id: str, *, store: IntakeStore, locks: KeyedLocks, actor: str) -> dict[str, Any]:
+async def handle_erase_person(person_id: str, *, store: IntakeStore, actor: str) -> dict[str, Any]:
     """LGPD erasure: the person's data leaves every case (name, documents, contact, free-text notes, match keys)
     and the partner network (a tombstone on the compacted profiles topic makes referral delete its copy).
     De-identified counts stay. Idempotent: erasing again finds nothing left to erase and says so."""
@@ -175,24 +216,34 @@ async def handle_erase_person(person_id: str, *, store: IntakeStore, locks: Keye
     if not docs:
         raise NotFound(f"no person {person_id} is registered", field="person_id")
     now = datetime.now(UTC)
+    await store.match_keys.delete_many({"person_id": person_id})
     for newest, ref in enumerate(docs):
-        async with locks.hold(f"{store.cases.name}:{ref['_id']}"):
-            doc = await store.cases.find_one({"_id": ref["_id"]})
-            if doc is None:
-                continue
-            # Profile events still in the outbox carry the data: unsent ones become tombstones, sent ones are
-            # blanked; the newest case also gets a fresh tombstone so the topic forgets the person for sure.
-            outbox = [{**e, "value": None, "event_type": "Tombstone"} if e["topic"] == PERSON_PROFILES.name else e
-                      for e in doc.get("outbox", [])]
-            if newest == 0:
-                outbox.append(tombstone_entry(PERSON_PROFILES, person_id))
-            await store.cases.update_one({"_id": doc["_id"]}, {
-                "$set": {"person": {"erased": True, "erased_at": now}, "match_keys": {},
-                         "requests": [{**r, "description": None} for r in doc["requests"]],
-                         "outbox": outbox, "outbox_total": len(outbox), "outbox_pending": True},
-                "$push": {"audit": {"actor": actor, "action": "person.erase", "at": now}}})
+        while not await _erase_from_case(store, ref["_id"], now=now, actor=actor, add_tombstone=newest == 0):
+            pass  # the relay (or another writer) changed the case meanwhile: read it again
+        store.written(store.cases.name, ref["_id"])
     await store.record_access(actor=actor, action="person.erase", subject_id=person_id, case_id=docs[0]["_id"])
     return {"person_id": person_id, "erased_from_cases": len(docs)}
+
+
+async def _erase_from_case(store: IntakeStore, case_id: str, *, now: datetime, actor: str,
+                           add_tombstone: bool) -> bool:
+    """One conditional write; False when the case's outbox moved since it was read (nothing written then)."""
+    doc = await store.cases.find_one({"_id": case_id})
+    if doc is None:
+        return True
+    # Profile events still in the outbox carry the data: unsent ones become tombstones, sent ones are
+    # blanked; the newest case also gets a fresh tombstone so the topic forgets the person for sure.
+    outbox = [{**e, "value": None, "event_type": "Tombstone"} if e["topic"] == PERSON_PROFILES.name else e
+              for e in doc.get("outbox", [])]
+    if add_tombstone:
+        outbox.append(tombstone_entry(PERSON_PROFILES, doc["person_id"]))
+    result = await store.cases.update_one({"_id": case_id, "outbox_total": doc.get("outbox_total", 0)}, {
+        "$set": {"person": {"erased": True, "erased_at": now},
+                 "requests": [{**r, "description": None} for r in doc["requests"]],
+                 "outbox": outbox, "outbox_total": len(outbox), "outbox_pending": True, "outbox_at": now},
+        "$unset": {"match_keys": ""},
+        "$push": {"audit": {"actor": actor, "action": "person.erase", "at": now}}})
+    return bool(result.matched_count)
 
 
 async def handle_log_activity(payload: TrainingIn | ParticipationEventIn | InformationMaterialIn, *,
@@ -214,4 +265,5 @@ async def handle_log_activity(payload: TrainingIn | ParticipationEventIn | Infor
     record = {"_id": activity_id, **payload.model_dump(mode="json"), "municipality": municipality,
               "logged_at": now, "logged_by": actor, **new_document_outbox([(ACTIVITIES, event)])}
     await store.activities.insert_one(record)
+    store.written(store.activities.name, activity_id)
     return {"activity_id": activity_id, "kind": payload.kind, "held_on": payload.held_on.isoformat()}

@@ -6,13 +6,12 @@ counted, and the increment is conditional on those offsets being the ones read (
 redelivered message (a crash between the effect and the commit) is filtered out against them in the same
 write; an event published twice (a relay retry: same event id, new offset) is caught before by the consumer's
 inbox. The bucket documents stay small (a few offsets), and a batch of events costs one read and one write per
-bucket it touches. Updates of one bucket are serialised in this process because FerretDB v1 does not apply
-concurrent updates of a document atomically.
+bucket it touches. Any number of processes may write one bucket: the store applies each conditional write
+atomically, and a writer whose compare-and-set lost reads the bucket again.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,16 +20,20 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from migradesk_shared.domain.indicators import DIMENSIONS, disaggregation_table, governance_indicators
-from migradesk_shared.domain.rollups import DISAGGREGATIONS, BucketIncrement, RollupEvent, increments_for
+from migradesk_shared.domain.rollups import (
+    DISAGGREGATIONS,
+    BucketIncrement,
+    RollupEvent,
+    increments_for,
+    plan_bucket_write,
+)
 from migradesk_shared.domain.suppression import suppress
 from migradesk_shared.kafka import Delivery
-from migradesk_shared.mongo import KeyedLocks
 
 
 class MetricsStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.rollups = db["rollups"]
-        self._bucket_locks = KeyedLocks()
 
     async def ensure_indexes(self) -> None:
         await self.rollups.create_index([("municipality", 1), ("period", 1)])
@@ -38,32 +41,27 @@ class MetricsStore:
     async def apply(self, bucket: BucketIncrement, entries: list[tuple[Delivery, Mapping[str, int]]]) -> int:
         """Count in one bucket the messages it does not hold yet (each entry: where the message was read, and
         the counters it increments); returns how many were counted now. One conditional write per bucket."""
-        async with self._bucket_locks.hold(bucket.bucket_id):
-            while True:
-                doc = await self.rollups.find_one({"_id": bucket.bucket_id}, {"offsets": 1})
-                held: dict[str, int] = (doc or {}).get("offsets", {})
-                fresh = [(d, counters) for d, counters in entries if d.offset > held.get(d.position_key, -1)]
-                if not fresh:
-                    return 0
-                increments: Counter[str] = Counter()
-                newest: dict[str, int] = {}
-                for delivery, counters in fresh:
-                    increments.update(counters)
-                    newest[delivery.position_key] = max(delivery.offset, newest.get(delivery.position_key, -1))
-                # Compare-and-set on the offsets we read, so a concurrent writer elsewhere cannot be overwritten.
-                query: dict[str, Any] = {"_id": bucket.bucket_id}
-                for key in newest:
-                    query[f"offsets.{key}"] = held[key] if key in held else {"$exists": False}
-                update = {"$inc": {f"counts.{c}": n for c, n in increments.items()},
-                          "$set": {f"offsets.{k}": v for k, v in newest.items()},
-                          "$setOnInsert": {"municipality": bucket.municipality, "period": bucket.period,
-                                           "area": bucket.area}}
-                try:
-                    result = await self.rollups.update_one(query, update, upsert=doc is None)
-                except DuplicateKeyError:
-                    continue  # another process created the bucket meanwhile: read it again
-                if result.matched_count or result.upserted_id is not None:
-                    return len(fresh)
+        while True:
+            doc = await self.rollups.find_one({"_id": bucket.bucket_id}, {"offsets": 1})
+            held: dict[str, int] = (doc or {}).get("offsets", {})
+            plan = plan_bucket_write(held, [(d.position_key, d.offset, counters) for d, counters in entries])
+            if plan is None:
+                return 0
+            newest, increments = plan.newest_offsets, plan.increments
+            # Compare-and-set on the offsets we read, so a concurrent writer elsewhere cannot be overwritten.
+            query: dict[str, Any] = {"_id": bucket.bucket_id}
+            for key in newest:
+                query[f"offsets.{key}"] = held[key] if key in held else {"$exists": False}
+            update = {"$inc": {f"counts.{c}": n for c, n in increments.items()},
+                      "$set": {f"offsets.{k}": v for k, v in newest.items()},
+                      "$setOnInsert": {"municipality": bucket.municipality, "period": bucket.period,
+                                       "area": bucket.area}}
+            try:
+                result = await self.rollups.update_one(query, update, upsert=doc is None)
+            except DuplicateKeyError:
+                continue  # another process created the bucket meanwhile: read it again
+            if result.matched_count or result.upserted_id is not None:
+                return plan.counted
 
 
 async def handle_rollup_batch(items: Sequence[tuple[RollupEvent, Delivery]], *, store: MetricsStore,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from migradesk_referral.channels import SUBSCRIBES
 from migradesk_referral.handlers import (
+    OPEN_STATUS_VALUES,
     ReferralStore,
     flag_overdue,
     handle_case_event,
@@ -56,14 +57,19 @@ def build_router() -> APIRouter:
             if agency_id and agency_id != caller.agency_id:
                 raise Forbidden("an agency sees only its own referrals", field="agency_id")
             agency_id = caller.agency_id
-        query: dict[str, Any] = {}
-        if agency_id:
-            query["agency_id"] = agency_id
+        scope: dict[str, Any] = {"agency_id": agency_id} if agency_id else {}
         if case_id:
-            query["case_id"] = case_id
-        if status:
-            query["status"] = status
-        docs = await store.referrals.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit).to_list()
+            # Equality on the case_id index: a case has a handful of referrals.
+            docs = await store.referrals.find({**scope, "case_id": case_id, **({"status": status} if status else {})},
+                                              {"outbox": 0}).to_list()
+        else:
+            # One equality query per status on the (agency_id, status) index, so listing an inbox reads its open
+            # referrals, never the agency's whole history (closed ones are asked for by status).
+            docs = []
+            for wanted in [status] if status else OPEN_STATUS_VALUES:
+                docs += await store.referrals.find({**scope, "status": wanted}, {"outbox": 0}) \
+                    .sort("created_at", -1).limit(limit).to_list()
+        docs = sorted(docs, key=lambda d: d["created_at"], reverse=True)[:limit]
         return {"referrals": [referral_view(d) for d in docs]}
 
     @router.get("/referrals/{referral_id}")
@@ -81,10 +87,10 @@ def build_router() -> APIRouter:
         state = request.app.state
         command = Command(action=payload.action, actor=caller.actor, at=datetime.now(UTC), reason=payload.reason,
                           outcome=payload.outcome, comment=payload.comment, scheduled_for=payload.scheduled_for)
-        view = await handle_referral_action(referral_id, command, store=state.store, locks=state.runtime.doc_locks,
+        view = await handle_referral_action(referral_id, command, store=state.store,
                                             expected_version=payload.expected_version, caller=caller)
-        state.runtime.relay.notify()
-        state.reroute_wake.set()
+        if view["status"] == "declined":
+            state.reroute_wake.set()
         return view
 
     @router.get("/agencies")
@@ -119,22 +125,23 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime.create(settings)
-        store = ReferralStore(rt.db)
+        relay = OutboxRelay([rt.db["referrals"]], rt.producer, rt.names, poll_seconds=settings.outbox_poll_seconds,
+                            takeover_seconds=settings.outbox_takeover_seconds)
+        rt.relay = relay
+        # Every write with events tells the relay, so they go out at once.
+        store = ReferralStore(rt.db, on_write=relay.written)
         await store.ensure_indexes()
         if settings.seed_demo_agencies:
             await store.seed_demo_agencies()
-        rt.relay = OutboxRelay([store.referrals], rt.producer, rt.names,
-                                poll_seconds=settings.outbox_poll_seconds, locks=rt.doc_locks)
 
         async def on_case_event(event: Any, delivery: Delivery) -> None:
             await handle_case_event(event, store=store)
-            rt.relay.notify()  # type: ignore[union-attr]
 
         async def on_profile(event: Any, delivery: Delivery) -> None:
-            await handle_person_profile(event, store=store, locks=rt.doc_locks)
+            await handle_person_profile(event, store=store)
 
         async def on_erasure(person_id: str, delivery: Delivery) -> None:
-            await handle_person_erased(person_id, store=store, locks=rt.doc_locks)
+            await handle_person_erased(person_id, store=store)
 
         handlers: dict[str, dict[str, Any]] = {
             CASE_EVENTS.name: {"handler": on_case_event},
@@ -148,17 +155,19 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
         app.state.reroute_wake = asyncio.Event()
 
         async def reroute() -> None:
-            if await reroute_declined(store, rt.doc_locks):
-                rt.relay.notify()  # type: ignore[union-attr]
+            await reroute_declined(store)
 
         async def check_sla() -> None:
-            if await flag_overdue(store, rt.doc_locks, datetime.now(UTC)):
-                rt.relay.notify()  # type: ignore[union-attr]
+            await flag_overdue(store, datetime.now(UTC))
+
+        async def reconcile_load() -> None:
+            await store.reconcile_load()
 
         async with rt.serving(app, store):
             loops = [asyncio.create_task(_every(settings.reroute_poll_seconds, reroute, rt.logger,
                                                 app.state.reroute_wake)),
-                     asyncio.create_task(_every(settings.sla_check_seconds, check_sla, rt.logger))]
+                     asyncio.create_task(_every(settings.sla_check_seconds, check_sla, rt.logger)),
+                     asyncio.create_task(_every(settings.load_reconcile_seconds, reconcile_load, rt.logger))]
             try:
                 yield
             finally:

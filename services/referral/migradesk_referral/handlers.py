@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 import structlog
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -49,48 +50,83 @@ from migradesk_shared.domain.referral import (
 from migradesk_shared.domain.routing import AgencyCandidate, choose_agency
 from migradesk_shared.domain.sla import check_response_sla, response_deadline
 from migradesk_shared.errors import Conflict, NotFound
-from migradesk_shared.mongo import KeyedLocks
 from migradesk_shared.outbox import append_outbox, new_document_outbox
 from migradesk_shared.topics import DISPATCH, REFERRAL_EVENTS, ServiceArea, TopicSpec
 
 log = structlog.get_logger("migradesk.referral")
 
+OPEN_STATUS_VALUES = sorted(s.value for s in OPEN_STATUSES)
+
+# Called after a write that stored events in a document's outbox: (collection name, document id).
+OnWrite = Callable[[str, Any], None]
+
+
+def _no_relay(collection: str, doc_id: Any) -> None:
+    return None
+
+
 class ReferralStore:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Referral's repository. Every query on the request/event path is an `_id` look-up or an equality on the
+    leading field(s) of an index, so its cost does not grow with the number of referrals stored."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = _no_relay) -> None:
         self.agencies = db["agencies"]
         self.referrals = db["referrals"]
         # Local copies of the profiles intake shares (with consent), so an agency can reach the person.
         self.persons = db["persons"]
+        # case id -> person id of the shared profiles, so a referral finds its person by two _id look-ups.
+        self.case_persons = db["case_persons"]
+        self._on_write = on_write
+
+    def written(self, doc_id: str) -> None:
+        self._on_write(self.referrals.name, doc_id)
 
     async def ensure_indexes(self) -> None:
         # One first-routing referral per request: a redelivered RequestLogged cannot create a twin.
         await self.referrals.create_index([("request_id", 1), ("routing_attempt", 1)], unique=True)
         await self.referrals.create_index([("agency_id", 1), ("status", 1)])
+        await self.referrals.create_index([("case_id", 1)])
         await self.referrals.create_index([("reroute_pending", 1)])
-        await self.persons.create_index([("case_ids", 1)])
-        await self.referrals.create_index([("status", 1), ("overdue", 1), ("response_due_at", 1)])
+        await self.referrals.create_index([("status", 1), ("overdue", 1)])
+        await self.case_persons.create_index([("person_id", 1)])
 
     async def seed_demo_agencies(self) -> int:
         data = json.loads(resources.files("migradesk_referral").joinpath("demo_agencies.json").read_text("utf-8"))
         for agency in data:
-            await self.agencies.find_one_and_update(
-                {"_id": agency["agency_id"]},
-                {"$setOnInsert": {k: v for k, v in agency.items() if k != "agency_id"}},
-                upsert=True, return_document=ReturnDocument.AFTER)
+            with contextlib.suppress(DuplicateKeyError):  # another replica seeded it at the same moment
+                await self.agencies.update_one(
+                    {"_id": agency["agency_id"]},
+                    {"$setOnInsert": {**{k: v for k, v in agency.items() if k != "agency_id"},
+                                      "open_referrals": 0}},
+                    upsert=True)
         return len(data)
 
     async def candidates(self, area: ServiceArea) -> list[AgencyCandidate]:
-        result = []
-        async for agency in self.agencies.find({"areas": area.value, "active": True}):
-            open_count = await self.referrals.count_documents(
-                {"agency_id": agency["_id"], "status": {"$in": sorted(s.value for s in OPEN_STATUSES)}})
-            result.append(AgencyCandidate(agency_id=agency["_id"], areas=frozenset(ServiceArea(a) for a in
-                                                                                   agency["areas"]),
-                                          languages=frozenset(agency.get("languages", [])),
-                                          active=agency.get("active", True), open_referrals=open_count,
-                                          categories=frozenset(agency["categories"]) if agency.get("categories")
-                                          else None))
-        return result
+        # The directory is small (tens of agencies); the load of each is a counter, not a count of referrals.
+        return [AgencyCandidate(agency_id=agency["_id"], areas=frozenset(ServiceArea(a) for a in agency["areas"]),
+                                languages=frozenset(agency.get("languages", [])), active=agency.get("active", True),
+                                open_referrals=max(agency.get("open_referrals", 0), 0),
+                                categories=frozenset(agency["categories"]) if agency.get("categories") else None)
+                async for agency in self.agencies.find({"areas": area.value, "active": True})]
+
+    async def change_load(self, agency_id: str | None, delta: int) -> None:
+        """Keep an agency's open-referral counter after a referral opened or closed there. A crash between the
+        referral's write and this one leaves the counter off by one until `reconcile_load` runs; routing only
+        uses it to balance load, so that is the cheaper trade than counting on every routing."""
+        if agency_id is not None and delta:
+            await self.agencies.update_one({"_id": agency_id}, {"$inc": {"open_referrals": delta}})
+
+    async def reconcile_load(self) -> int:
+        """Recount each agency's open referrals (equality on the (agency_id, status) index per open status)."""
+        fixed = 0
+        async for agency in self.agencies.find({}, {"_id": 1, "open_referrals": 1}):
+            count = 0
+            for status in OPEN_STATUS_VALUES:
+                count += await self.referrals.count_documents({"agency_id": agency["_id"], "status": status})
+            if count != agency.get("open_referrals"):
+                await self.agencies.update_one({"_id": agency["_id"]}, {"$set": {"open_referrals": count}})
+                fixed += 1
+        return fixed
 
 
 def _referral_id(request_id: str, attempt: int) -> str:
@@ -155,6 +191,8 @@ async def route_request(item: RoutingInput, *, store: ReferralStore, producer: s
     except DuplicateKeyError:
         log.info("referral already exists for request", request_id=item.request_id, referral_id=referral_id)
         return None
+    store.written(referral_id)
+    await store.change_load(decision.agency_id, 1)
     log.info("referral created", referral_id=referral_id, case_id=item.case_id, agency_id=decision.agency_id,
              status=status.value, attempt=item.attempt)
     return referral_id
@@ -217,40 +255,43 @@ ACTOR_ROLES: dict[Role, ActorRole] = {Role.AGENCY: "agency", Role.STAFF: "staff"
                                       Role.COORDINATOR: "staff"}
 
 
-async def handle_referral_action(referral_id: str, command: Command, *, store: ReferralStore, locks: KeyedLocks,
+async def handle_referral_action(referral_id: str, command: Command, *, store: ReferralStore,
                                  expected_version: int | None, caller: Principal | None = None) -> dict[str, Any]:
     """Apply one lifecycle action: the new state, its history entry and its event in one document write.
-    A stale expected_version is a 409; an illegal transition a 422 naming it."""
-    async with locks.hold(f"{store.referrals.name}:{referral_id}"):
-        doc = await store.referrals.find_one({"_id": referral_id}, {"outbox": 0})
-        if doc is None or not visible_to(caller, doc):
-            raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
-        actor_role: ActorRole = ACTOR_ROLES[caller.role] if caller else "system"
-        if expected_version is not None and expected_version != doc["version"]:
-            raise Conflict(f"referral {referral_id} is at version {doc['version']}, not {expected_version}; "
-                           "reload it and try again", field="expected_version", current_version=doc["version"])
-        after = apply(referral_from_document(doc), command)
-        entry = after.history[-1]
-        update = append_outbox([(REFERRAL_EVENTS, lifecycle_event(doc, after, command, actor_role))])
-        update["$push"]["history"] = {"status": entry.status.value, "action": command.action.value,
-                                      "actor": entry.actor, "at": entry.at, "reason": entry.reason,
-                                      "comment": entry.comment}
-        update["$set"].update({
-            "status": after.status.value, "version": after.version, "updated_at": command.at,
-            "outcome": after.outcome.value if after.outcome else None, "decline_reason": after.decline_reason,
-            "scheduled_for": after.scheduled_for,
-            # A declined request goes to the next eligible agency; the re-router does it, crash-safe.
-            "reroute_pending": after.status is ReferralStatus.DECLINED,
-        })
-        result = await store.referrals.update_one({"_id": referral_id, "version": doc["version"]}, update)
-        if result.matched_count == 0:
-            raise Conflict(f"referral {referral_id} changed meanwhile; reload it and try again",
-                           field="expected_version")
+    A stale expected_version is a 409; an illegal transition a 422 naming it. The write is conditional on the
+    version read, so of two concurrent actions (in any process) exactly one applies."""
+    doc = await store.referrals.find_one({"_id": referral_id}, {"outbox": 0})
+    if doc is None or not visible_to(caller, doc):
+        raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
+    actor_role: ActorRole = ACTOR_ROLES[caller.role] if caller else "system"
+    if expected_version is not None and expected_version != doc["version"]:
+        raise Conflict(f"referral {referral_id} is at version {doc['version']}, not {expected_version}; "
+                       "reload it and try again", field="expected_version", current_version=doc["version"])
+    after = apply(referral_from_document(doc), command)
+    entry = after.history[-1]
+    update = append_outbox([(REFERRAL_EVENTS, lifecycle_event(doc, after, command, actor_role))])
+    update["$push"]["history"] = {"status": entry.status.value, "action": command.action.value,
+                                  "actor": entry.actor, "at": entry.at, "reason": entry.reason,
+                                  "comment": entry.comment}
+    update["$set"].update({
+        "status": after.status.value, "version": after.version, "updated_at": command.at,
+        "outcome": after.outcome.value if after.outcome else None, "decline_reason": after.decline_reason,
+        "scheduled_for": after.scheduled_for,
+        # A declined request goes to the next eligible agency; the re-router does it, crash-safe.
+        "reroute_pending": after.status is ReferralStatus.DECLINED,
+    })
+    result = await store.referrals.update_one({"_id": referral_id, "version": doc["version"]}, update)
+    if result.matched_count == 0:
+        raise Conflict(f"referral {referral_id} changed meanwhile; reload it and try again",
+                       field="expected_version")
+    store.written(referral_id)
+    was_open, is_open = doc["status"] in OPEN_STATUS_VALUES, after.status in OPEN_STATUSES
+    await store.change_load(doc.get("agency_id"), int(is_open) - int(was_open))
     log.info("referral action", referral_id=referral_id, action=command.action.value, status=after.status.value)
     return referral_view({**doc, **update["$set"], "history": [*doc["history"], update["$push"]["history"]]})
 
 
-async def reroute_declined(store: ReferralStore, locks: KeyedLocks, limit: int = 50) -> int:
+async def reroute_declined(store: ReferralStore, limit: int = 50) -> int:
     """Send each newly declined request to the next eligible agency (or to manual routing). Idempotent: the
     next attempt's referral id is deterministic, so a crash between the two writes repeats nothing."""
     done = 0
@@ -262,16 +303,16 @@ async def reroute_declined(store: ReferralStore, locks: KeyedLocks, limit: int =
             area=ServiceArea(doc["service_area"]), municipality=doc.get("municipality", ""),
             facets=PersonFacets(**doc["facets"]), correlation_id=doc.get("correlation_id") or doc["case_id"],
             causation_id=doc["_id"], attempt=doc["routing_attempt"] + 1, declined_by=declined_by), store=store)
-        async with locks.hold(f"{store.referrals.name}:{doc['_id']}"):
-            await store.referrals.update_one({"_id": doc["_id"]},
-                                             {"$set": {"reroute_pending": False, "rerouted_to": new_id}})
+        await store.referrals.update_one({"_id": doc["_id"]},
+                                         {"$set": {"reroute_pending": False, "rerouted_to": new_id}})
         done += 1
     return done
 
 
-async def flag_overdue(store: ReferralStore, locks: KeyedLocks, now: datetime, limit: int = 200) -> int:
+async def flag_overdue(store: ReferralStore, now: datetime, limit: int = 200) -> int:
     """Raise ReferralOverdue (escalated to the coordinator) once for each referral past its response SLA."""
     flagged = 0
+    # Equality on the (status, overdue) index: only the pending referrals not yet escalated are read.
     query = {"status": ReferralStatus.PENDING.value, "overdue": False, "response_due_at": {"$lt": now}}
     async for doc in store.referrals.find(query, {"outbox": 0, "history": 0}).limit(limit):
         verdict = check_response_sla(ServiceArea(doc["service_area"]), ReferralStatus(doc["status"]),
@@ -285,9 +326,10 @@ async def flag_overdue(store: ReferralStore, locks: KeyedLocks, now: datetime, l
                                 actor_role="system", deadline=verdict.deadline, escalated_to="coordinator")
         update = append_outbox([(REFERRAL_EVENTS, event)])
         update["$set"].update({"overdue": True, "escalated_to": "coordinator"})
-        async with locks.hold(f"{store.referrals.name}:{doc['_id']}"):
-            result = await store.referrals.update_one(
-                {"_id": doc["_id"], "version": doc["version"], "overdue": False}, update)
+        result = await store.referrals.update_one(
+            {"_id": doc["_id"], "version": doc["version"], "overdue": False}, update)
+        if result.modified_count:
+            store.written(doc["_id"])
         flagged += result.modified_count
     return flagged
 
@@ -297,28 +339,37 @@ async def handle_case_event(event: CaseOpened | RequestLogged, *, store: Referra
         await handle_request_logged(event, store=store)
 
 
-async def handle_person_profile(event: PersonProfileUpserted, *, store: ReferralStore, locks: KeyedLocks) -> None:
-    """Keep the latest shared profile and every case it was shared with (a returning person has several)."""
+async def handle_person_profile(event: PersonProfileUpserted, *, store: ReferralStore) -> None:
+    """Keep the latest shared profile, and which cases it was shared with (a returning person has several)."""
     profile = {"full_name": event.full_name, "phone": event.phone, "languages": event.languages,
                "birth_date": event.birth_date.isoformat() if event.birth_date else None,
                "updated_at": event.occurred_at}
-    async with locks.hold(f"{store.persons.name}:{event.person_id}"):
-        await store.persons.update_one({"_id": event.person_id},
-                                       {"$set": {"profile": profile}, "$addToSet": {"case_ids": event.case_id}},
-                                       upsert=True)
+    await _upsert(store.persons, event.person_id, {"$set": {"profile": profile}})
+    await _upsert(store.case_persons, event.case_id, {"$set": {"person_id": event.person_id}})
 
 
-async def handle_person_erased(person_id: str, *, store: ReferralStore, locks: KeyedLocks) -> None:
+async def _upsert(collection: Any, doc_id: str, update: dict[str, Any]) -> None:
+    # Two processes upserting one new _id at once: the loser's insert hits the unique _id; it is an update now.
+    try:
+        await collection.update_one({"_id": doc_id}, update, upsert=True)
+    except DuplicateKeyError:
+        await collection.update_one({"_id": doc_id}, update)
+
+
+async def handle_person_erased(person_id: str, *, store: ReferralStore) -> None:
     """A tombstone from intake: the person asked for erasure, so the local copy goes."""
-    async with locks.hold(f"{store.persons.name}:{person_id}"):
-        await store.persons.delete_one({"_id": person_id})
+    await store.persons.delete_one({"_id": person_id})
+    await store.case_persons.delete_many({"person_id": person_id})
     log.info("person copy erased", person_id=person_id)
 
 
 async def person_for(store: ReferralStore, case_id: str) -> dict[str, Any] | None:
     """What the serving agency may see of the person: name, phone, languages, birth date (documents stay at
     the desk). None when the person did not consent to sharing or was erased."""
-    doc = await store.persons.find_one({"case_ids": case_id}, {"profile": 1})
+    link = await store.case_persons.find_one({"_id": case_id}, {"person_id": 1})
+    if link is None:
+        return None
+    doc = await store.persons.find_one({"_id": link["person_id"]}, {"profile": 1})
     return dict(doc["profile"]) if doc else None
 
 

@@ -18,3 +18,5 @@ class ReferralSettings(ServiceSettings):
     # How often declined referrals are re-routed (also woken at once by a decline) and SLAs are checked.
     reroute_poll_seconds: float = Field(default=5.0, gt=0)
     sla_check_seconds: float = Field(default=60.0, gt=0)
+    # How often each agency's open-referral counter is recounted (it can drift by one after a crash).
+    load_reconcile_seconds: float = Field(default=600.0, gt=0)

@@ -8,8 +8,8 @@ migratory status, language), so one guarded write per bucket applies the whole e
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -145,22 +145,27 @@ def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
     return []
 
 
-@dataclass
-class RollupState:
-    """The in-memory meaning of the stored rollups: what applying a stream of events must produce."""
+@dataclass(frozen=True)
+class BucketWrite:
+    """What one guarded write adds to a bucket: the summed increments of the messages it does not hold yet, and
+    per partition the newest offset it will then hold."""
 
-    counts: dict[str, Counter[str]] = field(default_factory=dict)
-    applied: dict[str, set[str]] = field(default_factory=dict)
+    increments: Counter[str]
+    newest_offsets: dict[str, int]
+    counted: int
 
-    def apply(self, event: RollupEvent, tz: ZoneInfo) -> None:
-        for inc in increments_for(event, tz):
-            seen = self.applied.setdefault(inc.bucket_id, set())
-            if event.event_id in seen:
-                continue
-            seen.add(event.event_id)
-            self.counts.setdefault(inc.bucket_id, Counter()).update(inc.amounts)
 
-    def apply_all(self, events: Iterable[RollupEvent], tz: ZoneInfo) -> RollupState:
-        for event in events:
-            self.apply(event, tz)
-        return self
+def plan_bucket_write(held_offsets: Mapping[str, int],
+                      entries: Iterable[tuple[str, int, Mapping[str, int]]]) -> BucketWrite | None:
+    """Entries are (partition key, offset, counters) in the order they were read. A message at or below the
+    offset the bucket holds for its partition was counted already (a redelivery); None when nothing is new."""
+    increments: Counter[str] = Counter()
+    newest: dict[str, int] = {}
+    counted = 0
+    for position, offset, counters in entries:
+        if offset <= max(held_offsets.get(position, -1), newest.get(position, -1)):
+            continue
+        increments.update(counters)
+        newest[position] = offset
+        counted += 1
+    return BucketWrite(increments, newest, counted) if counted else None
