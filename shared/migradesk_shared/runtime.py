@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +17,23 @@ from opentelemetry import trace
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from migradesk_shared.kafka import DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
+from migradesk_shared.contracts.registry import adapter_for
+from migradesk_shared.kafka import (
+    BatchHandler,
+    DeliveryPolicy,
+    EventConsumer,
+    EventHandler,
+    Inbox,
+    ReliableProducer,
+    TombstoneHandler,
+    ensure_topics,
+)
 from migradesk_shared.logging import configure_logging
 from migradesk_shared.mongo import connect, ping
 from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.settings import ServiceSettings
 from migradesk_shared.telemetry import configure_tracing
-from migradesk_shared.topics import TopicNames
+from migradesk_shared.topics import TopicNames, TopicSpec
 
 log = structlog.get_logger("migradesk.runtime")
 
@@ -40,6 +50,7 @@ class Runtime:
     names: TopicNames
     producer: ReliableProducer
     broker: KafkaBroker
+    # Publishes the outboxes of the service's collections; None for a service that stores no events.
     relay: OutboxRelay | None = None
     consumers: list[EventConsumer] = field(default_factory=list)
     broker_started: bool = False
@@ -47,17 +58,27 @@ class Runtime:
     _pruner: asyncio.Task[None] | None = None
 
     @classmethod
-    def create(cls, settings: ServiceSettings) -> Runtime:
+    def create(cls, settings: ServiceSettings, *, outbox_collections: Sequence[str] = ()) -> Runtime:
+        """Everything a service process needs, built once; `outbox_collections` are the collections whose
+        documents carry an outbox (the relay publishes them)."""
         logger = configure_logging(settings.service_name, json=settings.json_logs, level=settings.log_level)
         tracer = configure_tracing(settings.service_name)
         mongo = connect(settings.mongodb_uri, app_name=f"migradesk-{settings.service_name}")
+        db = mongo[settings.mongodb_database]
+        names = TopicNames(settings.topic_prefix)
         broker = KafkaBroker(settings.kafka_bootstrap_servers, client_id=f"migradesk-{settings.service_name}",
                              logger=logger, enable_idempotence=True, acks="all")
-        return cls(settings=settings, logger=logger, tracer=tracer, mongo=mongo,
-                   db=mongo[settings.mongodb_database], names=TopicNames(settings.topic_prefix),
-                   producer=ReliableProducer(settings.kafka_bootstrap_servers,
-                                             f"migradesk-{settings.service_name}-relay"),
-                   broker=broker)
+        producer = ReliableProducer(settings.kafka_bootstrap_servers, f"migradesk-{settings.service_name}-relay")
+        relay = OutboxRelay([db[name] for name in outbox_collections], producer, names,
+                            poll_seconds=settings.outbox_poll_seconds,
+                            takeover_seconds=settings.outbox_takeover_seconds) if outbox_collections else None
+        return cls(settings=settings, logger=logger, tracer=tracer, mongo=mongo, db=db, names=names,
+                   producer=producer, broker=broker, relay=relay)
+
+    def written(self, collection: str, doc_id: Any) -> None:
+        """What repositories call after storing events in a document's outbox: the relay publishes them now."""
+        if self.relay is not None:
+            self.relay.written(collection, doc_id)
 
     @property
     def policy(self) -> DeliveryPolicy:
@@ -70,6 +91,19 @@ class Runtime:
     def add_consumer(self, consumer: EventConsumer) -> None:
         consumer.register(self.broker, self.settings.consumer_batch_size)
         self.consumers.append(consumer)
+
+    def subscribe(self, spec: TopicSpec, handler: EventHandler, *, batch_handler: BatchHandler | None = None,
+                  tombstone_handler: TombstoneHandler | None = None) -> EventConsumer:
+        """Consume one topic in this service's consumer group (shared by all its processes), with the
+        service's inbox, delivery policy and dead-letter topic."""
+        group = self.settings.consumer_group or self.settings.service_name
+        group_id = f"{self.settings.topic_prefix}{group}.{spec.name}"
+        consumer = EventConsumer(spec=spec, names=self.names, group_id=group_id,
+                                 adapter=adapter_for(spec), handler=handler, inbox=self.inbox(group),
+                                 producer=self.producer, policy=self.policy, tracer=self.tracer,
+                                 batch_handler=batch_handler, tombstone_handler=tombstone_handler)
+        self.add_consumer(consumer)
+        return consumer
 
     async def start(self) -> None:
         if self.consumers:
@@ -88,10 +122,9 @@ class Runtime:
             try:
                 await ensure_topics(self.settings.kafka_bootstrap_servers, self.names,
                                     self.settings.kafka_replication_factor)
+                # A service that only publishes (through its relay's producer) needs no broker client.
                 if self.consumers:
                     await self.broker.start()
-                else:
-                    await self.broker.connect()
                 self.broker_started = True
                 self.logger.info("kafka connected", consumers=len(self.consumers))
                 return
@@ -130,7 +163,7 @@ class Runtime:
         await self.mongo.close()
 
     @contextlib.asynccontextmanager
-    async def serving(self, app: Any, store: Any) -> AsyncIterator[None]:
+    async def serving(self, app: Any, store: Any = None) -> AsyncIterator[None]:
         """The end of every service's lifespan: publish runtime and store to the routes, run, then stop."""
         app.state.runtime, app.state.store = self, store
         await self.start()

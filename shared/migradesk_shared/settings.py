@@ -41,6 +41,8 @@ class ServiceSettings(BaseSettings):
     # Consumer delivery policy: attempts before a message is dead-lettered (infrastructure errors retry forever).
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_backoff_seconds: float = Field(default=0.2, gt=0)
+    # Consumer group (per topic: "<prefix><group>.<topic>") shared by every process of the service.
+    consumer_group: str = ""
     consumer_batch_size: int = Field(default=200, ge=1)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     # How long another process's unpublished outbox waits before this process's relay publishes it.

@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class ServiceArea(StrEnum):
-    HEALTH = "health"
-    EDUCATION = "education"
-    SOCIAL_ASSISTANCE = "social_assistance"
-    WORK = "work"
-    PROTECTION = "protection"
+from migradesk_shared.contracts.vocabulary import ServiceArea
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from infra.launcher import Infra
+from migradesk_referral.domain.referral import Command, IllegalTransition
 from migradesk_referral.handlers import (
     ReferralStore,
     RoutingInput,
@@ -19,7 +20,7 @@ from migradesk_referral.handlers import (
     route_request,
 )
 from migradesk_shared.contracts.case_events import PersonFacets
-from migradesk_shared.domain.referral import Action, Command, IllegalTransition
+from migradesk_shared.contracts.vocabulary import Action
 from migradesk_shared.topics import ServiceArea
 
 pytestmark = [pytest.mark.infra]

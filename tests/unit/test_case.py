@@ -4,10 +4,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from migradesk_intake.domain.case import FacetSource, open_case
+from migradesk_intake.domain.person import age_band
 from migradesk_shared.contracts.case_events import CaseOpened, RequestLogged
-from migradesk_shared.domain.case import FacetSource, open_case
-from migradesk_shared.domain.categories import UnknownCategory
-from migradesk_shared.domain.person import MigratoryStatus, Sex, age_band
+from migradesk_shared.contracts.categories import UnknownCategory
+from migradesk_shared.contracts.vocabulary import MigratoryStatus, Sex
 
 SOURCE = FacetSource(nationality="HTI", sex=Sex.MALE, birth_date=date(2010, 6, 1),
                      migratory_status=MigratoryStatus.HUMANITARIAN_RECEPTION, language="ht")
@@ -43,7 +44,8 @@ def test_age_bands() -> None:
 
 
 def test_sharing_with_partners_needs_consent_or_a_legal_basis() -> None:
-    from migradesk_shared.domain.person import Consent, LegalBasis
+    from migradesk_intake.domain.person import Consent
+    from migradesk_shared.contracts.vocabulary import LegalBasis
 
     on = date(2026, 11, 22)
     assert not Consent(LegalBasis.CONSENT, False, on, "ana").allows_sharing_with_partners()

@@ -2,14 +2,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from migradesk_shared.domain.duplicates import (
-    PersonRecord,
-    Strength,
-    find_candidates,
-    normalise_name,
-    phonetic_key,
-)
-from migradesk_shared.domain.person import DocumentType
+from migradesk_intake.domain.duplicates import PersonRecord, Strength, find_candidates, normalise_name, phonetic_key
+from migradesk_shared.contracts.vocabulary import DocumentType
 
 BORN = date(1988, 3, 14)
 

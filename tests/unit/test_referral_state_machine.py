@@ -7,19 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migradesk_shared.domain.referral import (
+from migradesk_referral.domain.referral import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
-    Action,
     Command,
     IllegalTransition,
-    Outcome,
     Referral,
-    ReferralStatus,
     allowed_actions,
     apply,
     new_referral,
 )
+from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DEFINED = OPEN_STATUSES | CLOSED_STATUSES

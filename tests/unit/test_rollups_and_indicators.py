@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from migradesk_metrics.domain.indicators import governance_indicators, histogram_key, histogram_quantile
+from migradesk_metrics.domain.rollups import increments_for, period_of, plan_bucket_write
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.referral_events import ReferralCreated
-from migradesk_shared.domain.indicators import governance_indicators, histogram_key, histogram_quantile
-from migradesk_shared.domain.rollups import increments_for, period_of, plan_bucket_write
 from migradesk_shared.topics import ServiceArea
 
 TZ = ZoneInfo("America/Sao_Paulo")
@@ -139,7 +139,7 @@ def test_lifecycle_steps_feed_acceptance_completion_and_decline_indicators() -> 
     from datetime import timedelta
 
     from migradesk_shared.contracts.referral_events import ReferralAccepted, ReferralCompleted, ReferralDeclined
-    from migradesk_shared.domain.referral import DeclineReason, Outcome
+    from migradesk_shared.contracts.vocabulary import DeclineReason, Outcome
 
     created = datetime(2026, 11, 5, 12, tzinfo=UTC)
     common = {"producer": "t", "referral_id": "r1", "case_id": "c", "service_area": ServiceArea.HEALTH,
@@ -163,7 +163,7 @@ def test_lifecycle_steps_feed_acceptance_completion_and_decline_indicators() -> 
 
 
 def test_disaggregation_tables_cross_each_dimension_with_the_areas() -> None:
-    from migradesk_shared.domain.indicators import disaggregation_table
+    from migradesk_metrics.domain.indicators import disaggregation_table
 
     buckets = buckets_of(sample_events())
     rows, columns, cells = disaggregation_table(buckets, "requests_logged", "nationality")

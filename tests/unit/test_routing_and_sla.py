@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from migradesk_shared.domain.categories import CATEGORIES, UnknownCategory, area_of
-from migradesk_shared.domain.referral import ReferralStatus
-from migradesk_shared.domain.routing import AgencyCandidate, choose_agency
-from migradesk_shared.domain.sla import DEFAULT_RESPONSE_SLA, check_response_sla
+from migradesk_referral.domain.routing import AgencyCandidate, choose_agency
+from migradesk_referral.domain.sla import DEFAULT_RESPONSE_SLA, check_response_sla
+from migradesk_shared.contracts.categories import CATEGORIES, UnknownCategory, area_of
+from migradesk_shared.contracts.vocabulary import ReferralStatus
 from migradesk_shared.topics import ServiceArea
 
 H, P = ServiceArea.HEALTH, ServiceArea.PROTECTION

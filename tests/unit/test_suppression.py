@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migradesk_shared.domain.suppression import SuppressedTable, suppress
+from migradesk_metrics.domain.suppression import SuppressedTable, suppress
 
 
 def recover_by_subtraction(table: SuppressedTable) -> dict[tuple[str, int, int], int]:

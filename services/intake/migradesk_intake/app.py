@@ -21,9 +21,8 @@ from migradesk_intake.handlers import (
 from migradesk_intake.schemas import ActivityIn, CaseOut, DuplicateCheckIn, OpenCaseIn
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.auth import Principal, Role, requires
-from migradesk_shared.domain.categories import CATEGORIES
+from migradesk_shared.contracts.categories import CATEGORIES
 from migradesk_shared.http import service_app
-from migradesk_shared.outbox import OutboxRelay
 from migradesk_shared.runtime import Runtime
 
 STATIC = Path(__file__).parent / "static"
@@ -75,13 +74,9 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or Runtime.create(settings)
-        relay = OutboxRelay([rt.db["cases"], rt.db["activities"]], rt.producer, rt.names,
-                            poll_seconds=settings.outbox_poll_seconds,
-                            takeover_seconds=settings.outbox_takeover_seconds)
-        rt.relay = relay
+        rt = runtime or Runtime.create(settings, outbox_collections=["cases", "activities"])
         # Every write with events tells the relay, so they go out at once.
-        store = IntakeStore(rt.db, on_write=relay.written)
+        store = IntakeStore(rt.db, on_write=rt.written)
         await store.ensure_indexes()
         async with rt.serving(app, store):
             yield

@@ -11,6 +11,9 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from migradesk_intake.domain.case import FacetSource, OpenedCase, open_case
+from migradesk_intake.domain.duplicates import PersonRecord, find_candidates, normalise_document, phonetic_key
+from migradesk_intake.domain.person import Consent
 from migradesk_intake.schemas import (
     CandidateOut,
     CaseOut,
@@ -30,9 +33,7 @@ from migradesk_shared.contracts.activities import (
 )
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.contracts.person_profiles import ConsentRecord, IdentityDocument, PersonProfileUpserted
-from migradesk_shared.domain.case import FacetSource, OpenedCase, open_case
-from migradesk_shared.domain.duplicates import PersonRecord, find_candidates, normalise_document, phonetic_key
-from migradesk_shared.domain.person import Consent, DocumentType
+from migradesk_shared.contracts.vocabulary import DocumentType
 from migradesk_shared.errors import NotFound
 from migradesk_shared.outbox import new_document_outbox, tombstone_entry
 from migradesk_shared.topics import ACTIVITIES, CASE_EVENTS, PERSON_PROFILES, TopicSpec

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from migradesk_shared.contracts.case_events import CountryCode, LanguageCode
-from migradesk_shared.domain.categories import CATEGORIES, UnknownCategory
-from migradesk_shared.domain.person import DocumentType, LegalBasis, MigratoryStatus, Sex
+from migradesk_shared.contracts.categories import CATEGORIES, UnknownCategory
+from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 

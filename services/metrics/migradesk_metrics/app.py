@@ -20,9 +20,8 @@ from migradesk_metrics.handlers import (
 )
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.auth import Principal, Role, requires
-from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.http import service_app
-from migradesk_shared.kafka import Delivery, EventConsumer
+from migradesk_shared.kafka import Delivery
 from migradesk_shared.runtime import Runtime
 
 # Aggregates only: no metrics endpoint ever returns a person or a case.
@@ -73,10 +72,7 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
             await handle_rollup_batch(items, store=store, tz=tz)
 
         for spec in SUBSCRIBES:
-            rt.add_consumer(EventConsumer(
-                spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
-                adapter=adapter_for(spec), handler=on_event, inbox=rt.inbox(settings.consumer_group),
-                producer=rt.producer, policy=rt.policy, tracer=rt.tracer, batch_handler=on_batch))
+            rt.subscribe(spec, on_event, batch_handler=on_batch)
         async with rt.serving(app, store):
             yield
 

@@ -19,15 +19,15 @@ from zoneinfo import ZoneInfo
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from migradesk_shared.domain.indicators import DIMENSIONS, disaggregation_table, governance_indicators
-from migradesk_shared.domain.rollups import (
+from migradesk_metrics.domain.indicators import DIMENSIONS, disaggregation_table, governance_indicators
+from migradesk_metrics.domain.rollups import (
     DISAGGREGATIONS,
     BucketIncrement,
     RollupEvent,
     increments_for,
     plan_bucket_write,
 )
-from migradesk_shared.domain.suppression import suppress
+from migradesk_metrics.domain.suppression import suppress
 from migradesk_shared.kafka import Delivery
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
-from migradesk_referral.channels import SUBSCRIBES
+from migradesk_referral.domain.referral import Command
 from migradesk_referral.handlers import (
     OPEN_STATUS_VALUES,
     ReferralStore,
@@ -28,12 +28,9 @@ from migradesk_referral.handlers import (
 from migradesk_referral.schemas import ReferralActionIn
 from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.auth import Principal, Role, requires
-from migradesk_shared.contracts.registry import adapter_for
-from migradesk_shared.domain.referral import Command
 from migradesk_shared.errors import Forbidden, NotFound
 from migradesk_shared.http import service_app
-from migradesk_shared.kafka import Delivery, EventConsumer
-from migradesk_shared.outbox import OutboxRelay
+from migradesk_shared.kafka import Delivery
 from migradesk_shared.runtime import Runtime
 from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES
 
@@ -124,12 +121,9 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or Runtime.create(settings)
-        relay = OutboxRelay([rt.db["referrals"]], rt.producer, rt.names, poll_seconds=settings.outbox_poll_seconds,
-                            takeover_seconds=settings.outbox_takeover_seconds)
-        rt.relay = relay
+        rt = runtime or Runtime.create(settings, outbox_collections=["referrals"])
         # Every write with events tells the relay, so they go out at once.
-        store = ReferralStore(rt.db, on_write=relay.written)
+        store = ReferralStore(rt.db, on_write=rt.written)
         await store.ensure_indexes()
         if settings.seed_demo_agencies:
             await store.seed_demo_agencies()
@@ -143,15 +137,8 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
         async def on_erasure(person_id: str, delivery: Delivery) -> None:
             await handle_person_erased(person_id, store=store)
 
-        handlers: dict[str, dict[str, Any]] = {
-            CASE_EVENTS.name: {"handler": on_case_event},
-            PERSON_PROFILES.name: {"handler": on_profile, "tombstone_handler": on_erasure},
-        }
-        for spec in SUBSCRIBES:
-            rt.add_consumer(EventConsumer(
-                spec=spec, names=rt.names, group_id=f"{settings.topic_prefix}{settings.consumer_group}.{spec.name}",
-                adapter=adapter_for(spec), inbox=rt.inbox(settings.consumer_group), producer=rt.producer,
-                policy=rt.policy, tracer=rt.tracer, **handlers[spec.name]))
+        rt.subscribe(CASE_EVENTS, on_case_event)
+        rt.subscribe(PERSON_PROFILES, on_profile, tombstone_handler=on_erasure)
         app.state.reroute_wake = asyncio.Event()
 
         async def reroute() -> None:

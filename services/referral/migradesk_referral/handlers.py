@@ -15,6 +15,9 @@ import structlog
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from migradesk_referral.domain.referral import OPEN_STATUSES, Command, HistoryEntry, Referral, allowed_actions, apply
+from migradesk_referral.domain.routing import AgencyCandidate, choose_agency
+from migradesk_referral.domain.sla import check_response_sla, response_deadline
 from migradesk_shared.auth import Principal, Role
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.envelope import Event
@@ -36,19 +39,7 @@ from migradesk_shared.contracts.referral_events import (
     ReferralScheduled,
     ReferralUnableToContact,
 )
-from migradesk_shared.domain.referral import (
-    OPEN_STATUSES,
-    Action,
-    Command,
-    HistoryEntry,
-    Outcome,
-    Referral,
-    ReferralStatus,
-    allowed_actions,
-    apply,
-)
-from migradesk_shared.domain.routing import AgencyCandidate, choose_agency
-from migradesk_shared.domain.sla import check_response_sla, response_deadline
+from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
 from migradesk_shared.errors import Conflict, NotFound
 from migradesk_shared.outbox import append_outbox, new_document_outbox
 from migradesk_shared.topics import DISPATCH, REFERRAL_EVENTS, ServiceArea, TopicSpec

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from migradesk_shared.domain.referral import Action, DeclineReason, Outcome
+from migradesk_shared.contracts.vocabulary import Action, DeclineReason, Outcome
 
 
 class ReferralActionIn(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from migradesk_shared.contracts.envelope import Event
-from migradesk_shared.domain.person import MigratoryStatus, Sex
+from migradesk_shared.contracts.vocabulary import MigratoryStatus, Sex
 from migradesk_shared.topics import ServiceArea
 
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=12)]

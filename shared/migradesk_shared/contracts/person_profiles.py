@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from migradesk_shared.contracts.case_events import CountryCode, LanguageCode
 from migradesk_shared.contracts.envelope import Event
-from migradesk_shared.domain.person import DocumentType, LegalBasis, MigratoryStatus, Sex
+from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
 
 
 class IdentityDocument(BaseModel):

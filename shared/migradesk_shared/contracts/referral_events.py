@@ -9,7 +9,7 @@ from pydantic import Field
 
 from migradesk_shared.contracts.case_events import PersonFacets
 from migradesk_shared.contracts.envelope import Event
-from migradesk_shared.domain.referral import Action, DeclineReason, Outcome, ReferralStatus
+from migradesk_shared.contracts.vocabulary import Action, DeclineReason, Outcome, ReferralStatus
 from migradesk_shared.topics import ServiceArea
 
 

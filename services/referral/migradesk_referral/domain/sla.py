@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from migradesk_shared.domain.referral import ReferralStatus
+from migradesk_shared.contracts.vocabulary import ReferralStatus
 from migradesk_shared.topics import ServiceArea
 
 DEFAULT_RESPONSE_SLA: Mapping[ServiceArea, timedelta] = {

@@ -14,53 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 
+from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
 from migradesk_shared.errors import DomainRuleViolation
-
-
-class ReferralStatus(StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    SCHEDULED = "scheduled"
-    ATTENDED = "attended"
-    NO_SHOW = "no_show"
-    DECLINED = "declined"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    UNABLE_TO_CONTACT = "unable_to_contact"
-    NEEDS_MANUAL_ROUTING = "needs_manual_routing"
-
 
 OPEN_STATUSES = frozenset({ReferralStatus.PENDING, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED,
                            ReferralStatus.ATTENDED, ReferralStatus.NO_SHOW})
 CLOSED_STATUSES = frozenset({ReferralStatus.DECLINED, ReferralStatus.COMPLETED, ReferralStatus.CANCELLED,
                              ReferralStatus.UNABLE_TO_CONTACT})
-
-
-class Action(StrEnum):
-    ACCEPT = "accept"
-    DECLINE = "decline"
-    SCHEDULE = "schedule"
-    ATTEND = "attend"
-    NO_SHOW = "no_show"
-    COMPLETE = "complete"
-    CANCEL = "cancel"
-    UNABLE_TO_CONTACT = "unable_to_contact"
-    REOPEN = "reopen"
-
-
-class Outcome(StrEnum):
-    GOT_HELP = "got_help"
-    COULD_NOT_HELP = "could_not_help"
-
-
-class DeclineReason(StrEnum):
-    NO_CAPACITY = "no_capacity"
-    OUT_OF_SCOPE = "out_of_scope"
-    MISSING_DOCUMENTS = "missing_documents"
-    OUT_OF_TERRITORY = "out_of_territory"
-    OTHER = "other"
 
 
 # The transitions of the machine other than the ones every open state shares (cancel, unable_to_contact) and

@@ -4,40 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
-
-class MigratoryStatus(StrEnum):
-    REFUGEE = "refugiado"
-    ASYLUM_SEEKER = "solicitante_refugio"
-    TEMPORARY_RESIDENCE = "residencia_temporaria"
-    HUMANITARIAN_RECEPTION = "acolhida_humanitaria"
-    STATELESS = "apatrida"
-    BORDER_RESIDENT = "residente_fronteirico"
-    UNDOCUMENTED = "indocumentado"
-    OTHER = "other"
-
-
-class Sex(StrEnum):
-    FEMALE = "female"
-    MALE = "male"
-    INTERSEX = "intersex"
-    NOT_INFORMED = "not_informed"
-
-
-class DocumentType(StrEnum):
-    CPF = "cpf"
-    RNM = "rnm"  # RNM / CRNM
-    REFUGEE_PROTOCOL = "refugee_protocol"
-    PASSPORT = "passport"
-
-
-class LegalBasis(StrEnum):
-    """LGPD art. 7 / art. 11 bases the desk uses."""
-
-    CONSENT = "consent"
-    PUBLIC_POLICY = "public_policy"  # execução de políticas públicas
-    LIFE_PROTECTION = "life_protection"
+from migradesk_shared.contracts.vocabulary import LegalBasis
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from migradesk_intake.domain.person import age_band
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
-from migradesk_shared.domain.categories import area_of
-from migradesk_shared.domain.person import MigratoryStatus, Sex, age_band
+from migradesk_shared.contracts.categories import area_of
+from migradesk_shared.contracts.vocabulary import MigratoryStatus, Sex
 from migradesk_shared.topics import ServiceArea
 
 

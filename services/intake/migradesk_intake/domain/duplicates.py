@@ -17,7 +17,7 @@ from enum import StrEnum
 
 import jellyfish
 
-from migradesk_shared.domain.person import DocumentType
+from migradesk_shared.contracts.vocabulary import DocumentType
 
 PARTICLES = frozenset({"da", "de", "do", "das", "dos", "del", "la", "las", "los", "y", "e", "van", "von", "di"})
 

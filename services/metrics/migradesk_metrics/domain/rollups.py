@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from migradesk_metrics.domain.indicators import histogram_key
 from migradesk_shared.contracts.activities import (
     ActivityEvent,
     InformationMaterialPublished,
@@ -35,7 +36,6 @@ from migradesk_shared.contracts.referral_events import (
     ReferralScheduled,
     ReferralUnableToContact,
 )
-from migradesk_shared.domain.indicators import histogram_key
 
 ALL_AREAS = "_all"
 AT_DESK = "desk"

@@ -1,0 +1,1 @@
+"""Metrics' domain: rollups, indicators, small-cell suppression. Pure: no I/O."""

@@ -1,0 +1,1 @@
+"""Referral's domain: the referral state machine, routing, SLAs. Pure: no I/O."""

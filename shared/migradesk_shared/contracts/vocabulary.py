@@ -1,0 +1,88 @@
+"""The vocabulary the contracts speak: values as they appear on the wire, shared by every service.
+
+A service's rules about these values (which referral states are open, which transitions are legal, who may
+see what) live in that service's own domain; only the names travel.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ServiceArea(StrEnum):
+    HEALTH = "health"
+    EDUCATION = "education"
+    SOCIAL_ASSISTANCE = "social_assistance"
+    WORK = "work"
+    PROTECTION = "protection"
+
+
+class MigratoryStatus(StrEnum):
+    REFUGEE = "refugiado"
+    ASYLUM_SEEKER = "solicitante_refugio"
+    TEMPORARY_RESIDENCE = "residencia_temporaria"
+    HUMANITARIAN_RECEPTION = "acolhida_humanitaria"
+    STATELESS = "apatrida"
+    BORDER_RESIDENT = "residente_fronteirico"
+    UNDOCUMENTED = "indocumentado"
+    OTHER = "other"
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    INTERSEX = "intersex"
+    NOT_INFORMED = "not_informed"
+
+
+class DocumentType(StrEnum):
+    CPF = "cpf"
+    RNM = "rnm"  # RNM / CRNM
+    REFUGEE_PROTOCOL = "refugee_protocol"
+    PASSPORT = "passport"
+
+
+class LegalBasis(StrEnum):
+    """LGPD art. 7 / art. 11 bases the desk uses."""
+
+    CONSENT = "consent"
+    PUBLIC_POLICY = "public_policy"  # execução de políticas públicas
+    LIFE_PROTECTION = "life_protection"
+
+
+class ReferralStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+    DECLINED = "declined"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    UNABLE_TO_CONTACT = "unable_to_contact"
+    NEEDS_MANUAL_ROUTING = "needs_manual_routing"
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    SCHEDULE = "schedule"
+    ATTEND = "attend"
+    NO_SHOW = "no_show"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+    UNABLE_TO_CONTACT = "unable_to_contact"
+    REOPEN = "reopen"
+
+
+class Outcome(StrEnum):
+    GOT_HELP = "got_help"
+    COULD_NOT_HELP = "could_not_help"
+
+
+class DeclineReason(StrEnum):
+    NO_CAPACITY = "no_capacity"
+    OUT_OF_SCOPE = "out_of_scope"
+    MISSING_DOCUMENTS = "missing_documents"
+    OUT_OF_TERRITORY = "out_of_territory"
+    OTHER = "other"

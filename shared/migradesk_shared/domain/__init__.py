@@ -1,1 +1,0 @@
-"""Pure domain rules of MigraDesk. Nothing in this package imports I/O (database, broker, HTTP)."""
