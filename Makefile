@@ -9,12 +9,13 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help bootstrap lock prepare run up test test-unit test-e2e lint typecheck schemas bench clean
+.PHONY: help bootstrap lock prepare run up test test-unit test-service test-e2e lint typecheck schemas bench clean
 
 help:
 	@echo "make run        set up and start Kafka, the store, the three services and demo data"
 	@echo "make test       run the whole test suite against a real Kafka broker and store"
 	@echo "make test-unit  only the pure domain tests (no infrastructure)"
+	@echo "make test-service  each service's use cases over in-memory repositories (seconds)"
 	@echo "make lint       ruff and mypy"
 	@echo "make schemas    regenerate docs/contracts (JSON Schema, AsyncAPI)"
 	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
@@ -46,13 +47,13 @@ lock: $(UV)
 bootstrap: .venv/.synced
 
 prepare: bootstrap
-	$(PY) -m infra.launcher prepare
+	$(PY) -m infra.local prepare
 
 run: prepare
-	$(PY) -m infra.launcher run
+	$(PY) -m infra.local run
 
 up: prepare
-	$(PY) -m infra.launcher up
+	$(PY) -m infra.local up
 
 test: prepare lint
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -61,6 +62,10 @@ test: prepare lint
 
 test-unit: bootstrap
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# The same use-case tests also run against the real store in `make test` (their `mongo` variants).
+test-service: bootstrap
+	$(PY) -m pytest tests/service -m "not infra" $(PYTEST_ARGS)
 
 test-e2e: prepare
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)

@@ -40,7 +40,7 @@ class FerretDBBuildError(RuntimeError):
 
 
 def _default_local_dir() -> Path:
-    # the same rule as infra.launcher.LOCAL_DIR, without importing the launcher (which imports this module)
+    # the same rule as infra.local.paths.LOCAL_DIR, without importing it (it is set the same way)
     return Path(os.environ.get("MIGRADESK_LOCAL_DIR", REPO_ROOT / ".local"))
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from infra.launcher import ServiceProcess
+from infra.local.services import ServiceProcess
 from tests.e2e.conftest import Tokens
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.browser]

@@ -11,7 +11,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from infra.launcher import Infra, LocalKafka, ServiceProcess
+from infra.local.kafka import LocalKafka
+from infra.local.services import ServiceProcess
+from infra.local.stack import Infra
 from migradesk_shared.auth import Role
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
 from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, REFERRAL_EVENTS, TopicNames

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from infra.launcher import Infra, ServiceProcess, new_namespace, running_replicas
+from infra.local.services import ServiceProcess, new_namespace, running_replicas
+from infra.local.stack import Infra
 from migradesk_shared.auth import Role, issue_token
 from tests.conftest import eventually
 

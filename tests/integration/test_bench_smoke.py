@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from infra.launcher import REPO_ROOT
+from infra.local.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,8 +17,7 @@ from opentelemetry import trace
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from infra.launcher import Infra
-from migradesk_metrics.handlers import MetricsStore, handle_rollup_event
+from infra.local.stack import Infra
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.kafka import Delivery, DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
@@ -144,35 +142,6 @@ async def _as_async(value: bool) -> bool:
     return value
 
 
-async def test_rollup_counts_a_message_once_however_often_and_concurrently_it_is_redelivered(
-        db: AsyncDatabase[dict[str, Any]]) -> None:
-    store = MetricsStore(db)
-    await store.ensure_indexes()
-    tz = ZoneInfo("America/Sao_Paulo")
-    event = opened("c1")
-    at = Delivery("t.case-events", 0, 41)
-    await asyncio.gather(*(handle_rollup_event(event, at, store=store, tz=tz) for _ in range(5)))
-    await handle_rollup_event(event, at, store=store, tz=tz)
-    await handle_rollup_event(opened("c2"), Delivery("t.case-events", 0, 42), store=store, tz=tz)
-    # An older message of the same partition is one the bucket already holds.
-    await handle_rollup_event(opened("c0"), Delivery("t.case-events", 0, 40), store=store, tz=tz)
-    [bucket] = await db["rollups"].find({}).to_list()
-    assert bucket["counts"]["cases_opened"] == 2
-    assert bucket["counts"]["cases_opened|nationality=unknown"] == 2
-    assert bucket["offsets"] == {"t_case-events|0": 42}
-
-
-async def test_different_events_creating_the_same_bucket_at_once_are_all_counted(
-        db: AsyncDatabase[dict[str, Any]]) -> None:
-    # Two consumers (case events, referral events) may both be first to write a month's bucket.
-    store = MetricsStore(db)
-    tz = ZoneInfo("America/Sao_Paulo")
-    await asyncio.gather(*(handle_rollup_event(opened(f"c{i}"), Delivery(f"topic{i % 2}", i, 7), store=store, tz=tz)
-                           for i in range(20)))
-    [bucket] = await db["rollups"].find({}).to_list()
-    assert bucket["counts"]["cases_opened"] == 20
-
-
 async def test_topics_are_created_explicitly_with_partitions_and_compaction(infra: Infra, namespace: str) -> None:
     topic_names = TopicNames(f"{namespace}.")
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
@@ -237,11 +206,13 @@ async def test_an_upsert_and_its_erasing_tombstone_in_one_batch_leave_nothing_be
         infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
     """A lagging consumer (or a new group replaying the topic) gets a profile and its erasure in one batch:
     the records must be applied in partition order, or the upsert re-creates the erased person's data."""
-    from migradesk_referral.handlers import ReferralStore, handle_person_erased, handle_person_profile
+    from migradesk_referral.adapters.repository import MongoReferralRepository
+    from migradesk_referral.service import ReferralService
     from migradesk_shared.contracts.person_profiles import ConsentRecord, PersonProfileUpserted
 
-    store = ReferralStore(db)
-    await store.ensure_indexes()
+    store = MongoReferralRepository(db)
+    await store.prepare()
+    service = ReferralService(store)
     person_id, case_id = str(uuid.uuid4()), str(uuid.uuid4())
     profile = PersonProfileUpserted(
         producer="test", person_id=person_id, case_id=case_id, full_name="Canário Apagado", phone="+5567999990000",
@@ -259,10 +230,10 @@ async def test_an_upsert_and_its_erasing_tombstone_in_one_batch_leave_nothing_be
     assert [r.value is None for r in records] == [False, True]  # one partition (same key), in this order
 
     async def on_profile(event: Any, delivery: Delivery) -> None:
-        await handle_person_profile(event, store=store)
+        await service.keep_person_profile(event)
 
     async def on_erasure(key: str, delivery: Delivery) -> None:
-        await handle_person_erased(key, store=store)
+        await service.erase_person(key)
 
     producer_for_dlq = ReliableProducer(infra.bootstrap_servers, "test-order")
     consumer = EventConsumer(spec=PERSON_PROFILES, names=names, group_id=f"{names.prefix}order",

@@ -25,8 +25,8 @@ from pymongo import MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from infra import launcher
-from infra.launcher import LocalFerretDB, free_port
+from infra.local.process import free_port
+from infra.local.store import LocalFerretDB
 
 pytestmark = [pytest.mark.infra]
 
@@ -38,20 +38,15 @@ THREADS = 50
 
 @pytest.fixture(scope="module")
 def store_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # Another build (e.g. the unpatched one, to see these tests fail on it), else the patched binary.
     override = os.environ.get("MIGRADESK_FERRETDB_BINARY")
-    with pytest.MonkeyPatch.context() as patch:
-        if override:
-            # LocalFerretDB.start() runs whatever ensure_ferretdb_binary() returns
-            patch.setattr(launcher, "ensure_ferretdb_binary", lambda: Path(override))
-        else:
-            launcher.ensure_ferretdb_binary()
-        store = LocalFerretDB(name=f"ferretdb-patches-{uuid.uuid4().hex[:8]}", port=free_port(),
-                              home=tmp_path_factory.mktemp("ferretdb"))
-        store.start()
-        try:
-            yield store.uri
-        finally:
-            store.stop()
+    store = LocalFerretDB(name=f"ferretdb-patches-{uuid.uuid4().hex[:8]}", port=free_port(),
+                          home=tmp_path_factory.mktemp("ferretdb"), binary=Path(override) if override else None)
+    store.start()
+    try:
+        yield store.uri
+    finally:
+        store.stop()
 
 
 @pytest.fixture(scope="module")

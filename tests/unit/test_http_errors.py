@@ -6,7 +6,7 @@ import secrets
 
 from fastapi.testclient import TestClient
 
-from migradesk_intake.app import create_app
+from migradesk_intake.bootstrap import create_app
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.errors import NotFound

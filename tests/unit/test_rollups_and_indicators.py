@@ -9,10 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migradesk_metrics.domain.indicators import governance_indicators, histogram_key, histogram_quantile
-from migradesk_metrics.domain.rollups import increments_for, period_of, plan_bucket_write
+from migradesk_metrics.domain.reports import BucketCounts, area_totals, by_period
+from migradesk_metrics.domain.rollups import BucketKey, batch_by_bucket, increments_for, period_of, plan_bucket_write
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.referral_events import ReferralCreated
-from migradesk_shared.topics import ServiceArea
+from migradesk_shared.contracts.vocabulary import ServiceArea
+from migradesk_shared.kafka import Delivery
 
 TZ = ZoneInfo("America/Sao_Paulo")
 FACETS = PersonFacets(nationality="VEN", sex="female", age_band="30-59", migratory_status="refugiado",
@@ -43,6 +45,29 @@ def test_a_request_resolved_at_the_desk_counts_as_such() -> None:
     incs = increments_for(logged(None, datetime(2026, 11, 5, tzinfo=UTC), "documentation"), TZ)
     assert {i.area for i in incs} == {"desk", "_all"}
     assert "requests_resolved_at_desk" in next(i for i in incs if i.area == "_all").counters
+
+
+def test_a_batch_is_grouped_per_bucket_in_the_order_it_was_read() -> None:
+    when = datetime(2026, 11, 5, tzinfo=UTC)
+    batch = [(logged(ServiceArea.HEALTH, when), Delivery("t.case-events", 1, 7)),
+             (logged(None, when, "documentation"), Delivery("t.case-events", 0, 3)),
+             (logged(ServiceArea.HEALTH, when), Delivery("t.case-events", 1, 8))]
+    grouped = {b.key.area: b for b in batch_by_bucket(batch, TZ)}
+    assert set(grouped) == {"health", "_all", "desk"}
+    assert grouped["health"].key == BucketKey("Dourados-MS", "2026-11", "health")
+    assert [(p, o) for p, o, _ in grouped["health"].entries] == [("t_case-events|1", 7), ("t_case-events|1", 8)]
+    assert [(p, o) for p, o, _ in grouped["_all"].entries] == [("t_case-events|1", 7), ("t_case-events|0", 3),
+                                                                ("t_case-events|1", 8)]
+    assert grouped["_all"].entries[1][2] == {"requests_logged": 1, "requests_resolved_at_desk": 1}
+
+
+def test_reports_read_periods_in_order_and_only_plain_counters_in_the_summary() -> None:
+    periods = by_period([BucketCounts("2026-12", "health", {"requests_logged": 1}),
+                         BucketCounts("2026-11", "work", {"requests_logged": 2, "requests_logged|sex=male": 2}),
+                         BucketCounts("2026-11", "_all", {"requests_logged": 2})])
+    assert list(periods) == ["2026-11", "2026-12"]
+    assert area_totals(periods["2026-11"]) == {"_all": {"requests_logged": 2}, "work": {"requests_logged": 2}}
+    assert list(area_totals(periods["2026-11"])) == ["_all", "work"]
 
 
 def sample_events() -> list:  # type: ignore[type-arg]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from migradesk_intake.app import create_app
+from migradesk_intake.bootstrap import create_app
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.runtime import serve
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from migradesk_metrics.app import create_app
+from migradesk_metrics.bootstrap import create_app
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.runtime import serve
 

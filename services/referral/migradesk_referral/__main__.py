@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from migradesk_referral.app import create_app
+from migradesk_referral.bootstrap import create_app
 from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.runtime import serve
 

@@ -1,1 +1,2 @@
-"""Intake's domain: cases, persons and consent, duplicate detection. Pure: no I/O."""
+"""Intake's domain: cases, persons and consent, duplicate detection, governance activities, access audit.
+Pure: no I/O."""

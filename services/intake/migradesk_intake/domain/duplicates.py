@@ -17,6 +17,8 @@ from enum import StrEnum
 
 import jellyfish
 
+from migradesk_intake.domain.case import Case
+from migradesk_intake.domain.person import Person
 from migradesk_shared.contracts.vocabulary import DocumentType
 
 PARTICLES = frozenset({"da", "de", "do", "das", "dos", "del", "la", "las", "los", "y", "e", "van", "von", "di"})
@@ -58,6 +60,21 @@ class PersonRecord:
     birth_date: date | None = None
     nationality: str | None = None
     documents: tuple[tuple[DocumentType, str], ...] = ()
+
+
+def person_record(person_id: str, person: Person) -> PersonRecord:
+    return PersonRecord(person_id=person_id, full_name=person.full_name, birth_date=person.birth_date,
+                        nationality=person.nationality, documents=tuple((d.type, d.number) for d in person.documents))
+
+
+def match_keys(person: PersonRecord) -> list[str]:
+    """The look-up keys a registered person is found by: the sound of the name, the birth date, each document.
+    Every candidate shares at least one of them with the person being checked (see score_pair)."""
+    keys = [f"name:{phonetic_key(person.full_name)}"]
+    if person.birth_date:
+        keys.append(f"born:{person.birth_date.isoformat()}")
+    keys += [f"doc:{doc_type.value}:{normalise_document(number)}" for doc_type, number in person.documents]
+    return keys
 
 
 class Strength(StrEnum):
@@ -113,3 +130,25 @@ def find_candidates(new: PersonRecord, registered: Iterable[PersonRecord], limit
     """Ranked candidates (best first) among already registered people, each with its reasons."""
     found = [c for c in (score_pair(new, old) for old in registered if old.person_id != new.person_id) if c]
     return sorted(found, key=lambda c: (-c.score, c.person_id))[:limit]
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """A registered person who may be the one at the desk, with the cases they were registered in."""
+
+    candidate: Candidate
+    person: PersonRecord
+    case_ids: tuple[str, ...]
+
+
+def candidates_among_cases(new: PersonRecord, cases: Iterable[Case], limit: int = 10) -> list[DuplicateCandidate]:
+    """Ranked candidates among the people of some cases (erased people are no one's twin)."""
+    people: dict[str, PersonRecord] = {}
+    cases_of: dict[str, list[str]] = {}
+    for case in cases:
+        if case.person is None:
+            continue
+        cases_of.setdefault(case.person_id, []).append(case.case_id)
+        people[case.person_id] = person_record(case.person_id, case.person)
+    return [DuplicateCandidate(candidate=c, person=people[c.person_id], case_ids=tuple(cases_of[c.person_id]))
+            for c in find_candidates(new, people.values(), limit=limit)]

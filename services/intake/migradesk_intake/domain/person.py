@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from migradesk_shared.contracts.vocabulary import LegalBasis
+from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,41 @@ class Consent:
         if self.legal_basis is LegalBasis.CONSENT:
             return self.share_with_partners
         return True
+
+
+@dataclass(frozen=True)
+class ConsentGiven:
+    """What the person agreed to, as the desk wrote it down; it is dated by the case it was given in."""
+
+    legal_basis: LegalBasis
+    share_with_partners: bool
+    recorded_by: str
+
+    def on(self, day: date) -> Consent:
+        return Consent(legal_basis=self.legal_basis, share_with_partners=self.share_with_partners,
+                       recorded_on=day, recorded_by=self.recorded_by)
+
+
+@dataclass(frozen=True)
+class Document:
+    type: DocumentType
+    number: str
+
+
+@dataclass(frozen=True)
+class Person:
+    """The person as registered at the desk. Personal data: it stays in intake, and goes to the partner agencies
+    only as the consent allows (see case.partner_profile)."""
+
+    full_name: str
+    nationality: str
+    consent: ConsentGiven
+    birth_date: date | None = None
+    sex: Sex = Sex.NOT_INFORMED
+    preferred_language: str = "pt"
+    migratory_status: MigratoryStatus = MigratoryStatus.OTHER
+    documents: tuple[Document, ...] = ()
+    phone: str | None = None
 
 
 AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (

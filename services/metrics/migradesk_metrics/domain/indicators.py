@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from migradesk_shared.topics import ServiceArea
+from migradesk_shared.contracts.vocabulary import ServiceArea
 
 Counts = Mapping[str, int]
 

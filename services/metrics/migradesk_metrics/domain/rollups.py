@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from migradesk_metrics.domain.indicators import histogram_key
@@ -43,6 +44,19 @@ DISAGGREGATIONS = ("nationality", "sex", "age_band", "migratory_status", "langua
 
 
 @dataclass(frozen=True)
+class BucketKey:
+    """Which bucket: one municipality, one month, one area (a service area, `_all` or `desk`)."""
+
+    municipality: str
+    period: str  # YYYY-MM in the municipality's time zone
+    area: str
+
+    @property
+    def bucket_id(self) -> str:
+        return f"{self.municipality}|{self.period}|{self.area}"
+
+
+@dataclass(frozen=True)
 class BucketIncrement:
     """+1 on each of `counters`, and +n on each (counter, n) of `weighted`, in the bucket (municipality, period,
     area)."""
@@ -61,8 +75,12 @@ class BucketIncrement:
         return total
 
     @property
+    def key(self) -> BucketKey:
+        return BucketKey(self.municipality, self.period, self.area)
+
+    @property
     def bucket_id(self) -> str:
-        return f"{self.municipality}|{self.period}|{self.area}"
+        return self.key.bucket_id
 
 
 def period_of(moment: datetime, tz: ZoneInfo) -> str:
@@ -145,6 +163,38 @@ def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
     return []
 
 
+class Position(Protocol):
+    """Where a message was read (a Kafka delivery is one): its partition, as a key fit for a field name, and its
+    offset there. Offsets only grow within a partition, which is what makes a redelivery recognisable."""
+
+    @property
+    def position_key(self) -> str: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
+# One message as a bucket sees it: (partition key, offset, the counters it increments there).
+Entry = tuple[str, int, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class BucketBatch:
+    """The messages of a batch that touch one bucket, in the order they were read."""
+
+    key: BucketKey
+    entries: tuple[Entry, ...]
+
+
+def batch_by_bucket(messages: Iterable[tuple[RollupEvent, Position]], tz: ZoneInfo) -> list[BucketBatch]:
+    """Group a batch's increments per bucket, so the whole batch costs one guarded write per bucket it touches."""
+    grouped: dict[str, tuple[BucketKey, list[Entry]]] = {}
+    for event, at in messages:
+        for inc in increments_for(event, tz):
+            grouped.setdefault(inc.bucket_id, (inc.key, []))[1].append((at.position_key, at.offset, inc.amounts))
+    return [BucketBatch(key, tuple(entries)) for key, entries in grouped.values()]
+
+
 @dataclass(frozen=True)
 class BucketWrite:
     """What one guarded write adds to a bucket: the summed increments of the messages it does not hold yet, and
@@ -155,8 +205,7 @@ class BucketWrite:
     counted: int
 
 
-def plan_bucket_write(held_offsets: Mapping[str, int],
-                      entries: Iterable[tuple[str, int, Mapping[str, int]]]) -> BucketWrite | None:
+def plan_bucket_write(held_offsets: Mapping[str, int], entries: Iterable[Entry]) -> BucketWrite | None:
     """Entries are (partition key, offset, counters) in the order they were read. A message at or below the
     offset the bucket holds for its partition was counted already (a redelivery); None when nothing is new."""
     increments: Counter[str] = Counter()

@@ -1,1 +1,2 @@
-"""Referral's domain: the referral state machine, routing, SLAs. Pure: no I/O."""
+"""Referral's domain: the referral state machine, the referral record and its follow-ups, routing, SLAs, the
+shared contact of a person. Pure: no I/O."""

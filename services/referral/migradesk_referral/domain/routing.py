@@ -23,6 +23,29 @@ class AgencyCandidate:
 
 
 @dataclass(frozen=True)
+class Agency:
+    """A partner agency of the directory, as the desk lists it."""
+
+    agency_id: str
+    name: str
+    type: str
+    areas: tuple[ServiceArea, ...]
+    languages: tuple[str, ...] = ()
+    address: str = ""
+    capacity: int | None = None
+    active: bool = True
+    categories: tuple[str, ...] | None = None
+    # Kept by every referral write; it may drift by one after a crash until it is recounted.
+    open_referrals: int = 0
+
+    def candidate(self) -> AgencyCandidate:
+        return AgencyCandidate(agency_id=self.agency_id, areas=frozenset(self.areas),
+                               languages=frozenset(self.languages), active=self.active,
+                               open_referrals=max(self.open_referrals, 0),
+                               categories=frozenset(self.categories) if self.categories else None)
+
+
+@dataclass(frozen=True)
 class RoutingDecision:
     agency_id: str | None
     reason: str

@@ -1,4 +1,4 @@
-"""HTTP payloads of the intake API. Validation here is what gives a 422 naming the field."""
+"""The intake API's request and response models. Validation here is what gives a 422 naming the field."""
 
 from __future__ import annotations
 

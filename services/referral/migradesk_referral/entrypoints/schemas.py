@@ -1,4 +1,4 @@
-"""HTTP payloads of the referral API."""
+"""The referral API's request payloads (pydantic): validated before any use case runs (422)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Intake's adapters: the repository (its interface, the store and an in-memory twin), mappers and views."""

@@ -1,0 +1,184 @@
+"""Stored documents <-> intake's domain objects, and domain events -> outbox entries.
+
+The document shapes are read by other processes (the outbox relay, the tests, the benchmark), so they stay
+exactly as they were: the person as the API received it, requests with their service area, an `audit` array
+of the writes, and the transactional outbox fields of migradesk_shared.outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from migradesk_intake.domain.activity import InformationMaterial, LoggedActivity, ParticipationEvent, Training
+from migradesk_intake.domain.audit import Access, AccessKind
+from migradesk_intake.domain.case import Case, CaseEvent, CaseStatus, LoggedRequest, ProfileWithdrawn
+from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_shared.contracts.activities import ActivityEvent
+from migradesk_shared.contracts.case_events import CaseOpened, RequestLogged
+from migradesk_shared.contracts.envelope import Event
+from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
+from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, ServiceArea, Sex
+from migradesk_shared.outbox import tombstone_entry
+from migradesk_shared.topics import ACTIVITIES, CASE_EVENTS, PERSON_PROFILES, TopicSpec
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored with the state it announces, i.e. as the relay will publish it."""
+
+    event_id: str
+    event_type: str
+    topic: str
+    key: str
+    payload: dict[str, Any] | None  # None: a tombstone
+
+
+# --- events -> outbox ---------------------------------------------------------------------------------------
+
+def topic_of(event: Event) -> TopicSpec:
+    if isinstance(event, CaseOpened | RequestLogged):
+        return CASE_EVENTS
+    if isinstance(event, PersonProfileUpserted):
+        return PERSON_PROFILES
+    if isinstance(event, ActivityEvent):
+        return ACTIVITIES
+    raise TypeError(f"intake publishes no {type(event).__name__}")
+
+
+def with_topics(events: Sequence[CaseEvent | ActivityEvent]) -> list[tuple[TopicSpec, Event]]:
+    """(topic, event) pairs for migradesk_shared.outbox; a withdrawal is no event but a tombstone (see below)."""
+    pairs: list[tuple[TopicSpec, Event]] = []
+    for event in events:
+        if isinstance(event, ProfileWithdrawn):
+            raise ValueError("a profile withdrawal is stored as a tombstone, not as an event")
+        pairs.append((topic_of(event), event))
+    return pairs
+
+
+def tombstones(events: Sequence[CaseEvent]) -> list[dict[str, Any]]:
+    return [tombstone_entry(PERSON_PROFILES, e.person_id) for e in events if isinstance(e, ProfileWithdrawn)]
+
+
+def scrub_profiles(outbox: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Profile events still stored carry the person's data: unsent ones become tombstones (the relay publishes
+    those instead), sent ones are blanked (the relay never reads them again)."""
+    return [{**e, "value": None, "event_type": "Tombstone"} if e["topic"] == PERSON_PROFILES.name else e
+            for e in outbox]
+
+
+def stored_event(entry: dict[str, Any]) -> StoredEvent:
+    value = entry.get("value")
+    return StoredEvent(event_id=entry["event_id"], event_type=entry["event_type"], topic=entry["topic"],
+                       key=entry["key"], payload=json.loads(value) if value is not None else None)
+
+
+# --- persons and cases --------------------------------------------------------------------------------------
+
+def person_document(person: Person) -> dict[str, Any]:
+    """The person as the desk's API received it (and as reading the case returns it)."""
+    return {
+        "full_name": person.full_name,
+        "birth_date": person.birth_date.isoformat() if person.birth_date else None,
+        "sex": person.sex.value,
+        "nationality": person.nationality,
+        "preferred_language": person.preferred_language,
+        "migratory_status": person.migratory_status.value,
+        "documents": [{"type": d.type.value, "number": d.number} for d in person.documents],
+        "phone": person.phone,
+        "consent": {"legal_basis": person.consent.legal_basis.value,
+                    "share_with_partners": person.consent.share_with_partners,
+                    "recorded_by": person.consent.recorded_by},
+    }
+
+
+def erased_person_document(at: datetime) -> dict[str, Any]:
+    return {"erased": True, "erased_at": at}
+
+
+def person_from_document(doc: dict[str, Any]) -> Person | None:
+    if doc.get("erased"):
+        return None
+    consent = doc.get("consent") or {}
+    return Person(
+        full_name=doc["full_name"], nationality=doc.get("nationality") or "",
+        consent=ConsentGiven(legal_basis=LegalBasis(consent.get("legal_basis", LegalBasis.CONSENT)),
+                             share_with_partners=bool(consent.get("share_with_partners", False)),
+                             recorded_by=consent.get("recorded_by", "")),
+        birth_date=date.fromisoformat(doc["birth_date"]) if doc.get("birth_date") else None,
+        sex=Sex(doc.get("sex", Sex.NOT_INFORMED)), preferred_language=doc.get("preferred_language", "pt"),
+        migratory_status=MigratoryStatus(doc.get("migratory_status", MigratoryStatus.OTHER)),
+        documents=tuple(Document(DocumentType(d["type"]), d["number"]) for d in doc.get("documents", [])),
+        phone=doc.get("phone"))
+
+
+def request_document(request: LoggedRequest) -> dict[str, Any]:
+    return {"request_id": request.request_id, "category": request.category,
+            "service_area": request.service_area.value if request.service_area else None,
+            "description": request.description}
+
+
+def audit_entry(actor: str, action: AccessKind, at: datetime) -> dict[str, Any]:
+    return {"actor": actor, "action": action.value, "at": at}
+
+
+def case_document(case: Case, *, actor: str) -> dict[str, Any]:
+    """A new case's state, without its outbox (the repository adds that, in the same write)."""
+    if case.person is None:
+        raise ValueError("a case is opened with its person")
+    return {
+        "_id": case.case_id,
+        "person_id": case.person_id,
+        # Personal data lives only here (and in referral's copy for the serving agency).
+        "person": person_document(case.person),
+        "status": case.status.value,
+        "version": case.version,
+        "opened_at": case.opened_at,
+        "municipality": case.municipality,
+        "requests": [request_document(r) for r in case.requests],
+        # Who wrote what and when, in the same write as the change it audits (reads go to audit_log).
+        "audit": [audit_entry(actor, AccessKind.CASE_OPEN, case.opened_at)],
+    }
+
+
+def case_from_document(doc: dict[str, Any]) -> Case:
+    stored_person = doc["person"]
+    return Case(
+        case_id=doc["_id"], person_id=doc["person_id"], person=person_from_document(stored_person),
+        opened_at=doc["opened_at"], municipality=doc["municipality"],
+        requests=tuple(LoggedRequest(request_id=r["request_id"], category=r["category"],
+                                     service_area=ServiceArea(r["service_area"]) if r.get("service_area") else None,
+                                     description=r.get("description")) for r in doc["requests"]),
+        status=CaseStatus(doc["status"]), version=doc["version"],
+        erased_at=stored_person.get("erased_at") if stored_person.get("erased") else None,
+        events_stored=doc.get("outbox_total", 0))
+
+
+# --- audit and activities -----------------------------------------------------------------------------------
+
+def access_document(access: Access) -> dict[str, Any]:
+    return {"_id": str(uuid.uuid4()), "actor": access.actor, "action": access.action.value,
+            "subject_id": access.subject_id, "case_id": access.case_id, "at": access.at}
+
+
+def access_from_document(doc: dict[str, Any]) -> Access:
+    return Access(actor=doc["actor"], action=AccessKind(doc["action"]), subject_id=doc["subject_id"],
+                  case_id=doc["case_id"], at=doc["at"])
+
+
+def activity_document(logged: LoggedActivity, *, actor: str) -> dict[str, Any]:
+    """The activity as the API received it, where and when it was logged; no outbox (the repository adds it)."""
+    activity = logged.activity
+    fields: dict[str, Any]
+    if isinstance(activity, Training):
+        fields = {"topic": activity.topic, "servants_trained_by_sector": dict(activity.servants_trained_by_sector)}
+    elif isinstance(activity, ParticipationEvent):
+        fields = {"event_kind": activity.event_kind, "migrant_participants": activity.migrant_participants}
+    elif isinstance(activity, InformationMaterial):
+        fields = {"title": activity.title, "languages": list(activity.languages)}
+    return {"_id": logged.activity_id, "kind": activity.kind, "held_on": activity.held_on.isoformat(), **fields,
+            "municipality": logged.municipality, "logged_at": logged.logged_at, "logged_by": actor}

@@ -1,0 +1,150 @@
+"""Intake's use cases. Each loads through the repository, calls the pure domain, and saves the state with its
+events (the repository stores them in the same write and wakes the relay)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from migradesk_intake.adapters.repository import IntakeRepository
+from migradesk_intake.domain.activity import Activity, LoggedActivity, log_activity
+from migradesk_intake.domain.audit import Access, AccessKind
+from migradesk_intake.domain.case import Case, CaseEvent, FacetSource, ProfileWithdrawn, open_case, partner_profile
+from migradesk_intake.domain.duplicates import DuplicateCandidate, PersonRecord, candidates_among_cases, match_keys
+from migradesk_intake.domain.person import Document, Person
+from migradesk_shared.contracts.categories import CATEGORIES, Category
+from migradesk_shared.errors import DomainRuleViolation, NotFound
+
+# How many cases sharing a look-up key with the person at the desk are scored at most.
+MATCH_SCAN_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    person: Person
+    requests: tuple[tuple[str, str | None], ...]  # (category, description)
+    actor: str
+    # Could the desk attend the person in their own language (staff or an interpreter)? Dimension 4.
+    attended_in_own_language: bool | None = None
+    # Staff link a returning person (found among the duplicate candidates) instead of creating a twin.
+    existing_person_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadCase:
+    case_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class FindDuplicates:
+    full_name: str
+    actor: str
+    birth_date: date | None = None
+    nationality: str | None = None
+    documents: tuple[Document, ...] = ()
+
+
+@dataclass(frozen=True)
+class ErasePerson:
+    person_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class LogActivity:
+    activity: Activity
+    actor: str
+
+
+@dataclass(frozen=True)
+class Erasure:
+    person_id: str
+    erased_from_cases: int
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class IntakeService:
+    def __init__(self, repository: IntakeRepository, *, municipality: str,
+                 clock: Callable[[], datetime] = utc_now, duplicate_limit: int = 10) -> None:
+        self.repository = repository
+        self.municipality = municipality
+        self._clock = clock
+        self._duplicate_limit = duplicate_limit
+
+    async def open_case(self, command: OpenCase) -> Case:
+        """Register a person's visit: the case with its requests, announced (de-identified) to referral and
+        metrics, and the person's profile shared with the partner agencies if the consent allows it."""
+        person_id = str(uuid.uuid4())
+        if command.existing_person_id is not None:
+            if not await self.repository.person_is_registered(command.existing_person_id):
+                raise NotFound(f"no person {command.existing_person_id} is registered", field="existing_person_id")
+            person_id = command.existing_person_id
+        try:
+            opened = open_case(person_id=person_id, facet_source=FacetSource.of(command.person),
+                               requests=list(command.requests), municipality=self.municipality, now=self._clock(),
+                               attended_in_own_language=command.attended_in_own_language)
+        except ValueError as exc:  # an unknown category (UnknownCategory), or no request at all
+            raise DomainRuleViolation(str(exc), field="requests") from exc
+        case = Case.opened(opened, command.person)
+        events: list[CaseEvent] = [*opened.events, *partner_profile(case)]
+        await self.repository.add_case(case, events, actor=command.actor)
+        return case
+
+    async def read_case(self, command: ReadCase) -> Case:
+        """A case with its person's data; the read is audited."""
+        case = await self.repository.get_case(command.case_id)
+        if case is None:
+            raise NotFound(f"case {command.case_id} does not exist", field="case_id")
+        await self.repository.record_access(Access(actor=command.actor, action=AccessKind.CASE_READ,
+                                                   subject_id=case.person_id, case_id=case.case_id,
+                                                   at=self._clock()))
+        return case
+
+    async def find_duplicates(self, command: FindDuplicates) -> list[DuplicateCandidate]:
+        """Registered people who may be this person, best first, with the reasons (see domain.duplicates).
+        Each candidate shown is a read of their data, so it is audited."""
+        new = PersonRecord(person_id="", full_name=command.full_name, birth_date=command.birth_date,
+                           nationality=command.nationality,
+                           documents=tuple((d.type, d.number) for d in command.documents))
+        cases = await self.repository.cases_matching(match_keys(new), limit=MATCH_SCAN_LIMIT)
+        found = candidates_among_cases(new, cases, limit=self._duplicate_limit)
+        for candidate in found:
+            await self.repository.record_access(Access(
+                actor=command.actor, action=AccessKind.DUPLICATE_CANDIDATE, subject_id=candidate.person.person_id,
+                case_id=candidate.case_ids[0], at=self._clock()))
+        return found
+
+    async def erase_person(self, command: ErasePerson) -> Erasure:
+        """LGPD erasure: the person's data leave every case (name, documents, contact, free-text notes, look-up
+        keys) and the partner network (a tombstone on the compacted profiles topic makes referral delete its
+        copy). De-identified counts stay. Erasing again erases again (nothing is left to find)."""
+        case_ids = await self.repository.case_ids_of_person(command.person_id)
+        if not case_ids:
+            raise NotFound(f"no person {command.person_id} is registered", field="person_id")
+        now = self._clock()
+        await self.repository.forget_match_keys(command.person_id)
+        for newest, case_id in enumerate(case_ids):
+            # The newest case also gets a fresh tombstone, so the topic forgets the person for sure.
+            events: list[CaseEvent] = [ProfileWithdrawn(command.person_id)] if newest == 0 else []
+            while (case := await self.repository.get_case(case_id)) is not None:
+                if await self.repository.save_erasure(case.erase_personal_data(now), events, actor=command.actor):
+                    break
+                # The case stored events meanwhile: read it again.
+        await self.repository.record_access(Access(actor=command.actor, action=AccessKind.PERSON_ERASE,
+                                                   subject_id=command.person_id, case_id=case_ids[0], at=now))
+        return Erasure(person_id=command.person_id, erased_from_cases=len(case_ids))
+
+    async def log_activity(self, command: LogActivity) -> LoggedActivity:
+        """Log a governance activity; its event goes out with the activity's own write."""
+        logged = log_activity(command.activity, municipality=self.municipality, now=self._clock())
+        await self.repository.add_activity(logged, actor=command.actor)
+        return logged
+
+    def categories(self) -> list[Category]:
+        return list(CATEGORIES.values())

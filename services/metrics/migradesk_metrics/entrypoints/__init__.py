@@ -1,0 +1,1 @@
+"""Metrics' entry points: the HTTP routes and the Kafka consumers, each a thin call into the service layer."""

@@ -1,0 +1,1 @@
+"""Referral's adapters: the repository (MongoDB-compatible store, and in memory), mappers and views."""

@@ -1,0 +1,151 @@
+"""ReferralRepository in memory, for fast tests of the use cases. It keeps the store's rules: one referral per
+routing attempt (unique keys), conditional writes on the version read (Conflict), events stored with the state
+they belong to (and the relay told), agencies' open-referral counters, and times kept to the millisecond."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from migradesk_referral.adapters.repository import REFERRALS, Events, OnWrite, StoredEvent, changed_meanwhile, no_relay
+from migradesk_referral.domain.person import PersonContact
+from migradesk_referral.domain.record import ReferralRecord
+from migradesk_referral.domain.routing import Agency, AgencyCandidate
+from migradesk_shared.contracts.vocabulary import ReferralStatus
+from migradesk_shared.topics import ServiceArea
+
+
+def _ms(at: datetime) -> datetime:
+    # The store keeps times to the millisecond (BSON dates); so does this one, so tests see what they would.
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def _as_stored(record: ReferralRecord) -> ReferralRecord:
+    state = record.state
+    state = replace(state, scheduled_for=_ms(state.scheduled_for) if state.scheduled_for else None,
+                    history=tuple(replace(h, at=_ms(h.at)) for h in state.history))
+    return replace(record, state=state, created_at=_ms(record.created_at), updated_at=_ms(record.updated_at),
+                   response_due_at=_ms(record.response_due_at))
+
+
+class InMemoryReferralRepository:
+    def __init__(self, on_write: OnWrite = no_relay) -> None:
+        self._agencies: dict[str, Agency] = {}
+        self._referrals: dict[str, ReferralRecord] = {}
+        self._attempts: set[tuple[str, int]] = set()  # the unique (request_id, routing_attempt)
+        self._outboxes: dict[str, list[StoredEvent]] = {}
+        self._persons: dict[str, PersonContact] = {}
+        self._case_persons: dict[str, str] = {}
+        self._on_write = on_write
+
+    async def prepare(self) -> None:
+        return None
+
+    # -- the agency directory -------------------------------------------------------------------------------
+    async def add_agencies(self, agencies: Sequence[Agency]) -> None:
+        for agency in agencies:
+            self._agencies.setdefault(agency.agency_id, replace(agency, open_referrals=0))
+
+    async def directory(self) -> list[Agency]:
+        return [self._agencies[k] for k in sorted(self._agencies)]
+
+    async def agencies_serving(self, area: ServiceArea) -> list[AgencyCandidate]:
+        return [a.candidate() for a in self._agencies.values() if area in a.areas and a.active]
+
+    def _change_load(self, agency_id: str | None, delta: int) -> None:
+        if agency_id is not None and delta and agency_id in self._agencies:
+            agency = self._agencies[agency_id]
+            self._agencies[agency_id] = replace(agency, open_referrals=agency.open_referrals + delta)
+
+    def set_open_referrals(self, agency_id: str, count: int) -> None:
+        """For tests: a counter that drifted (as a crash between two writes leaves it in the real store)."""
+        self._agencies[agency_id] = replace(self._agencies[agency_id], open_referrals=count)
+
+    async def recount_open_referrals(self) -> int:
+        fixed = 0
+        for agency_id, agency in list(self._agencies.items()):
+            count = sum(1 for r in self._referrals.values() if r.agency_id == agency_id and r.is_open)
+            if count != agency.open_referrals:
+                self._agencies[agency_id] = replace(agency, open_referrals=count)
+                fixed += 1
+        return fixed
+
+    # -- referrals ------------------------------------------------------------------------------------------
+    def _store_events(self, referral_id: str, events: Events) -> None:
+        self._outboxes.setdefault(referral_id, []).extend(
+            StoredEvent(spec.name, event.event_type, json.loads(event.model_dump_json())) for spec, event in events)
+        if events:
+            self._on_write(REFERRALS, referral_id)
+
+    async def add(self, referral: ReferralRecord, events: Events) -> bool:
+        key = (referral.request.request_id, referral.attempt)
+        if referral.referral_id in self._referrals or key in self._attempts:
+            return False
+        self._referrals[referral.referral_id] = _as_stored(referral)
+        self._attempts.add(key)
+        self._store_events(referral.referral_id, events)
+        self._change_load(referral.agency_id, int(referral.is_open))
+        return True
+
+    async def get(self, referral_id: str) -> ReferralRecord | None:
+        return self._referrals.get(referral_id)
+
+    async def save_transition(self, before: ReferralRecord, after: ReferralRecord, events: Events) -> None:
+        stored = self._referrals.get(before.referral_id)
+        if stored is None or stored.version != before.version:
+            raise changed_meanwhile(before.referral_id)
+        # Only what a lifecycle step changes; the rest stays as stored (as the store's update does).
+        self._referrals[before.referral_id] = _as_stored(replace(
+            stored, state=after.state, updated_at=after.updated_at, reroute_pending=after.reroute_pending))
+        self._store_events(before.referral_id, events)
+        self._change_load(before.agency_id, int(after.is_open) - int(before.is_open))
+
+    async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
+        stored = self._referrals.get(referral.referral_id)
+        if stored is None or stored.version != referral.version or stored.overdue:
+            return False
+        self._referrals[referral.referral_id] = replace(stored, overdue=True, escalated_to=referral.escalated_to)
+        self._store_events(referral.referral_id, events)
+        return True
+
+    async def mark_rerouted(self, referral_id: str, rerouted_to: str) -> None:
+        stored = self._referrals.get(referral_id)
+        if stored is not None:
+            self._referrals[referral_id] = replace(stored, reroute_pending=False, rerouted_to=rerouted_to)
+
+    async def awaiting_reroute(self, limit: int) -> list[ReferralRecord]:
+        return [r for r in self._referrals.values() if r.reroute_pending][:limit]
+
+    async def unanswered_past_deadline(self, now: datetime, limit: int) -> list[ReferralRecord]:
+        return [r for r in self._referrals.values()
+                if r.status is ReferralStatus.PENDING and not r.overdue and r.response_due_at < now][:limit]
+
+    async def for_case(self, case_id: str, *, agency_id: str | None = None,
+                       status: ReferralStatus | None = None) -> list[ReferralRecord]:
+        return [r for r in self._referrals.values() if r.case_id == case_id
+                and (not agency_id or r.agency_id == agency_id) and (status is None or r.status is status)]
+
+    async def with_status(self, status: ReferralStatus, *, agency_id: str | None = None,
+                          limit: int) -> list[ReferralRecord]:
+        found = [r for r in self._referrals.values()
+                 if r.status is status and (not agency_id or r.agency_id == agency_id)]
+        return sorted(found, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    async def stored_events(self, referral_id: str) -> list[StoredEvent]:
+        return list(self._outboxes.get(referral_id, []))
+
+    # -- local copies of the profiles intake shares ---------------------------------------------------------
+    async def keep_person(self, person_id: str, case_id: str, contact: PersonContact) -> None:
+        self._persons[person_id] = replace(contact, updated_at=_ms(contact.updated_at))
+        self._case_persons[case_id] = person_id
+
+    async def erase_person(self, person_id: str) -> None:
+        self._persons.pop(person_id, None)
+        for case_id in [c for c, p in self._case_persons.items() if p == person_id]:
+            del self._case_persons[case_id]
+
+    async def person_for_case(self, case_id: str) -> PersonContact | None:
+        person_id = self._case_persons.get(case_id)
+        return self._persons.get(person_id) if person_id else None

@@ -1,0 +1,359 @@
+"""Referral's repository: its interface in domain terms, and the implementation over the MongoDB-compatible store.
+
+Every write that changes a referral stores the events it causes in the SAME document write (the document's
+outbox) and tells the relay (`on_write`), and keeps the agency's open-referral counter; so no use case can
+forget either. Every query on the request/event path is an `_id` look-up or an equality on the leading
+field(s) of an index (see `prepare`), so its cost does not grow with the number of referrals stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple, Protocol
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from migradesk_referral.domain.person import PersonContact
+from migradesk_referral.domain.record import ReferralRecord, RequestToRoute
+from migradesk_referral.domain.referral import OPEN_STATUSES, HistoryEntry, Referral
+from migradesk_referral.domain.routing import Agency, AgencyCandidate
+from migradesk_shared.contracts.case_events import PersonFacets
+from migradesk_shared.contracts.envelope import Event
+from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
+from migradesk_shared.errors import Conflict
+from migradesk_shared.outbox import append_outbox, new_document_outbox
+from migradesk_shared.topics import ServiceArea, TopicSpec
+
+# The collection whose documents carry an outbox (the relay publishes it).
+REFERRALS = "referrals"
+OPEN_STATUS_VALUES = sorted(s.value for s in OPEN_STATUSES)
+
+# Events to store with a state change, each with the topic it goes to.
+Events = Sequence[tuple[TopicSpec, Event]]
+# Called after a write that stored events in a document's outbox: (collection name, document id).
+OnWrite = Callable[[str, Any], None]
+
+
+def no_relay(collection: str, doc_id: Any) -> None:
+    return None
+
+
+class StoredEvent(NamedTuple):
+    """An event as stored with a referral, waiting for (or past) the relay: what tests and operators inspect."""
+
+    topic: str
+    event_type: str
+    payload: dict[str, Any]
+
+
+def changed_meanwhile(referral_id: str) -> Conflict:
+    return Conflict(f"referral {referral_id} changed meanwhile; reload it and try again", field="expected_version")
+
+
+class ReferralRepository(Protocol):
+    """Where referral keeps its referrals, the agency directory and the local copies of shared profiles."""
+
+    async def prepare(self) -> None:
+        """Make the store ready (indexes); idempotent, every process runs it at start-up."""
+
+    # -- the agency directory -------------------------------------------------------------------------------
+    async def add_agencies(self, agencies: Sequence[Agency]) -> None:
+        """Add the agencies the directory lacks; those it has keep their details and counters."""
+
+    async def directory(self) -> list[Agency]:
+        """Every agency, by id."""
+
+    async def agencies_serving(self, area: ServiceArea) -> list[AgencyCandidate]:
+        """The active agencies serving an area, each with its open-referral counter."""
+
+    async def recount_open_referrals(self) -> int:
+        """Recount each agency's open referrals; how many counters were off."""
+
+    # -- referrals ------------------------------------------------------------------------------------------
+    async def add(self, referral: ReferralRecord, events: Events) -> bool:
+        """Store a new referral with its events; False (nothing stored) if that routing attempt exists."""
+
+    async def get(self, referral_id: str) -> ReferralRecord | None: ...
+
+    async def save_transition(self, before: ReferralRecord, after: ReferralRecord, events: Events) -> None:
+        """Store a lifecycle step with its events, if the referral is still as it was read (`before`);
+        Conflict otherwise: of two concurrent steps (in any process) exactly one applies."""
+
+    async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
+        """Store an escalation with its events, unless the referral changed or was escalated meanwhile."""
+
+    async def mark_rerouted(self, referral_id: str, rerouted_to: str) -> None:
+        """Record that a declined referral's request went on to the referral `rerouted_to`."""
+
+    async def awaiting_reroute(self, limit: int) -> list[ReferralRecord]: ...
+
+    async def unanswered_past_deadline(self, now: datetime, limit: int) -> list[ReferralRecord]:
+        """Pending referrals not yet escalated whose response deadline is before `now`."""
+
+    async def for_case(self, case_id: str, *, agency_id: str | None = None,
+                       status: ReferralStatus | None = None) -> list[ReferralRecord]: ...
+
+    async def with_status(self, status: ReferralStatus, *, agency_id: str | None = None,
+                          limit: int) -> list[ReferralRecord]:
+        """The newest `limit` referrals in a status (of one agency, if given)."""
+
+    # -- local copies of the profiles intake shares ---------------------------------------------------------
+    async def keep_person(self, person_id: str, case_id: str, contact: PersonContact) -> None:
+        """Keep the latest shared contact of a person, and that it was shared with `case_id`."""
+
+    async def erase_person(self, person_id: str) -> None: ...
+
+    async def person_for_case(self, case_id: str) -> PersonContact | None: ...
+
+
+# -- documents <-> domain ---------------------------------------------------------------------------------------
+
+def _history_entry(entry: HistoryEntry) -> dict[str, Any]:
+    return {"status": entry.status.value, "action": entry.action.value if entry.action else None,
+            "actor": entry.actor, "at": entry.at, "reason": entry.reason, "comment": entry.comment}
+
+
+def referral_document(record: ReferralRecord) -> dict[str, Any]:
+    """The document of a newly routed referral (lifecycle fields are added by its first step)."""
+    request = record.request
+    return {
+        "_id": record.referral_id, "request_id": request.request_id, "routing_attempt": record.attempt,
+        "case_id": request.case_id, "category": request.category, "service_area": request.area.value,
+        "agency_id": record.agency_id, "declined_by": list(record.declined_by), "status": record.status.value,
+        "routing_reason": record.routing_reason, "language": request.facets.language,
+        "municipality": request.municipality, "facets": request.facets.model_dump(mode="json"),
+        "correlation_id": request.correlation_id, "created_at": record.created_at, "updated_at": record.updated_at,
+        "version": record.version, "response_due_at": record.response_due_at, "overdue": record.overdue,
+        "reroute_pending": record.reroute_pending, "history": [_history_entry(h) for h in record.state.history],
+    }
+
+
+def referral_from_document(doc: Mapping[str, Any]) -> ReferralRecord:
+    history = tuple(HistoryEntry(status=ReferralStatus(h["status"]),
+                                 action=Action(h["action"]) if h.get("action") else None,
+                                 actor=h.get("actor", ""), at=h["at"], reason=h.get("reason"),
+                                 comment=h.get("comment")) for h in doc.get("history", []))
+    state = Referral(referral_id=doc["_id"], status=ReferralStatus(doc["status"]),
+                     outcome=Outcome(doc["outcome"]) if doc.get("outcome") else None,
+                     decline_reason=doc.get("decline_reason"), scheduled_for=doc.get("scheduled_for"),
+                     history=history, version=doc["version"])
+    request = RequestToRoute(case_id=doc["case_id"], request_id=doc["request_id"], category=doc["category"],
+                             area=ServiceArea(doc["service_area"]), municipality=doc.get("municipality", ""),
+                             facets=PersonFacets.model_validate(doc["facets"]),
+                             correlation_id=doc.get("correlation_id") or doc["case_id"])
+    return ReferralRecord(state=state, request=request, attempt=doc["routing_attempt"], agency_id=doc["agency_id"],
+                          declined_by=tuple(doc.get("declined_by", [])), routing_reason=doc.get("routing_reason", ""),
+                          created_at=doc["created_at"], updated_at=doc.get("updated_at", doc["created_at"]),
+                          response_due_at=doc["response_due_at"], overdue=doc.get("overdue", False),
+                          escalated_to=doc.get("escalated_to"), reroute_pending=doc.get("reroute_pending", False),
+                          rerouted_to=doc.get("rerouted_to"))
+
+
+def agency_document(agency: Agency) -> dict[str, Any]:
+    """The directory fields of an agency (its counter starts at 0 when it is added)."""
+    doc: dict[str, Any] = {"name": agency.name, "type": agency.type, "areas": [a.value for a in agency.areas]}
+    if agency.categories is not None:
+        doc["categories"] = list(agency.categories)
+    doc.update({"languages": list(agency.languages), "address": agency.address})
+    if agency.capacity is not None:
+        doc["capacity"] = agency.capacity
+    doc["active"] = agency.active
+    return doc
+
+
+def agency_from_document(doc: Mapping[str, Any]) -> Agency:
+    categories = doc.get("categories")
+    return Agency(agency_id=doc.get("_id") or doc["agency_id"], name=doc.get("name", ""), type=doc.get("type", ""),
+                  areas=tuple(ServiceArea(a) for a in doc.get("areas", [])),
+                  languages=tuple(doc.get("languages", [])), address=doc.get("address", ""),
+                  capacity=doc.get("capacity"), active=doc.get("active", True),
+                  categories=tuple(categories) if categories is not None else None,
+                  open_referrals=doc.get("open_referrals", 0))
+
+
+def contact_document(contact: PersonContact) -> dict[str, Any]:
+    return {"full_name": contact.full_name, "phone": contact.phone, "languages": list(contact.languages),
+            "birth_date": contact.birth_date.isoformat() if contact.birth_date else None,
+            "updated_at": contact.updated_at}
+
+
+def contact_from_document(profile: Mapping[str, Any]) -> PersonContact:
+    birth = profile.get("birth_date")
+    return PersonContact(full_name=profile.get("full_name", ""), phone=profile.get("phone"),
+                         languages=tuple(profile.get("languages", [])),
+                         birth_date=date.fromisoformat(birth) if birth else None, updated_at=profile["updated_at"])
+
+
+# -- the MongoDB-compatible store -------------------------------------------------------------------------------
+
+class MongoReferralRepository:
+    """ReferralRepository over the MongoDB-compatible store (MongoDB, or the patched FerretDB)."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = no_relay) -> None:
+        self.agencies = db["agencies"]
+        self.referrals = db[REFERRALS]
+        # Local copies of the profiles intake shares (with consent), so an agency can reach the person.
+        self.persons = db["persons"]
+        # case id -> person id of the shared profiles, so a referral finds its person by two _id look-ups.
+        self.case_persons = db["case_persons"]
+        self._on_write = on_write
+
+    async def prepare(self) -> None:
+        # One first-routing referral per request: a redelivered RequestLogged cannot create a twin.
+        await self.referrals.create_index([("request_id", 1), ("routing_attempt", 1)], unique=True)
+        await self.referrals.create_index([("agency_id", 1), ("status", 1)])
+        await self.referrals.create_index([("case_id", 1)])
+        await self.referrals.create_index([("reroute_pending", 1)])
+        await self.referrals.create_index([("status", 1), ("overdue", 1)])
+        await self.case_persons.create_index([("person_id", 1)])
+
+    # -- the agency directory -------------------------------------------------------------------------------
+    async def add_agencies(self, agencies: Sequence[Agency]) -> None:
+        for agency in agencies:
+            with contextlib.suppress(DuplicateKeyError):  # another replica added it at the same moment
+                await self.agencies.update_one(
+                    {"_id": agency.agency_id},
+                    {"$setOnInsert": {**agency_document(agency), "open_referrals": 0}}, upsert=True)
+
+    async def directory(self) -> list[Agency]:
+        return [agency_from_document(doc) async for doc in self.agencies.find({}).sort("_id", 1)]
+
+    async def agencies_serving(self, area: ServiceArea) -> list[AgencyCandidate]:
+        # The directory is small (tens of agencies); the load of each is a counter, not a count of referrals.
+        return [agency_from_document(doc).candidate()
+                async for doc in self.agencies.find({"areas": area.value, "active": True})]
+
+    async def _change_load(self, agency_id: str | None, delta: int) -> None:
+        """Keep an agency's open-referral counter after a referral opened or closed there. A crash between the
+        referral's write and this one leaves the counter off by one until it is recounted; routing only uses
+        it to balance load, so that is the cheaper trade than counting on every routing."""
+        if agency_id is not None and delta:
+            await self.agencies.update_one({"_id": agency_id}, {"$inc": {"open_referrals": delta}})
+
+    async def recount_open_referrals(self) -> int:
+        # Equality on the (agency_id, status) index per open status.
+        fixed = 0
+        async for agency in self.agencies.find({}, {"_id": 1, "open_referrals": 1}):
+            count = 0
+            for status in OPEN_STATUS_VALUES:
+                count += await self.referrals.count_documents({"agency_id": agency["_id"], "status": status})
+            if count != agency.get("open_referrals"):
+                await self.agencies.update_one({"_id": agency["_id"]}, {"$set": {"open_referrals": count}})
+                fixed += 1
+        return fixed
+
+    # -- referrals ------------------------------------------------------------------------------------------
+    def _written(self, referral_id: str) -> None:
+        # Every write with events tells the relay, so they go out at once.
+        self._on_write(self.referrals.name, referral_id)
+
+    async def add(self, referral: ReferralRecord, events: Events) -> bool:
+        try:
+            await self.referrals.insert_one({**referral_document(referral), **new_document_outbox(events)})
+        except DuplicateKeyError:
+            return False
+        self._written(referral.referral_id)
+        await self._change_load(referral.agency_id, int(referral.is_open))
+        return True
+
+    async def get(self, referral_id: str) -> ReferralRecord | None:
+        doc = await self.referrals.find_one({"_id": referral_id}, {"outbox": 0})
+        return referral_from_document(doc) if doc else None
+
+    async def save_transition(self, before: ReferralRecord, after: ReferralRecord, events: Events) -> None:
+        state = after.state
+        update = append_outbox(events)
+        update["$push"]["history"] = {"$each": [_history_entry(h)
+                                                for h in state.history[len(before.state.history):]]}
+        update["$set"].update({
+            "status": state.status.value, "version": state.version, "updated_at": after.updated_at,
+            "outcome": state.outcome.value if state.outcome else None, "decline_reason": state.decline_reason,
+            "scheduled_for": state.scheduled_for, "reroute_pending": after.reroute_pending,
+        })
+        # Conditional on the version read: of two concurrent steps exactly one matches.
+        result = await self.referrals.update_one({"_id": before.referral_id, "version": before.version}, update)
+        if result.matched_count == 0:
+            raise changed_meanwhile(before.referral_id)
+        self._written(before.referral_id)
+        await self._change_load(before.agency_id, int(after.is_open) - int(before.is_open))
+
+    async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
+        update = append_outbox(events)
+        update["$set"].update({"overdue": True, "escalated_to": referral.escalated_to})
+        result = await self.referrals.update_one(
+            {"_id": referral.referral_id, "version": referral.version, "overdue": False}, update)
+        if result.modified_count:
+            self._written(referral.referral_id)
+        return bool(result.modified_count)
+
+    async def mark_rerouted(self, referral_id: str, rerouted_to: str) -> None:
+        await self.referrals.update_one({"_id": referral_id},
+                                        {"$set": {"reroute_pending": False, "rerouted_to": rerouted_to}})
+
+    async def _find(self, query: dict[str, Any], *, newest_first: bool = False,
+                    limit: int = 0) -> list[ReferralRecord]:
+        cursor = self.referrals.find(query, {"outbox": 0})
+        if newest_first:
+            cursor = cursor.sort("created_at", -1)
+        if limit:
+            cursor = cursor.limit(limit)
+        return [referral_from_document(doc) async for doc in cursor]
+
+    async def awaiting_reroute(self, limit: int) -> list[ReferralRecord]:
+        return await self._find({"reroute_pending": True}, limit=limit)
+
+    async def unanswered_past_deadline(self, now: datetime, limit: int) -> list[ReferralRecord]:
+        # Equality on the (status, overdue) index: only the pending referrals not yet escalated are read.
+        return await self._find({"status": ReferralStatus.PENDING.value, "overdue": False,
+                                 "response_due_at": {"$lt": now}}, limit=limit)
+
+    async def for_case(self, case_id: str, *, agency_id: str | None = None,
+                       status: ReferralStatus | None = None) -> list[ReferralRecord]:
+        # Equality on the case_id index: a case has a handful of referrals.
+        query: dict[str, Any] = {"agency_id": agency_id} if agency_id else {}
+        query["case_id"] = case_id
+        if status is not None:
+            query["status"] = status.value
+        return await self._find(query)
+
+    async def with_status(self, status: ReferralStatus, *, agency_id: str | None = None,
+                          limit: int) -> list[ReferralRecord]:
+        # Equality on the (agency_id, status) index, or on the leading field of (status, overdue).
+        query: dict[str, Any] = {"agency_id": agency_id} if agency_id else {}
+        query["status"] = status.value
+        return await self._find(query, newest_first=True, limit=limit)
+
+    async def stored_events(self, referral_id: str) -> list[StoredEvent]:
+        doc = await self.referrals.find_one({"_id": referral_id}, {"outbox": 1})
+        return [StoredEvent(e["topic"], e["event_type"], json.loads(e["value"]))
+                for e in (doc or {}).get("outbox", []) if e["value"] is not None]
+
+    # -- local copies of the profiles intake shares ---------------------------------------------------------
+    async def keep_person(self, person_id: str, case_id: str, contact: PersonContact) -> None:
+        # A returning person has several cases; each links to the one (latest) profile.
+        await _upsert(self.persons, person_id, {"$set": {"profile": contact_document(contact)}})
+        await _upsert(self.case_persons, case_id, {"$set": {"person_id": person_id}})
+
+    async def erase_person(self, person_id: str) -> None:
+        await self.persons.delete_one({"_id": person_id})
+        await self.case_persons.delete_many({"person_id": person_id})
+
+    async def person_for_case(self, case_id: str) -> PersonContact | None:
+        link = await self.case_persons.find_one({"_id": case_id}, {"person_id": 1})
+        if link is None:
+            return None
+        doc = await self.persons.find_one({"_id": link["person_id"]}, {"profile": 1})
+        return contact_from_document(doc["profile"]) if doc else None
+
+
+async def _upsert(collection: AsyncCollection[dict[str, Any]], doc_id: str, update: dict[str, Any]) -> None:
+    # Two processes upserting one new _id at once: the loser's insert hits the unique _id; it is an update now.
+    try:
+        await collection.update_one({"_id": doc_id}, update, upsert=True)
+    except DuplicateKeyError:
+        await collection.update_one({"_id": doc_id}, update)

@@ -1,0 +1,43 @@
+"""Referral's composition root: the runtime (store, Kafka, outbox relay), the repository, the use cases, the
+consumers of case events and profiles, the periodic jobs and the inbox API. Every default can be overridden,
+so tests swap in an in-memory repository or their own runtime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from migradesk_referral.adapters.mappers import demo_directory
+from migradesk_referral.adapters.repository import REFERRALS, MongoReferralRepository, ReferralRepository
+from migradesk_referral.entrypoints.consumers import subscribe
+from migradesk_referral.entrypoints.http import build_router
+from migradesk_referral.entrypoints.jobs import running_jobs
+from migradesk_referral.service import ReferralService
+from migradesk_referral.settings import ReferralSettings
+from migradesk_shared.http import service_app
+from migradesk_shared.runtime import Runtime
+
+
+def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None = None,
+               repository: ReferralRepository | None = None) -> FastAPI:
+    settings = settings or ReferralSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.create(settings, outbox_collections=[REFERRALS])
+        # Every write with events tells the relay, so they go out at once.
+        referrals = repository or MongoReferralRepository(rt.db, on_write=rt.written)
+        await referrals.prepare()
+        if settings.seed_demo_agencies:
+            await referrals.add_agencies(demo_directory())
+        reroute_wake = asyncio.Event()
+        service = ReferralService(referrals, on_declined=reroute_wake.set)
+        subscribe(rt, service)
+        app.state.service = service
+        async with rt.serving(app, referrals), running_jobs(service, settings, rt.logger, reroute_wake):
+            yield
+
+    return service_app(title="MigraDesk referral", settings=settings, lifespan=lifespan, router=build_router())

@@ -1,0 +1,27 @@
+"""Referral's Kafka subscribers: intake's case events (a logged request is routed) and the shared person
+profiles (kept, or erased on a tombstone). Each turns the event into one use case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migradesk_referral.service import ReferralService
+from migradesk_shared.contracts.case_events import RequestLogged
+from migradesk_shared.kafka import Delivery
+from migradesk_shared.runtime import Runtime
+from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES
+
+
+def subscribe(runtime: Runtime, service: ReferralService) -> None:
+    async def on_case_event(event: Any, delivery: Delivery) -> None:
+        if isinstance(event, RequestLogged):  # a case's opening alone asks nothing of referral
+            await service.route_logged_request(event)
+
+    async def on_profile(event: Any, delivery: Delivery) -> None:
+        await service.keep_person_profile(event)
+
+    async def on_erasure(person_id: str, delivery: Delivery) -> None:
+        await service.erase_person(person_id)
+
+    runtime.subscribe(CASE_EVENTS, on_case_event)
+    runtime.subscribe(PERSON_PROFILES, on_profile, tombstone_handler=on_erasure)

@@ -1,0 +1,226 @@
+"""Referral's use cases: route a logged request to an agency, take an agency's (or the desk's) step on a
+referral, re-route declined referrals, escalate unanswered ones, keep the local copies of shared profiles, and
+show referrals to the callers allowed to see them.
+
+Each use case loads through the repository, lets the pure domain decide, and saves the state WITH the events
+it causes (the repository stores both in one write and wakes the relay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from migradesk_referral.adapters import mappers
+from migradesk_referral.adapters.repository import ReferralRepository
+from migradesk_referral.domain.person import PersonContact
+from migradesk_referral.domain.record import (
+    ReferralRecord,
+    RequestToRoute,
+    escalated,
+    next_attempt,
+    referral_id_for,
+    routed,
+    take_action,
+)
+from migradesk_referral.domain.referral import OPEN_STATUSES, Command
+from migradesk_referral.domain.routing import Agency, choose_agency
+from migradesk_shared.auth import Principal, Role
+from migradesk_shared.contracts.case_events import RequestLogged
+from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
+from migradesk_shared.contracts.referral_events import ActorRole
+from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
+from migradesk_shared.errors import Conflict, Forbidden, NotFound
+
+log = structlog.get_logger("migradesk.referral")
+
+ACTOR_ROLES: dict[Role, ActorRole] = {Role.AGENCY: "agency", Role.STAFF: "staff", Role.ADMIN: "staff",
+                                      Role.COORDINATOR: "staff"}
+# Listing an inbox without a status reads its open referrals, one status at a time.
+OPEN_STATUS_ORDER = sorted(OPEN_STATUSES, key=lambda s: s.value)
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """Route one attempt of a request: the first from RequestLogged, the next ones after a decline."""
+
+    request: RequestToRoute
+    causation_id: str  # the event (or the declined referral) that caused this routing
+    attempt: int = 1
+    declined_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActOnReferral:
+    """Take one step of a referral's life, as the caller (an agency, the desk) or the system itself."""
+
+    referral_id: str
+    action: Action
+    caller: Principal | None = None  # None: the system (its actor is `actor`)
+    actor: str = "system"
+    reason: str | None = None
+    outcome: Outcome | None = None
+    comment: str | None = None
+    scheduled_for: datetime | None = None
+    # The version the caller saw; a stale one is refused instead of overwriting someone else's step.
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ListReferrals:
+    caller: Principal | None
+    agency_id: str | None = None
+    case_id: str | None = None
+    status: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class ReferralDetail:
+    referral: ReferralRecord
+    person: PersonContact | None  # None when the person did not consent to sharing, or was erased
+
+
+def visible_to(caller: Principal | None, referral: ReferralRecord) -> bool:
+    """An agency sees only what is addressed to it; the desk sees every referral."""
+    return caller is None or caller.role is not Role.AGENCY or referral.agency_id == caller.agency_id
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nothing() -> None:
+    return None
+
+
+class ReferralService:
+    def __init__(self, referrals: ReferralRepository, *, clock: Callable[[], datetime] = _now,
+                 on_declined: Callable[[], None] = _nothing) -> None:
+        self.referrals = referrals
+        self._clock = clock
+        # Wakes the re-router, so a declined request goes on at once rather than at its next round.
+        self._on_declined = on_declined
+
+    # -- routing --------------------------------------------------------------------------------------------
+    async def route(self, command: RouteRequest) -> str | None:
+        """Store the referral of one routing attempt with its events; None if that attempt exists already
+        (a redelivered event, or a re-run of re-routing)."""
+        request = command.request
+        decision = choose_agency(request.area, request.facets.language,
+                                 await self.referrals.agencies_serving(request.area),
+                                 declined_by=command.declined_by, category=request.category)
+        referral = routed(request, decision, at=self._clock(), attempt=command.attempt,
+                          declined_by=command.declined_by)
+        if not await self.referrals.add(referral, mappers.routing_events(referral,
+                                                                         causation_id=command.causation_id)):
+            log.info("referral already exists for request", request_id=request.request_id,
+                     referral_id=referral.referral_id)
+            return None
+        log.info("referral created", referral_id=referral.referral_id, case_id=request.case_id,
+                 agency_id=referral.agency_id, status=referral.status.value, attempt=referral.attempt)
+        return referral.referral_id
+
+    async def route_logged_request(self, event: RequestLogged) -> str | None:
+        if event.service_area is None:
+            return None  # resolved at the desk itself; nothing to refer
+        return await self.route(RouteRequest(mappers.request_to_route(event, event.service_area),
+                                             causation_id=event.event_id))
+
+    async def reroute_declined(self, limit: int = 50) -> int:
+        """Send each newly declined request to the next eligible agency (or to manual routing). Idempotent: the
+        next attempt's referral id is deterministic, so a crash between the two writes repeats nothing."""
+        done = 0
+        for declined in await self.referrals.awaiting_reroute(limit):
+            attempt, declined_by = next_attempt(declined)
+            await self.route(RouteRequest(declined.request, causation_id=declined.referral_id, attempt=attempt,
+                                          declined_by=declined_by))
+            await self.referrals.mark_rerouted(declined.referral_id,
+                                               referral_id_for(declined.request.request_id, attempt))
+            done += 1
+        return done
+
+    # -- the referral's life --------------------------------------------------------------------------------
+    async def act(self, command: ActOnReferral) -> ReferralRecord:
+        """Apply one lifecycle step: the new state, its history entry and its event in one write. A stale
+        expected_version is a Conflict (409); an illegal transition an IllegalTransition (422) naming it."""
+        before = await self.referrals.get(command.referral_id)
+        if before is None or not visible_to(command.caller, before):
+            raise NotFound(f"referral {command.referral_id} does not exist", field="referral_id")
+        actor_role: ActorRole = ACTOR_ROLES[command.caller.role] if command.caller else "system"
+        if command.expected_version is not None and command.expected_version != before.version:
+            raise Conflict(f"referral {command.referral_id} is at version {before.version}, not "
+                           f"{command.expected_version}; reload it and try again", field="expected_version",
+                           current_version=before.version)
+        step = Command(action=command.action, actor=command.caller.actor if command.caller else command.actor,
+                       at=self._clock(), reason=command.reason, outcome=command.outcome, comment=command.comment,
+                       scheduled_for=command.scheduled_for)
+        after = take_action(before, step)
+        await self.referrals.save_transition(before, after, mappers.lifecycle_events(after, step, actor_role))
+        log.info("referral action", referral_id=after.referral_id, action=step.action.value,
+                 status=after.status.value)
+        if after.status is ReferralStatus.DECLINED:
+            self._on_declined()
+        return after
+
+    async def flag_overdue(self, now: datetime | None = None, limit: int = 200) -> int:
+        """Raise ReferralOverdue (escalated to the coordinator) once for each referral past its response SLA."""
+        now = now or self._clock()
+        flagged = 0
+        for referral in await self.referrals.unanswered_past_deadline(now, limit):
+            found = escalated(referral, now)
+            if found is None:
+                continue
+            escalation, deadline = found
+            flagged += await self.referrals.mark_overdue(escalation, mappers.overdue_events(escalation, deadline, now))
+        return flagged
+
+    async def reconcile_load(self) -> int:
+        """Recount each agency's open referrals (the counters routing balances on can drift after a crash)."""
+        return await self.referrals.recount_open_referrals()
+
+    # -- the local copies of shared profiles ----------------------------------------------------------------
+    async def keep_person_profile(self, event: PersonProfileUpserted) -> None:
+        """Keep the latest shared profile, and which cases it was shared with (a returning person has several)."""
+        await self.referrals.keep_person(event.person_id, event.case_id, mappers.person_contact(event))
+
+    async def erase_person(self, person_id: str) -> None:
+        """A tombstone from intake: the person asked for erasure, so the local copy goes."""
+        await self.referrals.erase_person(person_id)
+        log.info("person copy erased", person_id=person_id)
+
+    # -- what callers see -----------------------------------------------------------------------------------
+    async def show(self, referral_id: str, caller: Principal | None) -> ReferralDetail:
+        """One referral, with the person's contact when they consented to sharing it with the network."""
+        referral = await self.referrals.get(referral_id)
+        if referral is None or not visible_to(caller, referral):
+            raise NotFound(f"referral {referral_id} does not exist", field="referral_id")
+        return ReferralDetail(referral, await self.referrals.person_for_case(referral.case_id))
+
+    async def list_referrals(self, query: ListReferrals) -> list[ReferralRecord]:
+        """A case's referrals, or an inbox (an agency's, or every agency's): newest first."""
+        agency_id = query.agency_id
+        if query.caller is not None and query.caller.role is Role.AGENCY:
+            # An agency sees only the referrals addressed to it.
+            if agency_id and agency_id != query.caller.agency_id:
+                raise Forbidden("an agency sees only its own referrals", field="agency_id")
+            agency_id = query.caller.agency_id
+        status: ReferralStatus | None = None
+        if query.status:
+            if query.status not in set(ReferralStatus):
+                return []  # no referral is in a status that does not exist
+            status = ReferralStatus(query.status)
+        if query.case_id:
+            found = await self.referrals.for_case(query.case_id, agency_id=agency_id, status=status)
+        else:
+            # Closed referrals are asked for by status, so an inbox never reads the agency's whole history.
+            found = []
+            for wanted in [status] if status else OPEN_STATUS_ORDER:
+                found += await self.referrals.with_status(wanted, agency_id=agency_id, limit=query.limit)
+        return sorted(found, key=lambda r: r.created_at, reverse=True)[:query.limit]
+
+    async def directory(self) -> list[Agency]:
+        return await self.referrals.directory()

@@ -1,0 +1,48 @@
+"""Commands, a clock and a relay probe shared by the intake service tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.service import OpenCase
+from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
+
+TOWN = "Dourados-MS"
+CASE_TOPIC, PROFILE_TOPIC, ACTIVITY_TOPIC = "intake.case-events.v1", "intake.person-profiles.v1", "intake.activities.v1"
+
+
+@dataclass
+class Clock:
+    """A second later at every reading, in whole milliseconds (what the store keeps), so "newest" is defined."""
+
+    now: datetime = datetime(2026, 11, 22, 15, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@dataclass
+class RelayCalls:
+    """Stands in for the relay's wake-up (runtime.written): which documents were written with events."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def __call__(self, collection: str, doc_id: Any) -> None:
+        self.calls.append((collection, doc_id))
+
+
+SHARING = ConsentGiven(legal_basis=LegalBasis.CONSENT, share_with_partners=True, recorded_by="ana")
+NOT_SHARING = replace(SHARING, share_with_partners=False)
+
+DANIELA = Person(full_name="Daniela Suárez", nationality="VEN", consent=SHARING, birth_date=date(1990, 5, 4),
+                 sex=Sex.FEMALE, preferred_language="es", migratory_status=MigratoryStatus.REFUGEE,
+                 documents=(Document(DocumentType.RNM, "V123456-A"),), phone="+55 67 99999-0000")
+
+
+def open_case(person: Person = DANIELA, *categories: str, **options: Any) -> OpenCase:
+    requests = tuple((c, f"note about {c}") for c in categories or ("sus_card",))
+    return OpenCase(person=person, requests=requests, actor=options.pop("actor", "ana"), **options)

@@ -1,0 +1,127 @@
+"""Opening and reading cases: the state and the events stored with it, linking a returning person, audited reads."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from migradesk_intake.adapters.repository import IntakeRepository
+from migradesk_intake.domain.audit import AccessKind
+from migradesk_intake.domain.case import CaseStatus
+from migradesk_intake.domain.duplicates import PersonRecord, match_keys
+from migradesk_intake.service import IntakeService, ReadCase
+from migradesk_shared.contracts.vocabulary import LegalBasis, ServiceArea
+from migradesk_shared.errors import Conflict, DomainRuleViolation, NotFound
+from tests.service.intake.helpers import (
+    CASE_TOPIC,
+    DANIELA,
+    NOT_SHARING,
+    PROFILE_TOPIC,
+    TOWN,
+    RelayCalls,
+    open_case,
+)
+
+
+async def test_a_case_is_stored_with_its_events_in_order_and_the_relay_is_told(
+        service: IntakeService, repository: IntakeRepository, relay_calls: RelayCalls) -> None:
+    case = await service.open_case(open_case(DANIELA, "sus_card", "documentation", attended_in_own_language=True))
+    assert relay_calls.calls == [("cases", case.case_id)]
+    events = await repository.case_events(case.case_id)
+    assert [(e.topic, e.event_type) for e in events] == [
+        (CASE_TOPIC, "CaseOpened"), (CASE_TOPIC, "RequestLogged"), (CASE_TOPIC, "RequestLogged"),
+        (PROFILE_TOPIC, "PersonProfileUpserted")]
+    opened, health, desk, profile = (e.payload for e in events)
+    assert opened is not None and health is not None and desk is not None and profile is not None
+    assert [e.key for e in events] == [case.case_id] * 3 + [case.person_id]
+    assert opened["municipality"] == TOWN and opened["attended_in_own_language"] is True
+    assert opened["facets"] == {"nationality": "VEN", "sex": "female", "age_band": "30-59",
+                                "migratory_status": "refugiado", "language": "es"}
+    assert (health["service_area"], desk["service_area"]) == ("health", None)
+    assert health["causation_id"] == opened["event_id"]
+    # Case events are de-identified: no name, document, contact or note leaves in them.
+    assert not any(word in str([opened, health, desk]) for word in ("Daniela", "V123456", "99999", "note"))
+    assert profile["full_name"] == "Daniela Suárez" and profile["phone"] == "+55 67 99999-0000"
+    assert profile["documents"] == [{"type": "rnm", "number": "V123456-A"}]
+    assert profile["consent"] == {"legal_basis": "consent", "share_with_partners": True,
+                                  "recorded_at": case.opened_at.date().isoformat(), "recorded_by": "ana"}
+
+
+async def test_a_stored_case_reads_back_as_it_was_opened(service: IntakeService,
+                                                         repository: IntakeRepository) -> None:
+    case = await service.open_case(open_case(DANIELA, "job_placement", "legal_orientation"))
+    stored = await repository.get_case(case.case_id)
+    assert stored is not None
+    assert stored.person == DANIELA and stored.person_id == case.person_id
+    assert stored.requests == case.requests
+    assert [(r.category, r.service_area, r.description) for r in stored.requests] == [
+        ("job_placement", ServiceArea.WORK, "note about job_placement"), ("legal_orientation", None,
+                                                                         "note about legal_orientation")]
+    assert (stored.status, stored.version, stored.municipality, stored.opened_at) == (
+        CaseStatus.OPEN, 1, TOWN, case.opened_at)
+    assert stored.events_stored == 4 and not stored.erased
+
+
+async def test_the_profile_is_shared_only_as_the_consent_allows(service: IntakeService,
+                                                                repository: IntakeRepository) -> None:
+    private = await service.open_case(open_case(replace(DANIELA, consent=NOT_SHARING)))
+    assert {e.topic for e in await repository.case_events(private.case_id)} == {CASE_TOPIC}
+    # The law itself can be the basis (public policy, protection of life): then it is shared without consent.
+    by_law = replace(NOT_SHARING, legal_basis=LegalBasis.PUBLIC_POLICY)
+    public = await service.open_case(open_case(replace(DANIELA, consent=by_law)))
+    assert [e.event_type for e in await repository.case_events(public.case_id)][-1] == "PersonProfileUpserted"
+
+
+async def test_a_returning_person_is_linked_and_an_unknown_one_is_refused(
+        service: IntakeService, repository: IntakeRepository, relay_calls: RelayCalls) -> None:
+    first = await service.open_case(open_case())
+    again = await service.open_case(open_case(existing_person_id=first.person_id))
+    assert again.person_id == first.person_id and again.case_id != first.case_id
+    assert await repository.case_ids_of_person(first.person_id) == [again.case_id, first.case_id]  # newest first
+    with pytest.raises(NotFound) as refused:
+        await service.open_case(open_case(existing_person_id="no-such-person"))
+    assert refused.value.field == "existing_person_id"
+    assert len(relay_calls.calls) == 2  # nothing written for the refused one
+
+
+async def test_a_case_breaking_a_rule_is_refused_before_anything_is_written(
+        service: IntakeService, repository: IntakeRepository, relay_calls: RelayCalls) -> None:
+    with pytest.raises(DomainRuleViolation, match="unknown request category 'bogus'"):
+        await service.open_case(open_case(DANIELA, "bogus"))
+    with pytest.raises(DomainRuleViolation, match="at least one request"):
+        await service.open_case(replace(open_case(), requests=()))
+    assert relay_calls.calls == []
+    keys = match_keys(PersonRecord("", DANIELA.full_name, DANIELA.birth_date))
+    assert await repository.cases_matching(keys, limit=10) == []
+
+
+async def test_a_case_id_is_stored_once_and_its_keys_once_when_a_write_is_retried(
+        service: IntakeService, repository: IntakeRepository) -> None:
+    case = await service.open_case(open_case())
+    stored = await repository.get_case(case.case_id)
+    assert stored is not None
+    with pytest.raises(Conflict):
+        await repository.add_case(replace(case, municipality="elsewhere"), [], actor="bob")
+    kept = await repository.get_case(case.case_id)
+    assert kept == stored and len(await repository.case_events(case.case_id)) == 3
+    keys = match_keys(PersonRecord("", DANIELA.full_name, DANIELA.birth_date))
+    assert [c.case_id for c in await repository.cases_matching(keys, limit=10)] == [case.case_id]
+
+
+async def test_reading_a_case_shows_the_person_and_is_audited(service: IntakeService,
+                                                              repository: IntakeRepository) -> None:
+    case = await service.open_case(open_case())
+    read = await service.read_case(ReadCase(case.case_id, actor="bob"))
+    assert read.person == DANIELA
+    [access] = await repository.accesses_to(case.person_id)
+    assert (access.actor, access.action, access.case_id) == ("bob", AccessKind.CASE_READ, case.case_id)
+
+
+async def test_reading_a_missing_case_is_not_found_and_audits_nothing(service: IntakeService,
+                                                                      repository: IntakeRepository) -> None:
+    with pytest.raises(NotFound) as missing:
+        await service.read_case(ReadCase("no-such-case", actor="bob"))
+    assert missing.value.field == "case_id" and missing.value.status_code == 404
+    assert await repository.get_case("no-such-case") is None
+    assert await repository.case_events("no-such-case") == []

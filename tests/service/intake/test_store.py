@@ -1,0 +1,87 @@
+"""What only the real store can prove: the stored documents keep the shapes other processes read (the relay,
+referral's tests, the benchmark), look-ups go through indexes, and a crash between the look-up keys and the
+case leaves nothing a look-up trips over."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from migradesk_intake.adapters.repository import MongoIntakeRepository
+from migradesk_intake.domain.activity import Training
+from migradesk_intake.domain.duplicates import PersonRecord, match_keys
+from migradesk_intake.service import ErasePerson, IntakeService, LogActivity
+from tests.service.intake.helpers import DANIELA, TOWN, Clock, open_case
+
+pytestmark = [pytest.mark.infra]
+
+OUTBOX_FIELDS = ["outbox", "outbox_total", "outbox_sent", "outbox_pending", "outbox_at"]
+
+
+@pytest.fixture
+def service(mongo_repository: MongoIntakeRepository) -> IntakeService:
+    return IntakeService(mongo_repository, municipality=TOWN, clock=Clock())
+
+
+async def test_a_case_document_keeps_its_shape_through_erasure(
+        service: IntakeService, intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    case = await service.open_case(open_case(DANIELA, "sus_card"))
+    doc = await intake_db["cases"].find_one({"_id": case.case_id})
+    assert doc is not None
+    assert list(doc) == ["_id", "person_id", "person", "status", "version", "opened_at", "municipality", "requests",
+                         "audit", *OUTBOX_FIELDS]
+    assert doc["person"] == {
+        "full_name": "Daniela Suárez", "birth_date": "1990-05-04", "sex": "female", "nationality": "VEN",
+        "preferred_language": "es", "migratory_status": "refugiado",
+        "documents": [{"type": "rnm", "number": "V123456-A"}], "phone": "+55 67 99999-0000",
+        "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana"}}
+    assert doc["requests"] == [{"request_id": case.requests[0].request_id, "category": "sus_card",
+                                "service_area": "health", "description": "note about sus_card"}]
+    assert [(a["actor"], a["action"]) for a in doc["audit"]] == [("ana", "case.open")]
+    assert (doc["outbox_total"], doc["outbox_sent"], doc["outbox_pending"]) == (3, 0, True)
+    assert list(doc["outbox"][0]) == ["event_id", "event_type", "topic", "key", "value", "headers"]
+
+    await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
+    erased = await intake_db["cases"].find_one({"_id": case.case_id})
+    assert erased is not None
+    assert list(erased["person"]) == ["erased", "erased_at"] and erased["person"]["erased"] is True
+    assert erased["requests"][0]["description"] is None
+    assert [(a["actor"], a["action"]) for a in erased["audit"]] == [("ana", "case.open"), ("dpo", "person.erase")]
+    assert (erased["outbox_total"], erased["outbox_pending"]) == (4, True)
+    assert await intake_db["match_keys"].count_documents({"person_id": case.person_id}) == 0
+    reads = await intake_db["audit_log"].find({"subject_id": case.person_id}).to_list()
+    assert [sorted(r) for r in reads] == [["_id", "action", "actor", "at", "case_id", "subject_id"]]
+
+
+async def test_an_activity_document_keeps_its_shape(service: IntakeService,
+                                                    intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    logged = await service.log_activity(LogActivity(Training(date(2026, 11, 10), "Acolhimento", {"health": 2}),
+                                                    actor="ana"))
+    doc = await intake_db["activities"].find_one({"_id": logged.activity_id})
+    assert doc is not None
+    assert list(doc) == ["_id", "kind", "held_on", "topic", "servants_trained_by_sector", "municipality",
+                         "logged_at", "logged_by", *OUTBOX_FIELDS]
+    assert (doc["kind"], doc["held_on"], doc["logged_by"]) == ("training", "2026-11-10", "ana")
+
+
+async def test_a_look_up_key_left_by_a_crash_before_its_case_is_skipped(
+        service: IntakeService, mongo_repository: MongoIntakeRepository,
+        intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    case = await service.open_case(open_case())
+    keys = match_keys(PersonRecord("", DANIELA.full_name, DANIELA.birth_date))
+    await intake_db["match_keys"].insert_one({"_id": f"{keys[0]}|lost", "key": keys[0], "person_id": "p-lost",
+                                              "case_id": "lost"})
+    assert [c.case_id for c in await mongo_repository.cases_matching(keys, limit=10)] == [case.case_id]
+
+
+async def test_the_look_ups_have_their_indexes(mongo_repository: MongoIntakeRepository,
+                                               intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    async def leading(collection: str) -> set[str]:
+        return {next(iter(i["key"])) for i in await (await intake_db[collection].list_indexes()).to_list()}
+
+    assert {"person_id"} <= await leading("cases")
+    assert {"key", "person_id"} <= await leading("match_keys")
+    assert {"subject_id"} <= await leading("audit_log")
