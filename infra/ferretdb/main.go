@@ -20,10 +20,16 @@ import (
 func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	sqliteDir := flag.String("sqlite-dir", "", "existing directory for the SQLite databases (required)")
+	// In WAL mode (FerretDB's default) "normal" syncs at checkpoints instead of on every commit: a crashed
+	// process loses nothing, and only a power loss can roll back the last commits. "full" is FerretDB's default.
+	synchronous := flag.String("synchronous", "normal", "SQLite synchronous pragma: normal or full")
 	flag.Parse()
 
 	if *sqliteDir == "" {
 		log.Fatal("--sqlite-dir is required")
+	}
+	if *synchronous != "normal" && *synchronous != "full" {
+		log.Fatal("--synchronous must be normal or full")
 	}
 	if err := os.MkdirAll(*sqliteDir, 0o700); err != nil {
 		log.Fatalf("cannot create %s: %v", *sqliteDir, err)
@@ -34,7 +40,7 @@ func main() {
 		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + *sqliteDir + "/",
+		SQLiteURL: "file:" + *sqliteDir + "/?_pragma=synchronous(" + *synchronous + ")",
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -19,4 +19,4 @@ class ReferralSettings(ServiceSettings):
     reroute_poll_seconds: float = Field(default=5.0, gt=0)
     sla_check_seconds: float = Field(default=60.0, gt=0)
     # How often each agency's open-referral counter is recounted (it can drift by one after a crash).
-    load_reconcile_seconds: float = Field(default=600.0, gt=0)
+    load_reconcile_seconds: float = Field(default=21600.0, gt=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -118,6 +118,17 @@ def _history_entry(entry: HistoryEntry) -> dict[str, Any]:
             "actor": entry.actor, "at": entry.at, "reason": entry.reason, "comment": entry.comment}
 
 
+def due_hour(at: datetime) -> str:
+    """The hour a response falls due, as text: the escalation job asks for one hour at a time by equality,
+    the only kind of condition the store answers from an index (it cannot use one for a date range)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+# How far back the escalation job looks for deadlines it has not flagged yet (it runs every minute; older
+# ones would mean the service was down for longer than this).
+OVERDUE_LOOKBACK = timedelta(days=7)
+
+
 def referral_document(record: ReferralRecord) -> dict[str, Any]:
     """The document of a newly routed referral (lifecycle fields are added by its first step)."""
     request = record.request
@@ -129,6 +140,7 @@ def referral_document(record: ReferralRecord) -> dict[str, Any]:
         "municipality": request.municipality, "facets": request.facets.model_dump(mode="json"),
         "correlation_id": request.correlation_id, "created_at": record.created_at, "updated_at": record.updated_at,
         "version": record.version, "response_due_at": record.response_due_at, "overdue": record.overdue,
+        "response_due_hour": due_hour(record.response_due_at),
         "reroute_pending": record.reroute_pending, "history": [_history_entry(h) for h in record.state.history],
     }
 
@@ -210,6 +222,7 @@ class MongoReferralRepository:
         await self.referrals.create_index([("case_id", 1)])
         await self.referrals.create_index([("reroute_pending", 1)])
         await self.referrals.create_index([("status", 1), ("overdue", 1)])
+        await self.referrals.create_index([("response_due_hour", 1), ("status", 1), ("overdue", 1)])
         await self.case_persons.create_index([("person_id", 1)])
 
     # -- the agency directory -------------------------------------------------------------------------------
@@ -308,9 +321,15 @@ class MongoReferralRepository:
         return await self._find({"reroute_pending": True}, limit=limit)
 
     async def unanswered_past_deadline(self, now: datetime, limit: int) -> list[ReferralRecord]:
-        # Equality on the (status, overdue) index: only the pending referrals not yet escalated are read.
-        return await self._find({"status": ReferralStatus.PENDING.value, "overdue": False,
-                                 "response_due_at": {"$lt": now}}, limit=limit)
+        # One equality query per hour on the (response_due_hour, status, overdue) index: only the referrals
+        # falling due in that hour are read, never every pending referral.
+        found: list[ReferralRecord] = []
+        hour = (now - OVERDUE_LOOKBACK).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        while hour <= now and len(found) < limit:
+            found += await self._find({"response_due_hour": due_hour(hour), "status": ReferralStatus.PENDING.value,
+                                       "overdue": False, "response_due_at": {"$lt": now}}, limit=limit - len(found))
+            hour += timedelta(hours=1)
+        return found
 
     async def for_case(self, case_id: str, *, agency_id: str | None = None,
                        status: ReferralStatus | None = None) -> list[ReferralRecord]:
