@@ -43,6 +43,9 @@ RETRIES = Counter("migradesk_event_retries_total", "Handler attempts that failed
 LAG = Gauge("migradesk_consumer_lag", "Messages behind the partition's end after the last batch",
             ["group", "topic", "partition"])
 
+# W3C trace context headers, kept with each event read so the events it causes continue its trace.
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_STORE_ERRORS, KafkaError, TimeoutError)
 
 
@@ -316,10 +319,13 @@ class EventConsumer:
             await self.dead_letter(record, "empty message (tombstone) on a topic of events")
             return None
         try:
-            return self._adapter.validate_json(record.value)
+            event = self._adapter.validate_json(record.value)
         except ValidationError as exc:
             await self.dead_letter(record, f"invalid event: {_validation_summary(exc)}")
             return None
+        trace_headers = {k: v.decode("latin-1") for k, v in (record.headers or ())
+                         if k in TRACE_HEADERS and v is not None}
+        return event.in_trace(trace_headers) if isinstance(event, Event) else event
 
     async def _apply_batch(self, fresh: list[tuple[ConsumerRecord[Any, Any], Any]]) -> bool:
         """True when the batch handler stored every effect; False sends the batch message by message."""

@@ -38,8 +38,8 @@ def outbox_entry(spec: TopicSpec, event: Event) -> dict[str, Any]:
         "topic": spec.name,
         "key": event.partition_key(),
         "value": event.model_dump_json(),
-        # The trace context of the request that caused the event, so the relay continues that trace.
-        "headers": {**current_trace_headers(), "event-type": event.event_type,
+        # The trace the event belongs to (else the current request's), so the relay continues that trace.
+        "headers": {**(event.trace_headers or current_trace_headers()), "event-type": event.event_type,
                     "content-type": "application/json"},
     }
 
@@ -172,15 +172,26 @@ class OutboxRelay:
         except BaseException:
             self._mine[coll.name] |= {d["_id"] for d in docs if d["_id"] in mine}
             raise
-        for doc in docs:
-            total_now = len(doc["outbox"])
-            # Clear the flag only if no event was appended since we read the document.
-            result = await coll.update_one({"_id": doc["_id"], "outbox_total": total_now},
-                                           {"$max": {"outbox_sent": total_now}, "$set": {"outbox_pending": False}})
-            if result.matched_count == 0:
-                await coll.update_one({"_id": doc["_id"]}, {"$max": {"outbox_sent": total_now}})
+        await self._mark_sent(coll, docs)
         PUBLISHED.labels(coll.name).inc(len(messages))
         return len(messages)
+
+
+    @staticmethod
+    async def _mark_sent(coll: AsyncCollection[dict[str, Any]], docs: list[dict[str, Any]]) -> None:
+        """Advance `outbox_sent` of the published documents. Documents read with the same number of events are
+        marked by one command (by _id, an index look-up), not one command each."""
+        by_total: dict[int, list[Any]] = {}
+        for doc in docs:
+            by_total.setdefault(len(doc["outbox"]), []).append(doc["_id"])
+        for total_now, ids in by_total.items():
+            # Clear the flag only where no event was appended since we read the document...
+            result = await coll.update_many({"_id": {"$in": ids}, "outbox_total": total_now},
+                                            {"$max": {"outbox_sent": total_now}, "$set": {"outbox_pending": False}})
+            if result.matched_count < len(ids):
+                # ...elsewhere only record what went out; the new events keep the document pending.
+                await coll.update_many({"_id": {"$in": ids}, "outbox_total": {"$ne": total_now}},
+                                       {"$max": {"outbox_sent": total_now}})
 
 
 def _older(at: datetime | None, than: datetime) -> bool:

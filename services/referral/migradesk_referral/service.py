@@ -8,8 +8,8 @@ it causes (the repository stores both in one write and wakes the relay).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -27,13 +27,14 @@ from migradesk_referral.domain.record import (
     take_action,
 )
 from migradesk_referral.domain.referral import OPEN_STATUSES, Command
-from migradesk_referral.domain.routing import Agency, choose_agency
+from migradesk_referral.domain.routing import Agency, AgencyCandidate, choose_agency
 from migradesk_shared.auth import Principal, Role
 from migradesk_shared.contracts.case_events import RequestLogged
 from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
 from migradesk_shared.contracts.referral_events import ActorRole
 from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
 from migradesk_shared.errors import Conflict, Forbidden, NotFound
+from migradesk_shared.topics import ServiceArea
 
 log = structlog.get_logger("migradesk.referral")
 
@@ -129,6 +130,31 @@ class ReferralService:
             return None  # resolved at the desk itself; nothing to refer
         return await self.route(RouteRequest(mappers.request_to_route(event, event.service_area),
                                              causation_id=event.event_id))
+
+    async def route_logged_requests(self, events: Sequence[RequestLogged]) -> list[str]:
+        """Route a batch of logged requests: the directory is read once per area, the load each choice adds
+        is counted before the next choice, and the referrals are stored in one command. The same referrals
+        as routing the requests one by one (ids are deterministic, so a redelivered batch stores nothing)."""
+        candidates: dict[ServiceArea, list[AgencyCandidate]] = {}
+        routed_now: list[tuple[ReferralRecord, mappers.Events]] = []
+        for event in events:
+            if event.service_area is None:
+                continue  # resolved at the desk itself; nothing to refer
+            request = mappers.request_to_route(event, event.service_area)
+            if request.area not in candidates:
+                candidates[request.area] = await self.referrals.agencies_serving(request.area)
+            decision = choose_agency(request.area, request.facets.language, candidates[request.area],
+                                     category=request.category)
+            referral = routed(request, decision, at=self._clock())
+            routed_now.append((referral, mappers.routing_events(referral, causation_id=event.event_id,
+                                                                trace=event.trace_headers)))
+            if decision.agency_id is not None:
+                candidates[request.area] = [replace(c, open_referrals=c.open_referrals + 1)
+                                            if c.agency_id == decision.agency_id else c
+                                            for c in candidates[request.area]]
+        stored = await self.referrals.add_many(routed_now)
+        log.info("referrals created", count=len(stored), skipped=len(routed_now) - len(stored))
+        return stored
 
     async def reroute_declined(self, limit: int = 50) -> int:
         """Send each newly declined request to the next eligible agency (or to manual routing). Idempotent: the

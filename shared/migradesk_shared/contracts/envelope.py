@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 def new_id() -> str:
@@ -30,6 +30,20 @@ class Event(BaseModel):
     correlation_id: str | None = Field(default=None, max_length=64)
     # The event_id of the event that caused this one, if any.
     causation_id: str | None = Field(default=None, max_length=64)
+
+    # The W3C trace context (traceparent/tracestate) the event belongs to; not part of the payload, it travels
+    # in Kafka headers. Set on an event read from Kafka, and passed on to the events it causes, so a trace
+    # follows a case through consumers that handle a whole batch at once.
+    _trace_headers: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def trace_headers(self) -> dict[str, str]:
+        return dict(self._trace_headers)
+
+    def in_trace(self, headers: dict[str, str]) -> Event:
+        """This event, continuing the trace given by `headers` (the event that caused it, usually)."""
+        self._trace_headers = dict(headers)
+        return self
 
     def partition_key(self) -> str:
         raise NotImplementedError

@@ -96,3 +96,26 @@ async def test_without_an_eligible_agency_the_referral_waits_for_manual_routing(
     assert ("referrals", rid) in relayed
     assert referral_view(referral)["allowed_actions"] == []
     assert {a.agency_id: a.open_referrals for a in await repository.directory()} == before
+
+
+async def test_a_batch_of_logged_requests_is_routed_as_one_by_one_and_once(
+        service: ReferralService, repository: Repository, relayed: list[tuple[str, Any]]) -> None:
+    """The consumer routes a whole batch in one store command: the same referrals, load balanced within the
+    batch, and a redelivered batch (or a request already routed on its own) stores nothing twice."""
+    alone = logged(ServiceArea.EDUCATION, "school_enrolment")
+    first_alone = await service.route_logged_request(alone)
+    batch = [logged(SOCIAL, "cadunico", language="pt"), logged(SOCIAL, "cadunico", language="pt"),
+             logged(None, "documentation"), alone, logged(HEALTH, "sus_card")]
+    stored = await service.route_logged_requests(batch)
+    assert len(stored) == 3  # not the desk's own request, not the one routed before
+    social = [await repository.for_case(e.case_id) for e in batch[:2]]
+    assert sorted(r.agency_id for [r] in social) == ["cras-canaa", "cras-jardim-carisma"]  # balanced in the batch
+    assert await repository.for_case(batch[2].case_id) == []
+    assert [r.referral_id for r in await repository.for_case(alone.case_id)] == [first_alone]
+    for referral_id in stored:
+        assert [e.event_type for e in await repository.stored_events(referral_id)] == \
+            ["ReferralCreated", "ReferralDispatched"]
+        assert ("referrals", referral_id) in relayed
+    assert await open_referrals(repository, "cras-canaa") == 1
+    assert await service.route_logged_requests(batch) == []  # redelivered: nothing new
+    assert await open_referrals(repository, "cras-canaa") == 1

@@ -53,8 +53,14 @@ def person_contact(event: PersonProfileUpserted) -> PersonContact:
 
 # -- domain -> referral's events --------------------------------------------------------------------------------
 
-def routing_events(referral: ReferralRecord, *, causation_id: str) -> Events:
-    """ReferralCreated (and the dispatch to the area's integrated agencies), or ReferralNeedsManualRouting."""
+def routing_events(referral: ReferralRecord, *, causation_id: str, trace: dict[str, str] | None = None) -> Events:
+    """ReferralCreated (and the dispatch to the area's integrated agencies), or ReferralNeedsManualRouting;
+    `trace`: the trace of the event that caused them, when it is not the current one (a batch)."""
+    return [(spec, event.in_trace(trace) if trace else event)
+            for spec, event in _routing_events(referral, causation_id=causation_id)]
+
+
+def _routing_events(referral: ReferralRecord, *, causation_id: str) -> Events:
     request = referral.request
     common: dict[str, Any] = {"producer": PRODUCER, "correlation_id": request.correlation_id,
                               "causation_id": causation_id, "occurred_at": referral.created_at}

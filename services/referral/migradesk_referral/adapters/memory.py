@@ -89,6 +89,9 @@ class InMemoryReferralRepository:
         self._change_load(referral.agency_id, int(referral.is_open))
         return True
 
+    async def add_many(self, routed: Sequence[tuple[ReferralRecord, Events]]) -> list[str]:
+        return [r.referral_id for r, events in routed if await self.add(r, events)]
+
     async def get(self, referral_id: str) -> ReferralRecord | None:
         return self._referrals.get(referral_id)
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from migradesk_referral.domain.person import PersonContact
 from migradesk_referral.domain.record import ReferralRecord, RequestToRoute
@@ -77,6 +77,11 @@ class ReferralRepository(Protocol):
     # -- referrals ------------------------------------------------------------------------------------------
     async def add(self, referral: ReferralRecord, events: Events) -> bool:
         """Store a new referral with its events; False (nothing stored) if that routing attempt exists."""
+        ...
+
+    async def add_many(self, routed: Sequence[tuple[ReferralRecord, Events]]) -> list[str]:
+        """Store new referrals with their events in one command; the ids stored (routing attempts that
+        exist already are skipped)."""
 
     async def get(self, referral_id: str) -> ReferralRecord | None: ...
 
@@ -273,6 +278,28 @@ class MongoReferralRepository:
         self._written(referral.referral_id)
         await self._change_load(referral.agency_id, int(referral.is_open))
         return True
+
+    async def add_many(self, routed: Sequence[tuple[ReferralRecord, Events]]) -> list[str]:
+        if not routed:
+            return []
+        refused: set[int] = set()
+        try:
+            await self.referrals.insert_many([{**referral_document(r), **new_document_outbox(events)}
+                                              for r, events in routed], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != 11000 for err in errors):
+                raise
+            refused = {err["index"] for err in errors}  # routed before: a redelivered event
+        stored = [r for i, (r, _) in enumerate(routed) if i not in refused]
+        load: dict[str, int] = {}
+        for referral in stored:
+            self._written(referral.referral_id)
+            if referral.agency_id is not None and referral.is_open:
+                load[referral.agency_id] = load.get(referral.agency_id, 0) + 1
+        for agency_id, delta in load.items():
+            await self._change_load(agency_id, delta)
+        return [r.referral_id for r in stored]
 
     async def get(self, referral_id: str) -> ReferralRecord | None:
         doc = await self.referrals.find_one({"_id": referral_id}, {"outbox": 0})

@@ -17,11 +17,15 @@ def subscribe(runtime: Runtime, service: ReferralService) -> None:
         if isinstance(event, RequestLogged):  # a case's opening alone asks nothing of referral
             await service.route_logged_request(event)
 
+    async def on_case_events(items: list[tuple[Any, Delivery]]) -> None:
+        # A batch routes in one store command; if it fails, the consumer retries it message by message.
+        await service.route_logged_requests([event for event, _ in items if isinstance(event, RequestLogged)])
+
     async def on_profile(event: Any, delivery: Delivery) -> None:
         await service.keep_person_profile(event)
 
     async def on_erasure(person_id: str, delivery: Delivery) -> None:
         await service.erase_person(person_id)
 
-    runtime.subscribe(CASE_EVENTS, on_case_event)
+    runtime.subscribe(CASE_EVENTS, on_case_event, batch_handler=on_case_events)
     runtime.subscribe(PERSON_PROFILES, on_profile, tombstone_handler=on_erasure)
