@@ -1,41 +1,59 @@
 """MigraDesk benchmarks: ratios against baselines measured in the same run, A/B alternating (DESIGN.md §7b).
 
   (a) pipeline: events/s of the metrics consumer (FastStream batch subscriber, DLQ/retry wrapper, inbox,
-      guarded rollups) vs a raw aiokafka consume -> validate -> insert_one loop, same broker and store;
+      guarded rollups) vs the plain loop a competent engineer writes: aiokafka getmany -> validate -> one
+      insert_many per batch -> commit per batch, same broker and store;
+  (b) end-to-end latency, open loop (bench/e2e.py): p50/p99 from a POST at the desk to the referral in the
+      agency inbox and to the metrics count, at fixed offered loads and a burst, over stores already holding
+      BENCH_STORED_SIZES cases (registered through intake's handler, bench/seed.py); ratios large/small store;
   (c) intake: requests/s and resident memory of the intake service vs a bare FastAPI + insert_one app;
   (d) dashboard: the metrics summary read from rollups vs a naive $group over one document per request, at
-      growing numbers of requests.
+      growing numbers of requests;
+  (e) rebuild by replay (bench/replay.py): the metrics consumer from offset 0 into an empty store vs a raw
+      aiokafka drain of the same topics.
 
-Sizes are small by default so a run takes a few minutes on 2 cores; raise them with BENCH_EVENTS,
-BENCH_REQUESTS and BENCH_DASHBOARD_SIZES (comma-separated). Nothing here asserts a time: it prints ratios.
+Sizes are env-overridable: BENCH_EVENTS, BENCH_REQUESTS, BENCH_DASHBOARD_SIZES, BENCH_STORED_SIZES, BENCH_RATES,
+BENCH_SECONDS, BENCH_BURST, BENCH_REPLAY_EVENTS, BENCH_STORE_SIZES (lists comma-separated); the defaults keep a
+run under about 20 minutes on 2 cores. Nothing here asserts a time: it prints ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
+import inspect
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from faststream.kafka import KafkaBroker
-from opentelemetry import trace
 from pymongo import AsyncMongoClient
+from pymongo.errors import BulkWriteError
 
-from infra.launcher import LOCAL_DIR, REPO_ROOT, Infra, free_port, spawn, start_infra, start_service, wait_http_ready
-from migradesk_metrics.handlers import MetricsStore, handle_rollup_batch, handle_rollup_event, summary
+from bench.e2e import bench_latency
+from bench.replay import bench_replay, desk_wide_counts, live_metrics_consumers
+from infra.local.paths import LOCAL_DIR, REPO_ROOT
+from infra.local.process import free_port, spawn, wait_http_ready
+from infra.local.services import start_service
+from infra.local.stack import Infra, start_infra
+from migradesk_metrics.adapters.repository import MongoRollupRepository
+from migradesk_metrics.domain.rollups import period_of
+from migradesk_metrics.service import count_events, summary
 from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
 from migradesk_shared.contracts.registry import adapter_for
-from migradesk_shared.kafka import Delivery, DeliveryPolicy, EventConsumer, Inbox, ReliableProducer, ensure_topics
+from migradesk_shared.kafka import Delivery, ensure_topics
 from migradesk_shared.topics import CASE_EVENTS, ServiceArea, TopicNames
 
 TZ = ZoneInfo("America/Sao_Paulo")
@@ -74,76 +92,86 @@ async def publish(infra: Infra, topic: str, batch: list[RequestLogged]) -> None:
 
 
 async def filled_topic(infra: Infra, n: int) -> TopicNames:
-    """A fresh topic prefix whose case-events topic holds n events, so each round reads from offset 0."""
+    """A fresh topic prefix whose case-events topic holds n events, so each round reads from offset 0. Every
+    topic of the list is created, as the services' runtime would at start-up (outside the timed window)."""
     names = TopicNames(f"bench{uuid.uuid4().hex[:8]}.")
-    await ensure_topics(infra.bootstrap_servers, names, specs=[CASE_EVENTS])
+    await ensure_topics(infra.bootstrap_servers, names)
     await publish(infra, names(CASE_EVENTS), events(n))
     return names
 
 
-async def pipeline_round(infra: Infra, db: Any, n: int) -> float:
+async def pipeline_round(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], n: int) -> float:
+    """The metrics service's consumers as its composition root wires them (batch subscriber, DLQ/retry wrapper,
+    inbox, guarded rollups; its other topics are empty here), into an empty database."""
     names = await filled_topic(infra, n)
-    store = MetricsStore(db)
-    inbox = db["processed_events"]
-    broker = KafkaBroker(infra.bootstrap_servers, logger=None)
-    producer = ReliableProducer(infra.bootstrap_servers, "bench")
-    group = f"{names.prefix}metrics"
-
-    async def handler(event: Any, delivery: Delivery) -> None:
-        await handle_rollup_event(event, delivery, store=store, tz=TZ)
-
-    async def batch_handler(items: list[tuple[Any, Delivery]]) -> None:
-        await handle_rollup_batch(items, store=store, tz=TZ)
-
-    EventConsumer(spec=CASE_EVENTS, names=names, group_id=group, adapter=adapter_for(CASE_EVENTS), handler=handler,
-                  inbox=Inbox(inbox, group), producer=producer, policy=DeliveryPolicy(),
-                  tracer=trace.get_tracer("bench"), batch_handler=batch_handler).register(broker, batch_size=500)
-    started = time.perf_counter()
-    await broker.start()
+    database = f"bench_pipeline_{uuid.uuid4().hex[:8]}"
+    period = period_of(datetime.now(UTC), TZ)
     try:
-        await wait_until(lambda: _count_at_least(inbox, {"_id": {"$regex": f"^{group}:"}}, n))
-        return n / (time.perf_counter() - started)
+        started = time.perf_counter()
+        async with live_metrics_consumers(infra, names, database=database, group="metrics") as repository:
+
+            async def counted() -> bool:
+                return (await desk_wide_counts(repository, period)).get("requests_logged", 0) >= n
+
+            await wait_until(counted)
+            # The inbox entries of a batch are written after its rollups; the round ends when both hold all.
+            await wait_until(lambda: _count_at_least(mongo[database]["processed_events"], {}, n))
+            return n / (time.perf_counter() - started)
     finally:
-        await broker.stop()
-        await producer.stop()
+        await mongo.drop_database(database)
 
 
-async def raw_round(infra: Infra, db: Any, n: int) -> float:
+async def raw_round(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], n: int) -> float:
+    """The best plain baseline: per fetched batch, validate each value with the same pydantic adapter, ONE
+    unordered insert_many, then one commit. Redelivered events (same _id) are skipped, so it is idempotent."""
     names = await filled_topic(infra, n)
     adapter = adapter_for(CASE_EVENTS)
-    collection = db[f"raw_{uuid.uuid4().hex[:8]}"]
+    db = mongo[f"bench_raw_{uuid.uuid4().hex[:8]}"]
+    collection = db["events"]
     consumer = AIOKafkaConsumer(names(CASE_EVENTS), bootstrap_servers=infra.bootstrap_servers,
                                 group_id=f"{names.prefix}raw", auto_offset_reset="earliest", enable_auto_commit=False)
     started = time.perf_counter()
+    deadline = time.monotonic() + 600
     await consumer.start()
     done = 0
     try:
         while done < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError("raw pipeline round did not finish")
             batch = await consumer.getmany(timeout_ms=100, max_records=500)
+            docs = []
             for records in batch.values():
                 for record in records:
                     event = adapter.validate_json(record.value)
-                    await collection.insert_one({"_id": event.event_id, "area": event.service_area})
-                    done += 1
-            if batch:
-                await consumer.commit()
+                    docs.append({"_id": event.event_id, "type": event.event_type, "municipality": event.municipality,
+                                 "area": event.service_area, "at": event.occurred_at})
+            if not docs:
+                continue
+            try:
+                await collection.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                    raise
+            await consumer.commit()
+            done += len(docs)
         return n / (time.perf_counter() - started)
     finally:
         await consumer.stop()
+        await mongo.drop_database(db.name)
 
 
 async def _count_at_least(collection: Any, query: dict[str, Any], n: int) -> bool:
     return bool(await collection.count_documents(query) >= n)
 
 
-async def bench_pipeline(infra: Infra, db: Any, n: int) -> None:
+async def bench_pipeline(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], n: int) -> None:
     ours, base = [], []
     for _ in range(ROUNDS):
-        base.append(await raw_round(infra, db, n))
-        ours.append(await pipeline_round(infra, db, n))
+        base.append(await raw_round(infra, mongo, n))
+        ours.append(await pipeline_round(infra, mongo, n))
     a, b = statistics.median(ours), statistics.median(base)
-    say(f"(a) pipeline        {n} events   metrics consumer {a:8.1f} ev/s   raw aiokafka loop {b:8.1f} ev/s"
-        f"   ratio {a / b:5.2f}")
+    say(f"(a) pipeline        {n} events   metrics consumer {a:8.1f} ev/s   getmany+validate+insert_many+commit "
+        f"{b:8.1f} ev/s   ratio {a / b:5.2f}")
 
 
 # ---------------------------------------------------------------------------------------------------- (c) intake
@@ -211,7 +239,8 @@ async def bench_intake(infra: Infra, n: int) -> None:
 # ------------------------------------------------------------------------------------------------- (d) dashboard
 
 async def bench_dashboard(db: Any, sizes: list[int]) -> None:
-    store = MetricsStore(db)
+    repository = MongoRollupRepository(db)
+    await repository.ensure_indexes()
     facts = db["request_facts"]
     await facts.create_index([("municipality", 1), ("period", 1)])
     seeded = 0
@@ -222,7 +251,7 @@ async def bench_dashboard(db: Any, sizes: list[int]) -> None:
             await facts.insert_many([{"_id": e.event_id, "municipality": e.municipality, "period": "2026-11",
                                       "area": e.service_area.value if e.service_area else "desk"} for e in batch])
             positioned = [(e, Delivery("bench", 0, offset)) for offset, e in enumerate(batch, start=seeded)]
-            await handle_rollup_batch(positioned, store=store, tz=TZ)
+            await count_events(positioned, repository=repository, tz=TZ)
             seeded += chunk
 
         async def naive() -> Any:
@@ -231,7 +260,7 @@ async def bench_dashboard(db: Any, sizes: list[int]) -> None:
             return await (await facts.aggregate(pipeline)).to_list()
 
         async def rollups() -> Any:
-            return await summary(store, municipality="Dourados-MS", period="2026-11")
+            return await summary(repository, municipality="Dourados-MS", period="2026-11")
 
         naive_times: list[float] = []
         rollup_times: list[float] = []
@@ -245,20 +274,62 @@ async def bench_dashboard(db: Any, sizes: list[int]) -> None:
             f"   speed-up {b / a:6.1f}x")
 
 
+def sizes_from_env(name: str, default: str) -> list[int]:
+    return [int(s) for s in os.environ.get(name, default).split(",") if s.strip()]
+
+
+async def store_bench_hook(sizes: list[int]) -> None:
+    """Store micro-benchmarks (bench/store.py, also `python -m bench.store`) when that module is there: it is
+    written separately, so its absence (or another shape) skips it with a line saying so. It starts its own
+    stores; an empty `sizes` lets it choose."""
+    if importlib.util.find_spec("bench.store") is None:
+        say("(store) micro-benchmarks   skipped: there is no bench/store.py")
+        return
+    run_store_bench = getattr(importlib.import_module("bench.store"), "run_store_bench", None)
+    if run_store_bench is None:
+        say("(store) micro-benchmarks   skipped: bench/store.py has no run_store_bench(sizes)")
+        return
+    # It blocks (a synchronous client); a thread keeps this loop's clients alive meanwhile.
+    outcome = await asyncio.to_thread(run_store_bench, sizes or None)
+    if inspect.isawaitable(outcome):
+        outcome = await outcome
+    for line in outcome if isinstance(outcome, list) else []:
+        say(f"(store) {line}")
+
+
 async def main() -> None:
     n_events = int(os.environ.get("BENCH_EVENTS", "2000"))
     n_requests = int(os.environ.get("BENCH_REQUESTS", "500"))
-    sizes = [int(s) for s in os.environ.get("BENCH_DASHBOARD_SIZES", "10000,50000").split(",")]
-    infra = start_infra(kafka_port=free_port(), store_port=free_port(), run_name=f"bench-{uuid.uuid4().hex[:6]}")
+    sizes = sizes_from_env("BENCH_DASHBOARD_SIZES", "10000,50000")
+    # 10^5 stored cases is the size that matters, but registering them and letting the pipeline route them all
+    # takes over an hour on 2 cores today (referral routes some 20-40 requests/s, one message at a time), so
+    # the default stops at 10^4; BENCH_STORED_SIZES=1000,100000 runs the large one.
+    stored_sizes = sizes_from_env("BENCH_STORED_SIZES", "1000,10000")
+    rates = [float(r) for r in os.environ.get("BENCH_RATES", "5,20,50").split(",") if r.strip()]
+    seconds = float(os.environ.get("BENCH_SECONDS", "10"))
+    burst = int(os.environ.get("BENCH_BURST", "200"))
+    replay_events = int(os.environ.get("BENCH_REPLAY_EVENTS", "20000"))
+    store_sizes = sizes_from_env("BENCH_STORE_SIZES", "")
+    run_name = f"bench-{uuid.uuid4().hex[:6]}"
+    infra = start_infra(kafka_port=free_port(), store_port=free_port(), run_name=run_name)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
     try:
-        say(f"MigraDesk benchmarks — {ROUNDS} alternating rounds each, medians; ratio > 1 means ours is faster")
-        await bench_pipeline(infra, client["bench_pipeline"], n_events)
+        say(f"MigraDesk benchmarks — {ROUNDS} alternating rounds each, medians; ratio > 1 means ours is faster"
+            " (latency ratios: > 1 means slower over the larger store)")
+        await bench_pipeline(infra, client, n_events)
         await bench_intake(infra, n_requests)
         await bench_dashboard(client["bench_dashboard"], sizes)
+        for line in await bench_latency(infra, stored_sizes=stored_sizes, rates=rates, seconds_per_rate=seconds,
+                                            burst=burst):
+            say(line)
+        for line in await bench_replay(infra, replay_events):
+            say(line)
+        await store_bench_hook(store_sizes)
     finally:
         await client.close()
         infra.stop()
+        # Each run starts its own broker and store; their data is of no use afterwards and can be large.
+        shutil.rmtree(LOCAL_DIR / "run" / run_name, ignore_errors=True)
 
 
 if __name__ == "__main__":

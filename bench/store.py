@@ -34,8 +34,10 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from infra.launcher import LOCAL_DIR, LocalFerretDB, ensure_ferretdb_binary, free_port, port_open, spawn
 from infra.local.ferretdb_build import ensure_upstream_ferretdb
+from infra.local.paths import LOCAL_DIR
+from infra.local.process import free_port
+from infra.local.store import LocalFerretDB, ensure_ferretdb_binary
 
 Doc = dict[str, Any]
 
@@ -61,24 +63,13 @@ def _env_ints(name: str, default: list[int]) -> list[int]:
 
 
 @contextlib.contextmanager
-def running_ferretdb(binary: Path, label: str, timeout: float = 60.0) -> Iterator[str]:
-    """A FerretDB from `binary` on a free loopback port over a new, afterwards deleted, data directory.
-
-    LocalFerretDB.start() always runs the patched binary; this starts the given one the same way."""
+def running_ferretdb(binary: Path, label: str) -> Iterator[str]:
+    """A FerretDB from `binary` on a free loopback port over a new, afterwards deleted, data directory."""
     (LOCAL_DIR / "run").mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix=f"bench-store-{label}-", dir=LOCAL_DIR / "run"))
-    store = LocalFerretDB(name=f"bench-store-{label}", port=free_port(), home=home)
-    data = home / "data"
-    data.mkdir()
+    store = LocalFerretDB(name=f"bench-store-{label}", port=free_port(), home=home, binary=binary)
     try:
-        store.process = spawn(store.name, [str(binary), f"--listen-addr=127.0.0.1:{store.port}",
-                                           f"--sqlite-dir={data}"], store.log_path,
-                              env={**os.environ, "DO_NOT_TRACK": "1"})
-        deadline = time.monotonic() + timeout
-        while not port_open("127.0.0.1", store.port):
-            if store.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"FerretDB ({binary.name}) did not start; see {store.log_path}")
-            time.sleep(0.1)
+        store.start()
         yield store.uri
     finally:
         store.stop()
