@@ -26,6 +26,7 @@ import inspect
 import os
 import secrets
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -311,6 +312,11 @@ async def main() -> None:
     replay_events = int(os.environ.get("BENCH_REPLAY_EVENTS", "20000"))
     store_sizes = sizes_from_env("BENCH_STORE_SIZES", "")
     run_name = f"bench-{uuid.uuid4().hex[:6]}"
+    # `kill` (or `timeout`) must not leave a broker, a store and services running: cancelling this task runs
+    # every clean-up below, as Ctrl-C does.
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     infra = start_infra(kafka_port=free_port(), store_port=free_port(), run_name=run_name)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri, tz_aware=True)
     try:
