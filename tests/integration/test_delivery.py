@@ -151,7 +151,12 @@ async def test_topics_are_created_explicitly_with_partitions_and_compaction(infr
         assert not {topic_names(s) for s in all_topic_specs()} & set(await admin.list_topics())
         await ensure_topics(infra.bootstrap_servers, topic_names)
         await ensure_topics(infra.bootstrap_servers, topic_names)  # idempotent
-        assert {topic_names(s) for s in all_topic_specs()} <= set(await admin.list_topics())
+
+        async def all_listed() -> bool:
+            # Creation returns before every broker's metadata lists the new topics.
+            return {topic_names(s) for s in all_topic_specs()} <= set(await admin.list_topics())
+
+        await eventually(all_listed, timeout=30, what="every topic of the list created")
         [described] = await admin.describe_topics([topic_names(CASE_EVENTS)])
         assert len(described["partitions"]) == CASE_EVENTS.partitions
         [response] = await admin.describe_configs(

@@ -213,6 +213,10 @@ class ReferralService:
         """Keep the latest shared profile, and which cases it was shared with (a returning person has several)."""
         await self.referrals.keep_person(event.person_id, event.case_id, mappers.person_contact(event))
 
+    async def keep_person_profiles(self, events: Sequence[PersonProfileUpserted]) -> None:
+        """keep_person_profile for a batch, in order, in one store command per collection."""
+        await self.referrals.keep_persons([(e.person_id, e.case_id, mappers.person_contact(e)) for e in events])
+
     async def erase_person(self, person_id: str) -> None:
         """A tombstone from intake: the person asked for erasure, so the local copy goes."""
         await self.referrals.erase_person(person_id)

@@ -56,3 +56,18 @@ async def test_an_erasure_removes_the_copy_from_every_case(service: ReferralServ
     assert (await service.show(rid, None)).person is None
     someone_else = await repository.person_for_case(other_case)
     assert someone_else is not None and someone_else.full_name == "Jean Pierre"  # only that person's copy goes
+
+
+async def test_a_batch_of_profiles_is_kept_in_order(service: ReferralService, repository: Repository) -> None:
+    """The consumer keeps a run of profiles in one command per collection: the later profile of a person in
+    the batch wins, every case links to it, and a redelivered batch changes nothing."""
+    person_id, first_case, second_case, other_case = unique("person"), unique("case"), unique("case"), unique("case")
+    batch = [profile(person_id, first_case, phone=None), profile(unique("person"), other_case, full_name="Jean Pierre"),
+             profile(person_id, second_case, full_name="María Gómez Ruiz")]
+    await service.keep_person_profiles(batch)
+    await service.keep_person_profiles(batch)  # redelivered
+    for case_id in (first_case, second_case):
+        contact = await repository.person_for_case(case_id)
+        assert contact is not None and (contact.full_name, contact.phone) == ("María Gómez Ruiz", "+5567999990000")
+    other = await repository.person_for_case(other_case)
+    assert other is not None and other.full_name == "Jean Pierre"

@@ -144,6 +144,10 @@ class InMemoryReferralRepository:
         self._persons[person_id] = replace(contact, updated_at=_ms(contact.updated_at))
         self._case_persons[case_id] = person_id
 
+    async def keep_persons(self, shared: Sequence[tuple[str, str, PersonContact]]) -> None:
+        for person_id, case_id, contact in shared:
+            await self.keep_person(person_id, case_id, contact)
+
     async def erase_person(self, person_id: str) -> None:
         self._persons.pop(person_id, None)
         for case_id in [c for c, p in self._case_persons.items() if p == person_id]:

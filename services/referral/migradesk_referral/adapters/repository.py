@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -110,6 +111,11 @@ class ReferralRepository(Protocol):
     # -- local copies of the profiles intake shares ---------------------------------------------------------
     async def keep_person(self, person_id: str, case_id: str, contact: PersonContact) -> None:
         """Keep the latest shared contact of a person, and that it was shared with `case_id`."""
+        ...
+
+    async def keep_persons(self, shared: Sequence[tuple[str, str, PersonContact]]) -> None:
+        """keep_person for each (person id, case id, contact), in order (the last contact of a person wins),
+        in one command per collection."""
 
     async def erase_person(self, person_id: str) -> None: ...
 
@@ -384,6 +390,16 @@ class MongoReferralRepository:
         # A returning person has several cases; each links to the one (latest) profile.
         await _upsert(self.persons, person_id, {"$set": {"profile": contact_document(contact)}})
         await _upsert(self.case_persons, case_id, {"$set": {"person_id": person_id}})
+
+    async def keep_persons(self, shared: Sequence[tuple[str, str, PersonContact]]) -> None:
+        if not shared:
+            return
+        # Ordered: a person shared twice in one batch keeps the later contact. A clash with another process
+        # creating the same document raises, and the consumer then retries message by message (keep_person).
+        await self.persons.bulk_write([UpdateOne({"_id": person_id}, {"$set": {"profile": contact_document(c)}},
+                                                 upsert=True) for person_id, _, c in shared], ordered=True)
+        await self.case_persons.bulk_write([UpdateOne({"_id": case_id}, {"$set": {"person_id": person_id}},
+                                                      upsert=True) for person_id, case_id, _ in shared], ordered=True)
 
     async def erase_person(self, person_id: str) -> None:
         await self.persons.delete_one({"_id": person_id})

@@ -24,8 +24,12 @@ def subscribe(runtime: Runtime, service: ReferralService) -> None:
     async def on_profile(event: Any, delivery: Delivery) -> None:
         await service.keep_person_profile(event)
 
+    async def on_profiles(items: list[tuple[Any, Delivery]]) -> None:
+        # The consumer hands over runs that a tombstone never splits, so order within a run is all that matters.
+        await service.keep_person_profiles([event for event, _ in items])
+
     async def on_erasure(person_id: str, delivery: Delivery) -> None:
         await service.erase_person(person_id)
 
     runtime.subscribe(CASE_EVENTS, on_case_event, batch_handler=on_case_events)
-    runtime.subscribe(PERSON_PROFILES, on_profile, tombstone_handler=on_erasure)
+    runtime.subscribe(PERSON_PROFILES, on_profile, batch_handler=on_profiles, tombstone_handler=on_erasure)
