@@ -216,21 +216,26 @@ async def offer(label: str, offsets: Sequence[float], bodies: Sequence[dict[str,
         accepted.append((planned, response.json()["case_id"]))
 
     start = time.monotonic() + 0.2
-    posts = []
-    for offset, body in zip(offsets, bodies, strict=True):
-        delay = start + offset - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        posts.append(asyncio.create_task(post(start + offset, body)))
-    await asyncio.gather(*posts)
-    deadline = time.monotonic() + settle_seconds
-    while time.monotonic() < deadline:
-        counted = samples[-1][1] - before if samples else 0
-        if counted >= len(accepted) and all(case_id in watcher.arrived for _, case_id in accepted):
-            break
-        await asyncio.sleep(0.1)
-    stop.set()
-    await poller
+    posts: list[asyncio.Task[None]] = []
+    try:
+        for offset, body in zip(offsets, bodies, strict=True):
+            delay = start + offset - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            posts.append(asyncio.create_task(post(start + offset, body)))
+        await asyncio.gather(*posts)
+        deadline = time.monotonic() + settle_seconds
+        while time.monotonic() < deadline:
+            counted = samples[-1][1] - before if samples else 0
+            if counted >= len(accepted) and all(case_id in watcher.arrived for _, case_id in accepted):
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        await poller
+    finally:
+        # Interrupted (the run was cancelled): nothing of this phase may outlive the HTTP client.
+        for task in [*posts, poller]:
+            task.cancel()
 
     phase.inbox = [watcher.arrived[c] - planned for planned, c in accepted if c in watcher.arrived]
     phase.unseen_inbox = len(accepted) - len(phase.inbox)
