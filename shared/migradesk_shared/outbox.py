@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,14 +85,15 @@ class OutboxRelay:
         self._poll = poll_seconds
         self._batch = batch_size
         self._takeover = timedelta(seconds=takeover_seconds)
-        self._mine: dict[str, set[Any]] = {c.name: set() for c in self._collections}
+        # Ids in the order they were written (a dict is an ordered set), so a backlog goes out oldest first.
+        self._mine: dict[str, dict[Any, None]] = {c.name: {} for c in self._collections}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.healthy = True
 
     def written(self, collection: str, doc_id: Any) -> None:
         """Called by a repository after a local write with events: they go out now, not at the next sweep."""
-        self._mine[collection].add(doc_id)
+        self._mine[collection][doc_id] = None
         self._wake.set()
 
     def notify(self) -> None:
@@ -143,7 +145,15 @@ class OutboxRelay:
 
     async def _drain_collection(self, coll: AsyncCollection[dict[str, Any]], *, sweep: bool) -> int:
         fields = {"outbox": 1, "outbox_sent": 1, "outbox_total": 1, "outbox_at": 1}
-        mine, self._mine[coll.name] = self._mine[coll.name], set()
+        # At most one batch of our own documents per round: a backlog (a bulk import, a broker outage) is then
+        # published in bounded rounds instead of one query and one send over everything at once.
+        pending_mine = self._mine[coll.name]
+        if len(pending_mine) <= self._batch:
+            mine, self._mine[coll.name] = pending_mine, {}
+        else:
+            mine = {doc_id: None for doc_id in itertools.islice(pending_mine, self._batch)}
+            for doc_id in mine:
+                del pending_mine[doc_id]
         docs: list[dict[str, Any]] = []
         try:
             if mine:
@@ -156,10 +166,13 @@ class OutboxRelay:
                 known = {d["_id"] for d in docs}
                 docs += [d for d in pending if d["_id"] not in known and _older(d.get("outbox_at"), stale_before)]
         except BaseException:
-            self._mine[coll.name] |= mine  # try again next round
+            self._mine[coll.name] = mine | self._mine[coll.name]  # try again next round, first
             raise
         if not docs:
             return 0
+        # Documents of one key go out in the order they were written; `$in` returns them in _id order.
+        written_order = {doc_id: position for position, doc_id in enumerate(mine)}
+        docs.sort(key=lambda d: written_order.get(d["_id"], len(written_order)))
         messages = []
         for doc in docs:
             for entry in doc["outbox"][doc.get("outbox_sent", 0):]:
@@ -170,7 +183,7 @@ class OutboxRelay:
         try:
             await self._producer.send_many(messages)
         except BaseException:
-            self._mine[coll.name] |= {d["_id"] for d in docs if d["_id"] in mine}
+            self._mine[coll.name] = {d["_id"]: None for d in docs if d["_id"] in mine} | self._mine[coll.name]
             raise
         await self._mark_sent(coll, docs)
         PUBLISHED.labels(coll.name).inc(len(messages))

@@ -100,6 +100,28 @@ async def test_relay_keeps_events_while_kafka_is_unreachable_then_publishes_in_o
         assert [dict(h)["event-id"] for h in published] == expected
 
 
+async def test_a_backlog_of_own_writes_goes_out_in_bounded_rounds_oldest_first(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    cases = db["cases"]
+    producer = ReliableProducer(infra.bootstrap_servers, "test-relay")
+    relay = OutboxRelay([cases], producer, names, batch_size=4)
+    # Ids that sort the other way round from the order they were written in.
+    case_ids = [f"case-{9 - n}" for n in range(10)]
+    for case_id in case_ids:
+        await cases.insert_one({"_id": case_id, **new_document_outbox([(CASE_EVENTS, opened(case_id))])})
+        relay.written("cases", case_id)
+    try:
+        assert await relay.drain_once(sweep=False) == 4
+        still_pending = {d["_id"] async for d in cases.find({"outbox_pending": True}, {"_id": 1})}
+        assert still_pending == set(case_ids[4:])  # the four written first went out first
+        assert [await relay.drain_once(sweep=False) for _ in range(3)] == [4, 2, 0]
+    finally:
+        await producer.stop()
+    assert await cases.count_documents({"outbox_pending": True}) == 0
+    records = await read_all(infra, names(CASE_EVENTS), 10)
+    assert sorted(r.key.decode() for r in records) == sorted(case_ids)
+
+
 async def test_consumer_retries_a_failing_handler_then_dead_letters_and_goes_on(
         infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
     attempts: dict[str, int] = {}
