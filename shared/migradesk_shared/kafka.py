@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -24,7 +25,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import trace
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter as PromCounter
+from prometheus_client import Gauge
 from pydantic import TypeAdapter, ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
@@ -36,10 +38,10 @@ from migradesk_shared.topics import TopicNames, TopicSpec, all_topic_specs
 
 log = structlog.get_logger("migradesk.kafka")
 
-CONSUMED = Counter("migradesk_events_consumed_total", "Events whose effect was stored", ["topic", "event_type"])
-DUPLICATES = Counter("migradesk_events_duplicate_total", "Redelivered events skipped", ["topic"])
-DEAD_LETTERED = Counter("migradesk_events_dead_lettered_total", "Messages sent to a DLQ", ["topic"])
-RETRIES = Counter("migradesk_event_retries_total", "Handler attempts that failed and were retried", ["topic"])
+CONSUMED = PromCounter("migradesk_events_consumed_total", "Events whose effect was stored", ["topic", "event_type"])
+DUPLICATES = PromCounter("migradesk_events_duplicate_total", "Redelivered events skipped", ["topic"])
+DEAD_LETTERED = PromCounter("migradesk_events_dead_lettered_total", "Messages sent to a DLQ", ["topic"])
+RETRIES = PromCounter("migradesk_event_retries_total", "Handler attempts that failed and were retried", ["topic"])
 LAG = Gauge("migradesk_consumer_lag", "Messages behind the partition's end after the last batch",
             ["group", "topic", "partition"])
 
@@ -126,10 +128,10 @@ class ReliableProducer:
         await self.reset()
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """Where a message was read: offsets only grow within a partition, so a store can remember, per partition,
-    the last offset whose effect it holds and refuse a redelivery in the same write as the effect."""
+    the last offset whose effect it holds and refuse a redelivery in the same write as the effect. (A tuple:
+    one is made per message, and a tuple is the cheapest immutable object to make.)"""
 
     topic: str
     partition: int
@@ -139,6 +141,10 @@ class Delivery:
     def position_key(self) -> str:
         # Usable as a document field name: no '.' (FerretDB and MongoDB read dots as paths).
         return f"{self.topic.replace('.', '_')}|{self.partition}"
+
+    @property
+    def claim_key(self) -> str:
+        return f"{self.topic}|{self.partition}|{self.offset}"
 
 
 EventHandler = Callable[[Any, Delivery], Awaitable[None]]
@@ -159,6 +165,15 @@ class DeliveryPolicy:
 class Inbox:
     """Remembers processed event ids (the collection's _id is the unique index) per consumer group.
 
+    An event is claimed BEFORE its effect is applied, with the position (topic, partition, offset) it was read
+    at, so a whole batch costs one insert in the common case instead of a look-up and an insert:
+    - a claim that is new: apply the event;
+    - a claim held at the same position: this is a redelivery of a message whose effect may or may not have
+      been stored (a crash, a rebalance, a failed batch retried): apply it again, as the handlers are
+      idempotent for a redelivery of one message (they had to be before, when the id was written after);
+    - a claim held at another position: the same event published twice (a relay's retry after a crash): skip.
+    A dead-lettered event's claim is released, so the event can be replayed from the dead-letter topic later.
+
     Entries carry the day they were stored, so pruning deletes whole days by an indexed equality (the store
     cannot use an index for a date range). A redelivery comes minutes after the first delivery, a relay's
     re-publish within its retry window, so a few days of memory are plenty; a replay from offset 0 goes into a
@@ -175,25 +190,31 @@ class Inbox:
     async def ensure_indexes(collection: AsyncCollection[dict[str, Any]]) -> None:
         await collection.create_index([("day", 1)])
 
-    async def seen(self, event_ids: list[str]) -> set[str]:
-        """Which of these events were processed already (one query by _id for a whole batch)."""
-        if not event_ids:
+    async def claim(self, claims: Sequence[tuple[str, Delivery]]) -> set[str]:
+        """Claim (event id, where it was read) pairs, ids distinct; returns the ids that are duplicates: claimed
+        before at another position. One command for a batch without duplicates."""
+        if not claims:
             return set()
-        found = self._collection.find({"_id": {"$in": [self._id(e) for e in event_ids]}}, {"_id": 1})
-        return {doc["_id"].removeprefix(f"{self._group}:") async for doc in found}
-
-    async def remember(self, event_ids: list[str]) -> None:
-        if not event_ids:
-            return
         now = datetime.now(UTC)
         day = now.date().isoformat()
+        docs = [{"_id": self._id(event_id), "pos": at.claim_key, "at": now, "day": day} for event_id, at in claims]
         try:
-            await self._collection.insert_many([{"_id": self._id(e), "at": now, "day": day} for e in event_ids],
-                                               ordered=False)
+            await self._collection.insert_many(docs, ordered=False)
+            return set()
         except BulkWriteError as exc:
-            # Already remembered ones (a redelivery after a crash) are fine; anything else is not.
-            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != 11000 for err in errors):
                 raise
+            taken = {claims[err["index"]][0]: claims[err["index"]][1].claim_key for err in errors}
+        held = {doc["_id"]: doc.get("pos") async for doc in
+                self._collection.find({"_id": {"$in": [self._id(e) for e in taken]}}, {"pos": 1})}
+        # No position held: remembered by an earlier version after its effect was stored, so a duplicate too.
+        return {event_id for event_id, pos in taken.items() if held.get(self._id(event_id)) != pos}
+
+    async def release(self, event_ids: Sequence[str]) -> None:
+        """Forget claims whose effect was never stored (the event went to the dead-letter topic)."""
+        if event_ids:
+            await self._collection.delete_many({"_id": {"$in": [self._id(e) for e in event_ids]}})
 
     @staticmethod
     async def prune(collection: AsyncCollection[dict[str, Any]], *, keep_days: int, today: date | None = None,
@@ -295,24 +316,36 @@ class EventConsumer:
         if not parsed:
             return
         bound = log.bind(topic=self.topic)
-        seen = await _retry_transient(lambda: self._inbox.seen([e.event_id for _, e in parsed]), self._policy, bound)
-        fresh: list[tuple[ConsumerRecord[Any, Any], Any]] = []
+        distinct: list[tuple[ConsumerRecord[Any, Any], Any]] = []
+        ids_in_batch: set[str] = set()
         for record, event in parsed:
-            if event.event_id in seen:
-                DUPLICATES.labels(self.topic).inc()
-                log.info("duplicate event skipped", topic=self.topic, event_id=event.event_id, offset=record.offset)
+            if event.event_id in ids_in_batch:
+                self._count_duplicate(record, event)  # the same event twice within one batch
                 continue
-            seen.add(event.event_id)  # the same event twice within one batch
-            fresh.append((record, event))
+            ids_in_batch.add(event.event_id)
+            distinct.append((record, event))
+        claims = [(e.event_id, Delivery(r.topic, r.partition, r.offset)) for r, e in distinct]
+        duplicates = await _retry_transient(lambda: self._inbox.claim(claims), self._policy, bound)
+        fresh: list[tuple[ConsumerRecord[Any, Any], Any]] = []
+        for record, event in distinct:
+            if event.event_id in duplicates:
+                self._count_duplicate(record, event)
+            else:
+                fresh.append((record, event))
         if not fresh:
             return
         if self._batch_handler is not None and await self._apply_batch(fresh):
-            handled = [e.event_id for _, e in fresh]
+            dead_lettered: list[str] = []
         else:
-            handled = [e.event_id for r, e in fresh if await self._apply_one(r, e)]
-        await _retry_transient(lambda: self._inbox.remember(handled), self._policy, bound)
-        for _, event in fresh:
-            CONSUMED.labels(self.topic, event.event_type).inc()
+            dead_lettered = [e.event_id for r, e in fresh if not await self._apply_one(r, e)]
+        await _retry_transient(lambda: self._inbox.release(dead_lettered), self._policy, bound)
+        consumed = Counter(event.event_type for _, event in fresh if event.event_id not in dead_lettered)
+        for event_type, n in consumed.items():
+            CONSUMED.labels(self.topic, event_type).inc(n)
+
+    def _count_duplicate(self, record: ConsumerRecord[Any, Any], event: Any) -> None:
+        DUPLICATES.labels(self.topic).inc()
+        log.info("duplicate event skipped", topic=self.topic, event_id=event.event_id, offset=record.offset)
 
     async def _parse(self, record: ConsumerRecord[Any, Any]) -> Any | None:
         if record.value is None:

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from faststream.kafka import KafkaBroker
@@ -316,3 +316,53 @@ async def test_two_relays_on_one_collection_neither_lose_nor_reorder_events_per_
             if record.key == case_id.encode() and event_id not in first_seen:
                 first_seen.append(event_id)
         assert first_seen == [e["event_id"].encode() for e in doc["outbox"]], case_id
+
+
+async def test_the_inbox_tells_a_redelivery_from_an_event_published_twice(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    inbox = Inbox(db["processed_events"], "claims")
+    first, second = Delivery("t", 0, 10), Delivery("t", 0, 11)
+    assert await inbox.claim([("e1", first), ("e2", second)]) == set()
+    # The same messages again (a crash before their effect was stored): not duplicates, apply them again.
+    assert await inbox.claim([("e1", first), ("e3", Delivery("t", 1, 4))]) == set()
+    # e1 read at another offset: a relay published it twice; e2 at its own offset is still a redelivery.
+    assert await inbox.claim([("e1", Delivery("t", 0, 12)), ("e2", second)]) == {"e1"}
+    await inbox.release(["e1"])
+    assert await inbox.claim([("e1", Delivery("t", 0, 12))]) == set()  # replayed from the dead-letter topic
+    assert await Inbox(db["processed_events"], "other-group").claim([("e1", first)]) == set()
+
+
+async def test_an_effect_lost_after_the_claim_is_applied_when_the_batch_is_redelivered(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    applied: list[str] = []
+    crash = True
+
+    async def batch_handler(items: list[tuple[CaseOpened, Delivery]]) -> None:
+        if crash:
+            raise asyncio.CancelledError  # the process stops between the claim and the effect
+        applied.extend(event.case_id for event, _ in items)
+
+    async def handler(event: CaseOpened, delivery: Delivery) -> None:
+        raise AssertionError("the batch handler takes the whole batch")
+
+    producer = ReliableProducer(infra.bootstrap_servers, "test-claims")
+    consumer = EventConsumer(spec=CASE_EVENTS, names=names, group_id=f"{names.prefix}claims", handler=handler,
+                             adapter=adapter_for(CASE_EVENTS), inbox=Inbox(db["processed_events"], "claims"),
+                             producer=producer, policy=DeliveryPolicy(), tracer=trace.get_tracer("test"),
+                             batch_handler=batch_handler)
+    events = [opened(f"case-{n}") for n in range(3)]
+    records = [ConsumerRecord(names(CASE_EVENTS), 0, 100 + n, 0, 0, b"k", e.model_dump_json().encode(), None, 1,
+                              1, []) for n, e in enumerate(events)]
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await consumer.process_batch(records)
+        assert await db["processed_events"].count_documents({}) == 3  # claimed, effect lost
+        crash = False
+        await consumer.process_batch(records)  # the uncommitted batch comes again after the restart
+        assert applied == ["case-0", "case-1", "case-2"]
+        # A relay re-publishing case-1 later is a duplicate.
+        await consumer.process_batch([ConsumerRecord(names(CASE_EVENTS), 0, 200, 0, 0, b"k",
+                                                     events[1].model_dump_json().encode(), None, 1, 1, [])])
+        assert applied == ["case-0", "case-1", "case-2"]
+    finally:
+        await producer.stop()
