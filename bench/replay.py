@@ -1,9 +1,10 @@
-"""(e) Rebuild by replay: the metrics consumer path reading its topics from offset 0 into an empty database,
-vs a raw aiokafka drain of the same topics (fetch and validate, nothing stored), A/B alternating.
+"""(e) Rebuild by replay: metrics' rebuild (services/metrics/.../entrypoints/rebuild.py) reading its topics from
+offset 0 into an empty database, vs a raw aiokafka drain of the same topics (fetch and validate, nothing
+stored), A/B alternating.
 
-A rebuild is what an operator does after losing or changing the rollups: a new consumer group reads every
-event again. The raw drain is the ceiling of that (no store at all), so the ratio says how much of the
-rebuild time is ours (inbox, guarded rollup writes) and not the broker's or pydantic's.
+A rebuild is what an operator does after losing the rollups or changing a counting rule. The raw drain is the
+ceiling of that (no store at all), so the ratio says how much of the rebuild time is ours (counting, writing
+the buckets, moving the consumer groups) and not the broker's or pydantic's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from infra.local.stack import Infra
 from migradesk_metrics.adapters.repository import MongoRollupRepository, RollupRepository
 from migradesk_metrics.domain.rollups import ALL_AREAS, period_of
 from migradesk_metrics.entrypoints import consumers
+from migradesk_metrics.entrypoints.rebuild import rebuild_rollups
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.envelope import Event
@@ -130,29 +132,24 @@ async def desk_wide_counts(repository: RollupRepository, period: str) -> dict[st
 
 async def ours_round(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], names: TopicNames,
                      expected: dict[str, int]) -> float:
-    """What the live metrics service runs, from offset 0 with a new group into an empty database."""
+    """What an operator runs (`python -m migradesk_metrics rebuild`): every event from offset 0 into an empty
+    database, the consumer groups moved to the end and the inbox told of the last events; the round ends when
+    the buckets are written."""
     database = f"bench_replay_{uuid.uuid4().hex[:8]}"
+    settings = MetricsSettings(kafka_bootstrap_servers=infra.bootstrap_servers, mongodb_uri=infra.mongodb_uri,
+                               mongodb_database=database, topic_prefix=names.prefix,
+                               consumer_group=f"replay{uuid.uuid4().hex[:6]}", log_level="WARNING")
     total = sum(expected.values())
-    period = period_of(OCCURRED_AT, TZ)
     try:
         started = time.perf_counter()
-        async with live_metrics_consumers(infra, names, database=database,
-                                          group=f"replay{uuid.uuid4().hex[:6]}") as repository:
-
-            async def counted() -> bool:
-                counts = await desk_wide_counts(repository, period)
-                return all(counts.get(COUNTER[kind], 0) >= n for kind, n in expected.items())
-
-            await wait_until(counted)
-            # The inbox of a batch is written after its rollups: the round ends when both hold everything.
-            await wait_until(lambda: _at_least(mongo[database]["processed_events"], total))
-            return total / (time.perf_counter() - started)
+        report = await rebuild_rollups(settings, mongo[database])
+        elapsed = time.perf_counter() - started
+        counts = await desk_wide_counts(MongoRollupRepository(mongo[database]), period_of(OCCURRED_AT, TZ))
+        if report.events != total or any(counts.get(COUNTER[kind], 0) != n for kind, n in expected.items()):
+            raise RuntimeError(f"the rebuild counted {report.events} events of {total}: {counts}")
+        return total / elapsed
     finally:
         await mongo.drop_database(database)
-
-
-async def _at_least(collection: Any, n: int) -> bool:
-    return bool(await collection.count_documents({}) >= n)
 
 
 async def raw_round(infra: Infra, names: TopicNames, total: int) -> float:
@@ -197,5 +194,5 @@ async def bench_replay(infra: Infra, n: int) -> list[str]:
         await mongo.close()
     a, b = statistics.median(ours), statistics.median(raw)
     topics = ", ".join(f"{expected.get(k, 0)} {k}" for k in COUNTER)
-    return [f"(e) replay          {n} events ({topics}) from offset 0   metrics consumer into an empty store "
+    return [f"(e) replay          {n} events ({topics}) from offset 0   metrics rebuild into an empty store "
             f"{a:8.1f} ev/s   raw aiokafka drain {b:8.1f} ev/s   ratio {a / b:5.2f}"]

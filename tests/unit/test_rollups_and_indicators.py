@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from migradesk_metrics.domain.indicators import governance_indicators, histogram_key, histogram_quantile
 from migradesk_metrics.domain.reports import BucketCounts, area_totals, by_period
-from migradesk_metrics.domain.rollups import BucketKey, batch_by_bucket, increments_for, period_of, plan_bucket_write
+from migradesk_metrics.domain.rollups import (
+    BucketKey,
+    RollupFold,
+    batch_by_bucket,
+    increments_for,
+    period_of,
+    plan_bucket_write,
+)
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.referral_events import ReferralCreated
 from migradesk_shared.contracts.vocabulary import ServiceArea
@@ -227,3 +234,23 @@ def test_activities_feed_the_training_participation_and_information_dimensions()
     assert result[3] == {"participation_events": 1, "migrant_participants": 40}
     assert result[4] == {"cases_attended_in_own_language_pct": 0.5,
                          "information_materials_by_language": {"es": 1, "ht": 1}}
+
+
+def test_a_fold_in_memory_ends_as_the_guarded_writes_of_the_same_messages_do() -> None:
+    when = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)
+    events = [logged(area, when) for area in (ServiceArea.HEALTH, ServiceArea.WORK, ServiceArea.HEALTH, None)]
+    messages = [(event, Delivery("t", n % 2, 10 + n)) for n, event in enumerate(events)]
+    fold = RollupFold()
+    fold.add(messages[:3], TZ)
+    fold.add(messages[3:], TZ)
+    expected: dict[str, Counter[str]] = {}
+    last: dict[str, dict[str, int]] = {}
+    for batch in batch_by_bucket(messages, TZ):
+        write = plan_bucket_write({}, batch.entries)
+        assert write is not None
+        expected[batch.key.bucket_id] = write.increments
+        last[batch.key.bucket_id] = write.newest_offsets
+    folded = fold.buckets
+    assert {bucket_id: counts for bucket_id, (_, counts, _) in folded.items()} == expected
+    assert {bucket_id: offsets for bucket_id, (_, _, offsets) in folded.items()} == last
+    assert fold.counted == 8

@@ -5,8 +5,8 @@ itself: each bucket remembers, per Kafka partition it was fed from, the offset o
 and the increment is conditional on those offsets being the ones read (compare-and-set). A redelivered message
 (a crash between the effect and the commit) is filtered out against them in the same write; an event published
 twice (a relay retry: same event id, new offset) is caught before by the consumer's inbox. A batch of events
-costs one read and one write per bucket it touches. Any number of processes may write one bucket: a writer whose
-compare-and-set lost reads the bucket again.
+costs one read and one bulk write for all the buckets it touches. Any number of processes may write one bucket:
+a writer whose compare-and-set lost reads the buckets again.
 
 Metrics never stores nor returns personal data: events are reduced to counters before anything is written.
 """
@@ -20,32 +20,46 @@ from zoneinfo import ZoneInfo
 from migradesk_metrics.adapters.repository import RollupRepository
 from migradesk_metrics.domain.indicators import Counts, governance_indicators
 from migradesk_metrics.domain.reports import area_totals, by_period, evidence_tables
-from migradesk_metrics.domain.rollups import BucketBatch, Position, RollupEvent, batch_by_bucket, plan_bucket_write
+from migradesk_metrics.domain.rollups import (
+    BucketKey,
+    BucketWrite,
+    Position,
+    RollupEvent,
+    batch_by_bucket,
+    plan_batch_write,
+)
 from migradesk_metrics.domain.suppression import SuppressedTable
 
 
 async def count_events(messages: Sequence[tuple[RollupEvent, Position]], *, repository: RollupRepository,
                        tz: ZoneInfo) -> int:
     """Count a batch of messages (each: the event, and where it was read) in the buckets they increment;
-    returns how many (message, bucket) increments were new. Idempotent per message."""
+    returns how many (message, bucket) increments this call is known to have written (when a compare-and-set
+    lost to a concurrent writer, the store cannot say which of a command's writes did: those count as 0 here,
+    and whatever they did not write is written on the next try). Idempotent per message."""
+    waiting = {batch.key.bucket_id: batch for batch in batch_by_bucket(messages, tz)}
     counted = 0
-    for batch in batch_by_bucket(messages, tz):
-        counted += await _count_in_bucket(batch, repository)
+    while waiting:
+        held = await repository.offsets_held_many([batch.key for batch in waiting.values()])
+        writes: list[tuple[BucketKey, dict[str, int] | None, BucketWrite]] = []
+        for bucket_id, batch in list(waiting.items()):
+            write = plan_batch_write(held.get(bucket_id, {}), batch)
+            if write is None:
+                del waiting[bucket_id]  # every message was counted already (a redelivery)
+            else:
+                writes.append((batch.key, held.get(bucket_id), write))
+        if not writes:
+            break
+        written = await repository.add_counts_many(writes)
+        for key, _, write in writes:
+            if key.bucket_id in written:
+                counted += write.counted
+                del waiting[key.bucket_id]
     return counted
 
 
 async def count_event(event: RollupEvent, at: Position, *, repository: RollupRepository, tz: ZoneInfo) -> int:
     return await count_events([(event, at)], repository=repository, tz=tz)
-
-
-async def _count_in_bucket(batch: BucketBatch, repository: RollupRepository) -> int:
-    while True:
-        held = await repository.offsets_held(batch.key)
-        write = plan_bucket_write(held or {}, batch.entries)
-        if write is None:
-            return 0  # every message was counted already (a redelivery)
-        if await repository.add_counts(batch.key, held, write):
-            return write.counted
 
 
 async def _periods(repository: RollupRepository, municipality: str, period: str | None

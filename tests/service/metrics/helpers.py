@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -46,22 +46,35 @@ async def counts_of(repository: RollupRepository, area: str = "_all", period: st
 
 
 class Recording:
-    """A repository that notes each read and conditional write, to count round trips per batch."""
+    """A repository that notes each read and conditional write (with the areas of the buckets it touches), to
+    count round trips per batch."""
 
     def __init__(self, inner: RollupRepository) -> None:
         self.inner = inner
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
 
     async def ensure_indexes(self) -> None:
         await self.inner.ensure_indexes()
 
     async def offsets_held(self, key: BucketKey) -> dict[str, int] | None:
-        self.calls.append(("read", key.area))
+        self.calls.append(("read", (key.area,)))
         return await self.inner.offsets_held(key)
 
+    async def offsets_held_many(self, keys: Sequence[BucketKey]) -> dict[str, dict[str, int]]:
+        self.calls.append(("read", tuple(sorted(key.area for key in keys))))
+        return await self.inner.offsets_held_many(keys)
+
     async def add_counts(self, key: BucketKey, held: Mapping[str, int] | None, write: BucketWrite) -> bool:
-        self.calls.append(("write", key.area))
+        self.calls.append(("write", (key.area,)))
         return await self.inner.add_counts(key, held, write)
+
+    async def add_counts_many(self, writes: Sequence[tuple[BucketKey, Mapping[str, int] | None, BucketWrite]]
+                              ) -> set[str]:
+        self.calls.append(("write", tuple(sorted(key.area for key, _, _ in writes))))
+        return await self.inner.add_counts_many(writes)
+
+    async def replace_all(self, buckets: Iterable[tuple[BucketKey, Mapping[str, int], Mapping[str, int]]]) -> int:
+        return await self.inner.replace_all(buckets)
 
     async def buckets(self, municipality: str, period: str | None) -> list[BucketCounts]:
         return await self.inner.buckets(municipality, period)
@@ -75,8 +88,9 @@ class Overtaken(Recording):
         super().__init__(inner)
         self.competing = competing
 
-    async def add_counts(self, key: BucketKey, held: Mapping[str, int] | None, write: BucketWrite) -> bool:
+    async def add_counts_many(self, writes: Sequence[tuple[BucketKey, Mapping[str, int] | None, BucketWrite]]
+                              ) -> set[str]:
         if self.competing:
             competing, self.competing = self.competing, ()
             await count_events(competing, repository=self.inner, tz=TZ)
-        return await super().add_counts(key, held, write)
+        return await super().add_counts_many(writes)

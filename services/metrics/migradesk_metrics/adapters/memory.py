@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from migradesk_metrics.domain.reports import BucketCounts
@@ -28,8 +28,24 @@ class InMemoryRollupRepository:
         doc = self.documents.get(key.bucket_id)
         return None if doc is None else dict(doc["offsets"])
 
+    async def offsets_held_many(self, keys: Sequence[BucketKey]) -> dict[str, dict[str, int]]:
+        await asyncio.sleep(0)
+        return {key.bucket_id: dict(self.documents[key.bucket_id]["offsets"]) for key in keys
+                if key.bucket_id in self.documents}
+
+    async def add_counts_many(self, writes: Sequence[tuple[BucketKey, Mapping[str, int] | None, BucketWrite]]
+                              ) -> set[str]:
+        await asyncio.sleep(0)
+        applied = {key.bucket_id for key, held, write in writes if self._apply(key, held, write)}
+        # As the store's bulk write: which conditions held is only known when all of them did.
+        return applied if len(applied) == len(writes) else set()
+
     async def add_counts(self, key: BucketKey, held: Mapping[str, int] | None, write: BucketWrite) -> bool:
         await asyncio.sleep(0)
+        return self._apply(key, held, write)
+
+    def _apply(self, key: BucketKey, held: Mapping[str, int] | None, write: BucketWrite) -> bool:
+        """The conditional write itself: atomic, as it has no await."""
         doc = self.documents.get(key.bucket_id)
         if doc is None:
             if held is not None:
@@ -48,6 +64,13 @@ class InMemoryRollupRepository:
         doc["offsets"].update(write.newest_offsets)
         self.documents[key.bucket_id] = doc
         return True
+
+    async def replace_all(self, buckets: Iterable[tuple[BucketKey, Mapping[str, int], Mapping[str, int]]]) -> int:
+        await asyncio.sleep(0)
+        self.documents = {key.bucket_id: {"_id": key.bucket_id, "municipality": key.municipality,
+                                          "period": key.period, "area": key.area, "counts": dict(counts),
+                                          "offsets": dict(offsets)} for key, counts, offsets in buckets}
+        return len(self.documents)
 
     async def buckets(self, municipality: str, period: str | None) -> list[BucketCounts]:
         await asyncio.sleep(0)

@@ -7,11 +7,12 @@ migratory status, language), so one guarded write per bucket applies the whole e
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from migradesk_metrics.domain.indicators import histogram_key
@@ -56,10 +57,9 @@ class BucketKey:
         return f"{self.municipality}|{self.period}|{self.area}"
 
 
-@dataclass(frozen=True)
-class BucketIncrement:
+class BucketIncrement(NamedTuple):
     """+1 on each of `counters`, and +n on each (counter, n) of `weighted`, in the bucket (municipality, period,
-    area)."""
+    area). A tuple: every event makes one or two, and a tuple is the cheapest object to make."""
 
     municipality: str
     period: str  # YYYY-MM in the municipality's time zone
@@ -80,18 +80,30 @@ class BucketIncrement:
 
     @property
     def bucket_id(self) -> str:
-        return self.key.bucket_id
+        return f"{self.municipality}|{self.period}|{self.area}"  # as BucketKey.bucket_id, without making one
 
 
 def period_of(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m")
+    # Every event needs its month, and converting time zones is the dearest step of counting one: months are
+    # looked up per quarter of an hour (time zones change their offset on such boundaries only).
+    return _period_of_quarter_hour(int(moment.timestamp()) // 900, tz)
+
+
+@functools.lru_cache(maxsize=8192)
+def _period_of_quarter_hour(quarter_hour: int, tz: ZoneInfo) -> str:
+    local = datetime.fromtimestamp(quarter_hour * 900, tz)
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def disaggregated(counter: str, facets: PersonFacets) -> tuple[str, ...]:
-    values = {"nationality": facets.nationality or "unknown", "sex": facets.sex.value,
-              "age_band": facets.age_band, "migratory_status": facets.migratory_status.value,
-              "language": facets.language}
-    return (counter, *(f"{counter}|{dim}={values[dim]}" for dim in DISAGGREGATIONS))
+    return _disaggregated(counter, facets.nationality or "unknown", facets.sex.value, facets.age_band,
+                          facets.migratory_status.value, facets.language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _disaggregated(counter: str, *values: str) -> tuple[str, ...]:
+    # Profiles repeat (a desk serves a few nationalities and languages): the counter names are made once each.
+    return (counter, *(f"{counter}|{dim}={value}" for dim, value in zip(DISAGGREGATIONS, values, strict=True)))
 
 
 RollupEvent = (CaseOpened | RequestLogged | ReferralCreated | ReferralNeedsManualRouting | ReferralLifecycleEvent
@@ -180,19 +192,60 @@ Entry = tuple[str, int, Mapping[str, int]]
 
 @dataclass(frozen=True)
 class BucketBatch:
-    """The messages of a batch that touch one bucket, in the order they were read."""
+    """The messages of a batch that touch one bucket, in the order they were read; with what they add up to and,
+    per partition, the first and last offset among them (when offsets grow along the entries, which is how a
+    partition is read, a bucket holding none of them takes the total at once)."""
 
     key: BucketKey
-    entries: tuple[Entry, ...]
+    increments: tuple[tuple[str, int, BucketIncrement], ...]
+    total: Counter[str]
+    first_offsets: Mapping[str, int]
+    last_offsets: Mapping[str, int]
+    offsets_grow: bool
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return tuple((position, offset, inc.amounts) for position, offset, inc in self.increments)
 
 
 def batch_by_bucket(messages: Iterable[tuple[RollupEvent, Position]], tz: ZoneInfo) -> list[BucketBatch]:
     """Group a batch's increments per bucket, so the whole batch costs one guarded write per bucket it touches."""
-    grouped: dict[str, tuple[BucketKey, list[Entry]]] = {}
+    grouped: dict[str, _Grouping] = {}
     for event, at in messages:
+        position, offset = at.position_key, at.offset
         for inc in increments_for(event, tz):
-            grouped.setdefault(inc.bucket_id, (inc.key, []))[1].append((at.position_key, at.offset, inc.amounts))
-    return [BucketBatch(key, tuple(entries)) for key, entries in grouped.values()]
+            bucket_id = inc.bucket_id
+            group = grouped.get(bucket_id)
+            if group is None:
+                group = grouped[bucket_id] = _Grouping(inc.key)
+            group.add(position, offset, inc)
+    return [group.batch() for group in grouped.values()]
+
+
+class _Grouping:
+    __slots__ = ("first", "grows", "increments", "key", "last", "total")
+
+    def __init__(self, key: BucketKey) -> None:
+        self.key = key
+        self.increments: list[tuple[str, int, BucketIncrement]] = []
+        self.total: Counter[str] = Counter()
+        self.first: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self.grows = True
+
+    def add(self, position: str, offset: int, inc: BucketIncrement) -> None:
+        self.increments.append((position, offset, inc))
+        self.total.update(inc.counters)
+        for counter, n in inc.weighted:
+            self.total[counter] += n
+        if position in self.last:
+            self.grows = self.grows and offset > self.last[position]
+        else:
+            self.first[position] = offset
+        self.last[position] = offset
+
+    def batch(self) -> BucketBatch:
+        return BucketBatch(self.key, tuple(self.increments), self.total, self.first, self.last, self.grows)
 
 
 @dataclass(frozen=True)
@@ -203,6 +256,15 @@ class BucketWrite:
     increments: Counter[str]
     newest_offsets: dict[str, int]
     counted: int
+
+
+def plan_batch_write(held_offsets: Mapping[str, int], batch: BucketBatch) -> BucketWrite | None:
+    """`plan_bucket_write` of a bucket's batch; when the bucket holds none of its messages (no redelivery, the
+    usual case), the precomputed total without going through the entries again."""
+    if batch.offsets_grow and all(first > held_offsets.get(position, -1)
+                                  for position, first in batch.first_offsets.items()):
+        return BucketWrite(Counter(batch.total), dict(batch.last_offsets), len(batch.increments))
+    return plan_bucket_write(held_offsets, batch.entries)
 
 
 def plan_bucket_write(held_offsets: Mapping[str, int], entries: Iterable[Entry]) -> BucketWrite | None:
@@ -218,3 +280,45 @@ def plan_bucket_write(held_offsets: Mapping[str, int], entries: Iterable[Entry])
         newest[position] = offset
         counted += 1
     return BucketWrite(increments, newest, counted) if counted else None
+
+
+class RollupFold:
+    """Buckets counted in memory from messages read in partition order, e.g. every event again from offset 0
+    (a rebuild): one store write per bucket at the end instead of guarded writes along the way. Each bucket
+    holds, per partition, the offset of the last message it counted, as a live write would leave it."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, BucketKey] = {}
+        # How often each (bucket, counters, weighted) increment occurred: most events repeat a few shapes
+        # (same month, area and profile), so a tally is much cheaper than adding up counters event by event.
+        self._tally: Counter[tuple[str, tuple[str, ...], tuple[tuple[str, int], ...]]] = Counter()
+        self._offsets: dict[str, dict[str, int]] = {}
+        self.counted = 0
+
+    def add(self, messages: Iterable[tuple[RollupEvent, Position]], tz: ZoneInfo) -> None:
+        for event, at in messages:
+            self.add_one(event, at.position_key, at.offset, tz)
+
+    def add_one(self, event: RollupEvent, position: str, offset: int, tz: ZoneInfo) -> None:
+        """One message, read at `offset` of the partition whose `Position.position_key` is `position`."""
+        for inc in increments_for(event, tz):
+            bucket_id = inc.bucket_id
+            held = self._offsets.get(bucket_id)
+            if held is None:
+                self._keys[bucket_id] = inc.key
+                held = self._offsets[bucket_id] = {}
+            self._tally[(bucket_id, inc.counters, inc.weighted)] += 1
+            held[position] = offset
+            self.counted += 1
+
+    @property
+    def buckets(self) -> dict[str, tuple[BucketKey, Counter[str], dict[str, int]]]:
+        """By bucket id: (key, counters, per partition the offset of the last message counted)."""
+        totals: dict[str, Counter[str]] = {bucket_id: Counter() for bucket_id in self._keys}
+        for (bucket_id, counters, weighted), times in self._tally.items():
+            total = totals[bucket_id]
+            for counter in counters:
+                total[counter] += times
+            for counter, n in weighted:
+                total[counter] += n * times
+        return {bucket_id: (key, totals[bucket_id], self._offsets[bucket_id]) for bucket_id, key in self._keys.items()}
