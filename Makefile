@@ -9,7 +9,8 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help bootstrap lock prepare run up test test-unit test-service test-e2e lint typecheck schemas bench clean
+.PHONY: help bootstrap lock prepare run up test test-unit test-service test-e2e lint typecheck schemas bench clean \
+        i18n-extract i18n-compile
 
 help:
 	@echo "make run        set up and start Kafka, the store, the three services and demo data"
@@ -18,6 +19,8 @@ help:
 	@echo "make test-service  each service's use cases over in-memory repositories (seconds)"
 	@echo "make lint       ruff and mypy"
 	@echo "make schemas    regenerate docs/contracts (JSON Schema, AsyncAPI)"
+	@echo "make i18n-extract  extract the pages' messages and update every language's .po"
+	@echo "make i18n-compile  compile the .po catalogs to .mo (prepare does it)"
 	@echo "make bench      benchmarks: ratios against baselines measured in the same run"
 	@echo "make up         only Kafka and the store"
 	@echo "make lock       re-resolve the dependencies and rewrite requirements*.lock"
@@ -46,7 +49,32 @@ lock: $(UV)
 
 bootstrap: .venv/.synced
 
-prepare: bootstrap
+# Translations of the pages: one gettext catalog per package with a locale/ folder (the shared layout's, each
+# service's), a .po per supported language. The .mo files are build output (ignored by git).
+PYBABEL := .venv/bin/pybabel
+I18N_PACKAGES := $(patsubst %/locale/,%,$(wildcard shared/migradesk_shared/web/locale/ services/*/migradesk_*/locale/))
+I18N_PO := $(wildcard $(addsuffix /locale/*/LC_MESSAGES/messages.po,$(I18N_PACKAGES)))
+# Read from the code when used, so the list of languages lives in one place.
+I18N_LOCALES = $(shell $(PY) -c 'from migradesk_shared.web.i18n import LOCALE_CODES; print(*LOCALE_CODES)')
+
+# After changing a page's text: new messages arrive in every .po untranslated (or fuzzy, when like an old one);
+# tests/unit/test_i18n.py fails until each is translated and reviewed.
+i18n-extract: bootstrap
+	@for package in $(I18N_PACKAGES); do \
+	  $(PYBABEL) --quiet extract -F babel.cfg --add-location=file --add-comments=Translators: \
+	    --project=MigraDesk --version=0.1.0 -o $$package/locale/messages.pot $$package || exit 1; \
+	  for locale in $(I18N_LOCALES); do \
+	    $(PYBABEL) --quiet update --init-missing --ignore-obsolete --ignore-pot-creation-date -l $$locale \
+	      -i $$package/locale/messages.pot -d $$package/locale || exit 1; \
+	  done; \
+	done
+
+i18n-compile: $(I18N_PO:.po=.mo)
+
+%/LC_MESSAGES/messages.mo: %/LC_MESSAGES/messages.po .venv/.synced
+	$(PYBABEL) --quiet compile -i $< -o $@
+
+prepare: bootstrap i18n-compile
 	$(PY) -m infra.local prepare
 
 run: prepare
@@ -60,11 +88,11 @@ test: prepare lint
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass" >&2; fi; \
 	  exit $$status
 
-test-unit: bootstrap
+test-unit: bootstrap i18n-compile
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # The same use-case tests also run against the real store in `make test` (their `mongo` variants).
-test-service: bootstrap
+test-service: bootstrap i18n-compile
 	$(PY) -m pytest tests/service -m "not infra" $(PYTEST_ARGS)
 
 test-e2e: prepare

@@ -8,18 +8,23 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from migradesk_intake.adapters.repository import OUTBOX_COLLECTIONS, IntakeRepository, MongoIntakeRepository
-from migradesk_intake.entrypoints.http import build_pages, build_router
+from migradesk_intake.entrypoints.http import build_router
+from migradesk_intake.entrypoints.pages import build_pages, desk_pages
 from migradesk_intake.service import IntakeService
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.http import service_app
 from migradesk_shared.runtime import Runtime
+from migradesk_shared.web.templates import Pages
 
 
 def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None = None,
-               repository: IntakeRepository | None = None) -> FastAPI:
-    """The intake service. Defaults: a runtime from the settings and the repository on its store. Given only a
-    repository (e.g. the in-memory one), the app runs without any runtime: no store, broker or relay."""
+               repository: IntakeRepository | None = None, pages: Pages | None = None) -> FastAPI:
+    """The intake service. Defaults: a runtime from the settings and the repository on its store, the desk's
+    pages with their catalogs. Given only a repository (e.g. the in-memory one), the app runs without any
+    runtime: no store, broker or relay."""
     settings = settings or IntakeSettings()
+    # Loaded here, not at the first request: a missing compiled catalog stops the service at start-up.
+    pages = pages or desk_pages()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,5 +50,5 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
 
     app = service_app(title="MigraDesk intake", settings=settings, lifespan=lifespan,
                       router=build_router(), readiness=readiness)
-    app.include_router(build_pages())
+    app.include_router(build_pages(pages))
     return app

@@ -13,6 +13,7 @@ from migradesk_intake.adapters.memory import InMemoryIntakeRepository
 from migradesk_intake.bootstrap import create_app
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.auth import Role, issue_token
+from migradesk_shared.contracts.categories import CATEGORIES
 
 SETTINGS = IntakeSettings(api_token_secret=secrets.token_urlsafe(32), municipality="Dourados-MS")
 STAFF = {"Authorization": "Bearer " + issue_token(SETTINGS.api_token_secret, subject="ana", role=Role.STAFF)}
@@ -92,6 +93,20 @@ def test_activities_categories_the_desk_page_and_readiness(client: TestClient) -
     page = client.get("/")
     assert page.status_code == 200 and 'id="case-form"' in page.text
     assert client.get("/health/ready").json() == {"status": "ready", "checks": {"store": True}}
+
+
+def test_the_desk_page_is_rendered_in_the_language_of_the_request(client: TestClient) -> None:
+    portuguese = client.get("/")
+    assert '<html lang="pt-BR">' in portuguese.text and "Registrar atendimento" in portuguese.text
+    spanish = client.get("/", headers={"Accept-Language": "es-VE,es;q=0.9"})
+    assert '<html lang="es">' in spanish.text and "Registrar atención" in spanish.text
+    assert '<label for="full_name">Nombre completo</label>' in spanish.text
+    # Every request category is offered, named in the page's language, grouped by service area.
+    for code in CATEGORIES:
+        assert f'<option value="{code}">' in spanish.text
+    assert '<optgroup label="Salud">' in spanish.text and "Curso de portugués" in spanish.text
+    chosen = client.get("/?lang=ht")
+    assert '<html lang="ht">' in chosen.text and chosen.cookies.get("migradesk_lang") == "ht"
 
 
 def test_the_desk_api_needs_staff(client: TestClient) -> None:

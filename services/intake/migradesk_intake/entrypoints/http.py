@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
 
 from migradesk_intake.adapters.views import (
     activity_view,
@@ -22,7 +20,6 @@ from migradesk_intake.entrypoints.schemas import ActivityIn, CaseOut, DuplicateC
 from migradesk_intake.service import ErasePerson, IntakeService, ReadCase
 from migradesk_shared.auth import Principal, Role, requires
 
-STATIC = Path(__file__).resolve().parents[1] / "static"
 DeskStaff = Annotated[Principal, Depends(requires(Role.STAFF, Role.ADMIN))]
 
 
@@ -69,12 +66,3 @@ def build_router() -> APIRouter:
 
     return router
 
-
-def build_pages() -> APIRouter:
-    pages = APIRouter(include_in_schema=False)
-
-    @pages.get("/", response_class=HTMLResponse)
-    async def home() -> str:
-        return (STATIC / "index.html").read_text(encoding="utf-8")
-
-    return pages

@@ -1,0 +1,3 @@
+"""The machinery every service's pages use alike: the language of a request and its catalogs (i18n), the
+Jinja2 environments and the FastAPI render helper (templates), the messages every form shows (forms), and the
+base layout (templates/base.html) with the shared catalog (locale/)."""
