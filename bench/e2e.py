@@ -176,12 +176,15 @@ class Phase:
     unseen_inbox: int = 0
     unseen_metrics: int = 0
     all_routed: float | None = None
+    all_accepted: float | None = None  # from the first planned send to the last 201 at the desk
 
     def line(self, stored: int) -> str:
         def ms(values: list[float], q: float) -> str:
             return f"{percentile(values, q) * 1000:8.0f} ms" if values else "     n/a   "
 
         extra = f"   all routed in {self.all_routed:6.2f} s" if self.all_routed is not None else ""
+        if self.all_accepted is not None:
+            extra += f" (accepted at the desk in {self.all_accepted:6.2f} s)"
         failed = ", ".join(f"{n} x {why}" for why, n in self.failures.most_common())
         lost = (f"   (POSTs failed: {failed or 'none'}; {self.unseen_inbox} not in an inbox and "
                 f"{self.unseen_metrics} not counted in time)") if failed or self.unseen_inbox or self.unseen_metrics \
@@ -203,6 +206,7 @@ async def offer(label: str, offsets: Sequence[float], bodies: Sequence[dict[str,
     stop = asyncio.Event()
     poller = asyncio.create_task(poll_requests_count(metrics, samples, stop, offsets[-1] + settle_seconds + 60))
     accepted: list[tuple[float, str]] = []
+    answered: list[float] = []
 
     async def post(planned: float, body: dict[str, Any]) -> None:
         try:
@@ -214,6 +218,7 @@ async def offer(label: str, offsets: Sequence[float], bodies: Sequence[dict[str,
             phase.failures[f"HTTP {response.status_code}"] += 1
             return
         accepted.append((planned, response.json()["case_id"]))
+        answered.append(time.monotonic())
 
     start = time.monotonic() + 0.2
     posts: list[asyncio.Task[None]] = []
@@ -241,6 +246,8 @@ async def offer(label: str, offsets: Sequence[float], bodies: Sequence[dict[str,
     phase.unseen_inbox = len(accepted) - len(phase.inbox)
     if phase.inbox and not phase.unseen_inbox:
         phase.all_routed = max(watcher.arrived[c] for _, c in accepted) - start
+    if answered:
+        phase.all_accepted = max(answered) - start
     planned_order = sorted(planned for planned, _ in accepted)
     for k, planned in enumerate(planned_order):
         seen = next((t for t, count in samples if count - before >= k + 1), None)
