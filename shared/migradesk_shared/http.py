@@ -96,7 +96,10 @@ def service_app(*, title: str, settings: Any, lifespan: Any, router: APIRouter,
                 readiness: ReadinessCheck | None = None) -> FastAPI:
     """A service's FastAPI app with what every service has: error rendering, tracing, health, metrics.
     Readiness defaults to the runtime's own check (store reachable; Kafka connected if it consumes)."""
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    # FastAPI's own OpenTelemetry middleware would open a second server span (and spans per dependency) for
+    # every request under ours, which carries the trace on into Kafka: one is enough.
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     # Set before start-up too: request dependencies (the token check) read the settings.
     app.state.settings = settings
     install_error_handlers(app)
