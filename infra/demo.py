@@ -1,6 +1,10 @@
-"""Demo cases for a first `make run`: a handful of realistic requests so every page and figure has data.
+"""Demo data for a first `make run`: one account per role to sign in with, and a handful of realistic requests so
+every page and figure has data.
 
-Names are invented. Posted through the public API, like a desk would, so they travel the whole pipeline.
+The accounts (migradesk_intake.demo lists them, with their known passwords) are created by intake itself at
+start-up when DEMO_ACCOUNTS_ENV is in its environment; its settings refuse that outside development. The cases'
+names are invented; they are posted through the public API, like a desk would, so they travel the whole
+pipeline.
 """
 
 from __future__ import annotations
@@ -8,6 +12,15 @@ from __future__ import annotations
 import json
 import urllib.request
 from typing import Any
+
+from migradesk_intake.demo import DEMO_ACCOUNTS
+
+DEMO_ACCOUNTS_ENV = {"INTAKE_SEED_DEMO_ACCOUNTS": "true"}
+
+
+def demo_sign_ins() -> list[tuple[str, str, str, str]]:
+    """(role, username, password, agency id or "") of each demo account, as `make run` prints them."""
+    return [(a.role.value, a.username, a.password, a.agency_id or "") for a in DEMO_ACCOUNTS]
 
 DEMO_CASES: list[tuple[str, str, str, str, str, str, list[str]]] = [
     # full name, birth date, sex, nationality, language, migratory status, request categories

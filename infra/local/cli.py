@@ -2,8 +2,8 @@
 
   prepare  fetch the Kafka jars and build FerretDB, start nothing
   up       start Kafka and the store until Ctrl-C, printing their addresses
-  run      start Kafka, the store and the three services with demo data until Ctrl-C, printing the desk's
-           address and demo access tokens
+  run      start Kafka, the store and the three services with demo data until Ctrl-C, printing the sign-in
+           address, the demo accounts and demo access tokens
 
 Order of preference for each dependency:
   Kafka: KAFKA_BOOTSTRAP_SERVERS from the environment > a Docker engine (testcontainers) > a local KRaft broker
@@ -62,10 +62,17 @@ def _seed_demo_once(services: dict[str, ServiceProcess], staff_token: str) -> No
 
 
 def _print_welcome(infra: Infra, services: dict[str, ServiceProcess], secret: str, staff: str) -> None:
+    from infra.demo import demo_sign_ins
     from migradesk_shared.auth import Role, issue_token
 
-    print("\nMigraDesk is running. Open the desk (signed in as demo staff member 'ana'):\n", flush=True)
-    print(f"    {services['intake'].url}/#token={staff}\n", flush=True)
+    print("\nMigraDesk is running. Sign in to the desk at:\n", flush=True)
+    print(f"    {services['intake'].url}/sign-in\n", flush=True)
+    print("Demo accounts (development only), one per role:", flush=True)
+    for role, username, password, agency in demo_sign_ins():
+        print(f"  {role:<12} {username:<14} password {password}" + (f"   (agency {agency})" if agency else ""),
+              flush=True)
+    print("  The desk's pages are for staff and admin; admin also manages the accounts at /admin/accounts.\n",
+          flush=True)
     print("Demo access tokens for the APIs (Authorization: Bearer <token>, or 'Authorize' in /docs):",
           flush=True)
     print(f"  staff        {staff}", flush=True)
@@ -86,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
         infra = start_infra(run_name="dev")
         # A fresh secret per run unless one is given: the demo tokens below are valid for this run only.
         secret = os.environ.get("MIGRADESK_API_TOKEN_SECRET") or secrets.token_urlsafe(32)
+        from infra.demo import DEMO_ACCOUNTS_ENV
+
         with running_services(infra, "migradesk", secret, ports=dict(SERVICE_PORTS),
-                              extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as services:
+                              extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true", **DEMO_ACCOUNTS_ENV}) as services:
             from migradesk_shared.auth import Role, issue_token
 
             try:

@@ -1,4 +1,5 @@
-"""Who is calling: signed bearer tokens carrying a role (staff, agency, coordinator, admin).
+"""Who is calling: signed bearer tokens carrying a role (staff, agency, coordinator, admin) for machines, or a
+signed-in browser's session (migradesk_shared.web.session) for the pages and the APIs they call.
 
 Every service checks the same HS256 signature with the deployment's API token secret (pydantic-settings refuses
 a placeholder secret outside development). An agency token is bound to one agency; the services use the
@@ -15,24 +16,19 @@ import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from migradesk_shared.contracts.vocabulary import Role
 from migradesk_shared.errors import Forbidden, MigraDeskError
+
+__all__ = ["ALGORITHM", "ISSUER", "Principal", "Role", "Unauthenticated", "issue_token", "read_token", "requires"]
 
 ALGORITHM = "HS256"
 ISSUER = "migradesk"
-
-
-class Role(StrEnum):
-    STAFF = "staff"  # desk staff: persons, cases, referrals of their municipality
-    AGENCY = "agency"  # a partner agency: only the referrals addressed to it
-    COORDINATOR = "coordinator"  # aggregates only
-    ADMIN = "admin"
 
 
 class Unauthenticated(MigraDeskError):
@@ -88,13 +84,28 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def requires(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """A FastAPI dependency: the caller's principal, if its role is one of `roles` (401 / 403 otherwise)."""
+    """A FastAPI dependency: the caller's principal, if its role is one of `roles` (401 / 403 otherwise).
+
+    A machine sends a bearer token. A browser signed in to the pages sends its session cookie instead, and with
+    any unsafe method (POST, DELETE...) the CSRF token of its session in the X-CSRF-Token header: a cookie goes
+    with every request the browser makes, also those another site's page makes it send."""
     allowed = frozenset(roles)
 
     async def dependency(request: Request, credentials: Credentials) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-            raise Unauthenticated("send an access token: Authorization: Bearer <token>", field="Authorization")
-        principal = read_token(request.app.state.settings.api_token_secret, credentials.credentials.strip())
+        if credentials is not None or "authorization" in request.headers:
+            # An Authorization header decides, whatever cookie comes along.
+            if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+                raise Unauthenticated("send an access token: Authorization: Bearer <token>", field="Authorization")
+            principal = read_token(request.app.state.settings.api_token_secret, credentials.credentials.strip())
+        else:
+            # Imported here: the session module builds on this one (roles, principals).
+            from migradesk_shared.web.session import session_principal
+
+            found = await session_principal(request)
+            if found is None:
+                raise Unauthenticated("sign in, or send an access token: Authorization: Bearer <token>",
+                                      field="Authorization")
+            principal = found
         if principal.role not in allowed:
             raise Forbidden(f"the {principal.role.value} role may not do this; allowed: "
                             f"{', '.join(sorted(r.value for r in allowed))}", field="Authorization")

@@ -49,8 +49,12 @@ class ServiceSettings(BaseSettings):
     outbox_takeover_seconds: float = Field(default=2.0, gt=0)
     # Days of processed-event ids kept for de-duplication (redeliveries come within minutes).
     inbox_retention_days: int = Field(default=7, ge=1)
-    # A development placeholder; refused outside development (see the validator below).
+    # A development placeholder; refused outside development (see the validator below). It also signs the pages'
+    # session tokens and their CSRF tokens (through keys derived from it, one per use).
     api_token_secret: str = "dev-secret"  # noqa: S105
+    # Where people sign in: intake's address (its /sign-in, /sign-out and /account/password pages). Intake
+    # serves them itself (""); another service's pages send an anonymous browser there.
+    accounts_url: str = "http://127.0.0.1:8001"
 
     @property
     def json_logs(self) -> bool:

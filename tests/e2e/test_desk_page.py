@@ -1,5 +1,6 @@
 """The desk page in a real browser (Debian's Chromium driven by Playwright) against the running services, in
-Portuguese (the default) and in the other languages of the desk."""
+Portuguese (the default) and in the other languages of the desk: a staff member signs in, registers a visit,
+signs out, and the pages are closed."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from infra.local.services import ServiceProcess
+from migradesk_intake.demo import DEMO_ACCOUNTS
+from migradesk_shared.web.session import SESSION_COOKIE
 from tests.e2e.conftest import Tokens
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+STAFF = next(a for a in DEMO_ACCOUNTS if a.username == "ana")
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,12 @@ class Texts:
     registered: str
     birth_date_in_future: str
     check_fields: str
-    sign_in_field: str
-    unauthorized: str
+    username: str
+    password: str
+    sign_in: str
+    sign_out: str
+    signed_in_as: str
+    wrong_credentials: str
 
 
 TEXTS = {
@@ -51,29 +59,29 @@ TEXTS = {
         in_language="Atendimento no idioma da pessoa", migratory_status="Situação migratória", request="Demanda",
         staff="Atendente", register="Registrar", registered="Atendimento registrado:",
         birth_date_in_future="A data de nascimento não pode estar no futuro.",
-        check_fields="Verifique os campos indicados com erro.", sign_in_field="Token de acesso",
-        unauthorized="Acesso não autorizado"),
+        check_fields="Verifique os campos indicados com erro.", username="Nome de usuário", password="Senha",
+        sign_in="Entrar", sign_out="Sair", signed_in_as="Conectado como ana (Equipe de atendimento)",
+        wrong_credentials="Nome de usuário ou senha incorretos."),
     "es": Texts(
         tag="es", browser_locale="es-VE", heading="Registrar atención", full_name="Nombre completo",
         birth_date="Fecha de nacimiento", nationality="Nacionalidad (ISO, 3 letras)", language="Idioma",
         in_language="Atención en el idioma de la persona", migratory_status="Situación migratoria",
         request="Solicitud", staff="Persona que atiende", register="Registrar", registered="Atención registrada:",
         birth_date_in_future="La fecha de nacimiento no puede estar en el futuro.",
-        check_fields="Revise los campos señalados con error.", sign_in_field="Token de acceso",
-        unauthorized="Acceso no autorizado"),
+        check_fields="Revise los campos señalados con error.", username="Nombre de usuario", password="Contraseña",
+        sign_in="Iniciar sesión", sign_out="Cerrar sesión",
+        signed_in_as="Sesión iniciada como ana (Equipo de atención)",
+        wrong_credentials="Nombre de usuario o contraseña incorrectos."),
     "ht": Texts(
         tag="ht", browser_locale="ht-HT", heading="Anrejistre yon vizit", full_name="Non konplè",
         birth_date="Dat nesans", nationality="Nasyonalite (ISO, 3 lèt)", language="Lang",
         in_language="Sèvis nan lang moun nan", migratory_status="Sitiyasyon imigrasyon", request="Demann",
         staff="Anplwaye ki resevwa moun nan", register="Anrejistre", registered="Vizit la anrejistre:",
         birth_date_in_future="Dat nesans lan pa ka nan lavni.",
-        check_fields="Verifye chan ki make ak yon erè yo.", sign_in_field="Jeton aksè",
-        unauthorized="Aksè pa otorize"),
+        check_fields="Verifye chan ki make ak yon erè yo.", username="Non itilizatè", password="Modpas",
+        sign_in="Konekte", sign_out="Dekonekte", signed_in_as="Konekte kòm ana (Ekip resepsyon)",
+        wrong_credentials="Non itilizatè oswa modpas la pa bon."),
 }
-
-
-def bearer(tokens: Tokens) -> str:
-    return tokens.staff["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture(scope="module")
@@ -91,20 +99,31 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def open_desk(browser: Browser, url: str, texts: Texts, token: str | None = None) -> Page:
-    """The desk in the browser's language (Accept-Language): no explicit choice, no cookie."""
+def open_desk(browser: Browser, url: str, texts: Texts) -> Page:
+    """The desk in the browser's language (Accept-Language): no explicit choice, no cookie. Anonymous, it is the
+    sign-in page (the desk's address stays the one to come back to)."""
     page = browser.new_page(locale=texts.browser_locale)
-    page.goto(f"{url}/" + (f"#token={token}" if token else ""))
+    page.goto(f"{url}/")
     expect(page.locator("html")).to_have_attribute("lang", texts.tag)
     return page
 
 
+def sign_in(browser: Browser, url: str, texts: Texts) -> Page:
+    page = open_desk(browser, url, texts)
+    expect(page).to_have_url(f"{url}/sign-in?next=%2F")
+    page.get_by_label(texts.username).fill(STAFF.username)
+    page.get_by_label(texts.password).fill(STAFF.password)
+    page.get_by_role("button", name=texts.sign_in, exact=True).click()
+    expect(page).to_have_url(f"{url}/")
+    expect(page.get_by_text(texts.signed_in_as)).to_be_visible()
+    return page
+
+
 @pytest.mark.parametrize("locale", ["pt_BR", "es", "ht"])
-def test_staff_register_a_case_on_the_desk_page(
+def test_staff_sign_in_register_a_case_and_sign_out(
         services: dict[str, ServiceProcess], browser: Browser, tokens: Tokens, locale: str) -> None:
-    texts = TEXTS[locale]
-    page = open_desk(browser, services["intake"].url, texts, bearer(tokens))
-    assert "token" not in page.url  # the token leaves the address bar once kept
+    texts, url = TEXTS[locale], services["intake"].url
+    page = sign_in(browser, url, texts)
     expect(page.get_by_role("heading", name=texts.heading)).to_be_visible()
     page.get_by_label(texts.full_name).fill("Wislande Jean-Baptiste")
     page.get_by_label(texts.birth_date).fill("1994-02-17")
@@ -113,28 +132,39 @@ def test_staff_register_a_case_on_the_desk_page(
     page.get_by_label(texts.in_language).check()
     page.get_by_label(texts.migratory_status).select_option("acolhida_humanitaria")
     page.get_by_label(texts.request).select_option("portuguese_course")
-    page.get_by_label(texts.staff).fill("ana")
+    expect(page.get_by_label(texts.staff)).to_have_value("ana")  # whoever signed in
     page.get_by_role("button", name=texts.register, exact=True).click()
     status = page.get_by_role("status")
     expect(status).to_contain_text(texts.registered)
     case_id = status.inner_text().rsplit(":", 1)[1].strip()
-    case = httpx.get(f"{services['intake'].url}/api/cases/{case_id}", headers=tokens.staff).json()
+    case = httpx.get(f"{url}/api/cases/{case_id}", headers=tokens.staff).json()
     assert case["person"]["full_name"] == "Wislande Jean-Baptiste"
     assert case["person"]["preferred_language"] == "ht"
     assert case["requests"][0]["service_area"] == "education"
+
+    [cookie] = [c["value"] for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
+    page.get_by_role("button", name=texts.sign_out, exact=True).click()
+    expect(page).to_have_url(f"{url}/sign-in")
+    # Signed out, the pages are closed: the desk sends the browser to sign in again...
+    page.goto(f"{url}/")
+    expect(page).to_have_url(f"{url}/sign-in?next=%2F")
+    expect(page.get_by_label(texts.password)).to_be_visible()
+    # ...and the old cookie, wherever a copy of it went, opens neither the pages nor the API.
+    copied = {SESSION_COOKIE: cookie}
+    assert httpx.get(f"{url}/", cookies=copied).status_code == 303
+    assert httpx.get(f"{url}/api/cases/{case_id}", cookies=copied).status_code == 401
     page.close()
 
 
 @pytest.mark.parametrize("locale", ["pt_BR", "es", "ht"])
 def test_bad_input_shows_the_error_next_to_its_field_in_the_page_language(
-        services: dict[str, ServiceProcess], browser: Browser, tokens: Tokens, locale: str) -> None:
+        services: dict[str, ServiceProcess], browser: Browser, locale: str) -> None:
     texts = TEXTS[locale]
-    page = open_desk(browser, services["intake"].url, texts, bearer(tokens))
+    page = sign_in(browser, services["intake"].url, texts)
     page.get_by_label(texts.full_name).fill("Pessoa Teste")
     page.get_by_label(texts.nationality).fill("VEN")
     page.get_by_label(texts.birth_date).fill("2999-01-01")
     page.get_by_label(texts.request).select_option("sus_card")
-    page.get_by_label(texts.staff).fill("ana")
     page.get_by_role("button", name=texts.register, exact=True).click()
 
     birth_date = page.get_by_label(texts.birth_date)
@@ -150,16 +180,19 @@ def test_bad_input_shows_the_error_next_to_its_field_in_the_page_language(
     page.close()
 
 
-def test_without_a_token_the_page_asks_for_one(services: dict[str, ServiceProcess], browser: Browser) -> None:
-    texts = TEXTS["pt_BR"]
+@pytest.mark.parametrize("locale", ["pt_BR", "es"])
+def test_a_wrong_password_is_told_without_saying_which_part_was_wrong(
+        services: dict[str, ServiceProcess], browser: Browser, locale: str) -> None:
+    texts = TEXTS[locale]
     page = open_desk(browser, services["intake"].url, texts)
-    expect(page.get_by_label(texts.sign_in_field)).to_be_visible()
-    page.get_by_label(texts.full_name).fill("Pessoa Teste")
-    page.get_by_label(texts.nationality).fill("VEN")
-    page.get_by_label(texts.request).select_option("sus_card")
-    page.get_by_label(texts.staff).fill("ana")
-    page.get_by_role("button", name=texts.register, exact=True).click()
-    expect(page.get_by_role("status")).to_contain_text(texts.unauthorized)
+    page.get_by_label(texts.username).fill(STAFF.username)
+    page.get_by_label(texts.password).fill("not the password")
+    # By keyboard: Enter in the password field sends the form.
+    page.get_by_label(texts.password).press("Enter")
+    expect(page.get_by_role("alert")).to_have_text(texts.wrong_credentials)
+    expect(page.get_by_label(texts.username)).to_have_value(STAFF.username)
+    expect(page.get_by_label(texts.password)).to_have_value("")
+    assert SESSION_COOKIE not in {c["name"] for c in page.context.cookies()}
     page.close()
 
 
@@ -171,8 +204,8 @@ def test_the_language_switcher_changes_the_page_and_is_remembered(
         expect(switcher.get_by_role("link", name=name, exact=True)).to_be_visible()
     switcher.get_by_role("link", name="Español", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "es")
-    expect(page.get_by_role("heading", name=TEXTS["es"].heading)).to_be_visible()
-    expect(page.get_by_label(TEXTS["es"].full_name)).to_be_visible()
+    expect(page.get_by_role("heading", name=TEXTS["es"].sign_in)).to_be_visible()
+    expect(page.get_by_label(TEXTS["es"].username)).to_be_visible()
     # Remembered in the cookie: the plain address now answers in Spanish despite the browser's Portuguese.
     page.goto(f"{services['intake'].url}/")
     expect(page.locator("html")).to_have_attribute("lang", "es")

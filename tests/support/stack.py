@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from infra.demo import DEMO_ACCOUNTS_ENV
 from infra.local.services import ServiceProcess, new_namespace, running_services
 from infra.local.stack import Infra
 from migradesk_shared.auth import Role, issue_token
@@ -52,7 +53,7 @@ def tokens(api_secret: str) -> Tokens:
 @pytest.fixture(scope="package")
 def services(infra: Infra, stack_namespace: str, api_secret: str) -> Iterator[dict[str, ServiceProcess]]:
     with running_services(infra, stack_namespace, api_secret,
-                          extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true"}) as running:
+                          extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true", **DEMO_ACCOUNTS_ENV}) as running:
         yield running
 
 

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from migradesk_shared.settings import ServiceSettings
+from migradesk_intake.domain.account import AccountRules, SessionRules
+from migradesk_shared.settings import Environment, ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):
@@ -11,3 +16,43 @@ class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     http_port: int = 8001
     mongodb_database: str = "migradesk_intake"
+
+    # --- signing in: intake keeps the accounts and the sessions, and serves the sign-in pages ---------------
+    accounts_url: str = ""
+    # The session cookie goes over https only. True in any deployment behind https; false for http on loopback.
+    secure_cookies: bool = False
+    # Set (e.g. ".dourados.ms.gov.br") when the services' pages are on sibling host names rather than one host.
+    session_cookie_domain: str | None = None
+    session_idle_minutes: float = Field(default=30, gt=0)
+    session_absolute_hours: float = Field(default=12, gt=0)
+    # How long a session token holds where the session record cannot be seen (the other services' pages):
+    # a revocation reaches them at most this late. Intake re-issues it while the session lives.
+    session_token_minutes: float = Field(default=15, gt=0)
+    sign_in_max_failures: int = Field(default=5, ge=1)
+    sign_in_failure_window_minutes: float = Field(default=15, gt=0)
+    sign_in_lock_minutes: float = Field(default=15, gt=0)
+    password_min_length: int = Field(default=12, ge=12)
+    # Other services' page addresses (scheme://host[:port]) a person may be sent back to after signing in.
+    # In development any loopback address is fine as well.
+    return_origins: list[str] = Field(default_factory=list)
+    # Creates one account per role with known passwords (migradesk_intake/demo.py): development only.
+    seed_demo_accounts: bool = False
+
+    @model_validator(mode="after")
+    def _demo_accounts_only_in_development(self) -> Self:
+        if self.seed_demo_accounts and self.environment is not Environment.DEVELOPMENT:
+            raise ValueError("INTAKE_SEED_DEMO_ACCOUNTS creates accounts whose passwords everyone knows: "
+                             "development only")
+        return self
+
+    @property
+    def account_rules(self) -> AccountRules:
+        return AccountRules(min_password_length=self.password_min_length, max_failures=self.sign_in_max_failures,
+                            failure_window=timedelta(minutes=self.sign_in_failure_window_minutes),
+                            lock_duration=timedelta(minutes=self.sign_in_lock_minutes))
+
+    @property
+    def session_rules(self) -> SessionRules:
+        return SessionRules(idle_timeout=timedelta(minutes=self.session_idle_minutes),
+                            absolute_timeout=timedelta(hours=self.session_absolute_hours),
+                            token_lifetime=timedelta(minutes=self.session_token_minutes))

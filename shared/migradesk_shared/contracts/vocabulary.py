@@ -9,6 +9,16 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class Role(StrEnum):
+    """Who someone is to MigraDesk: carried by access tokens and session tokens, read by every service (each
+    service's own rules say what a role may do there; `migradesk_shared.auth` re-exports it)."""
+
+    STAFF = "staff"  # desk staff: persons, cases, referrals of their municipality
+    AGENCY = "agency"  # a partner agency: only the referrals addressed to it
+    COORDINATOR = "coordinator"  # aggregates only
+    ADMIN = "admin"
+
+
 class ServiceArea(StrEnum):
     HEALTH = "health"
     EDUCATION = "education"

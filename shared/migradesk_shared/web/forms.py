@@ -28,8 +28,9 @@ FIELD_ERRORS: dict[str, str] = {
 }
 
 REQUEST_ERRORS: dict[str, str] = {
-    "unauthenticated": N_("Access not authorized: sign in with a valid access token."),
+    "unauthenticated": N_("Access not authorized: your session has ended. Sign in again."),
     "forbidden": N_("Your access does not allow this."),
+    "csrf_failed": N_("This page has expired. Reload it and try again."),
     "conflict": N_("Someone else changed this record meanwhile. Reload the page and try again."),
     "validation_failed": N_("Check the fields marked with an error."),
     "network": N_("The server could not be reached. Check the connection and try again."),

@@ -90,8 +90,8 @@ class LocaleChoice:
 def negotiate_locale(*, query: str | None = None, cookie: str | None = None, accept_language: str | None = None,
                      account: str | None = None) -> LocaleChoice:
     """The locale of a request, from the first of these that names a supported language: the `lang` query
-    parameter, the signed-in account's stored language (the hook `account`; nothing stores one yet), the
-    `migradesk_lang` cookie, the Accept-Language header; else pt_BR.
+    parameter, the signed-in account's stored language (the hook `account`; intake keeps it with the account),
+    the `migradesk_lang` cookie, the Accept-Language header; else pt_BR.
 
     The account's language comes after an explicit ?lang= (a person switching language sees the switch at once)
     and before the cookie (the account follows its person from one device to the next)."""

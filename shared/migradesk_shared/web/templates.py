@@ -3,7 +3,8 @@ language, and the FastAPI helper that renders a page in the language of the requ
 
 A service plugs in with a folder of templates (extending "base.html") and its catalog folder:
 
-    pages = Pages(templates=HERE / "templates", locale_dir=HERE / "locale")
+    pages = Pages(templates=HERE / "templates", locale_dir=HERE / "locale", account_language=session_language)
+    pages.install_error_pages(app)  # sign-in redirects and the refusal page of web.session
     return await pages.render(request, "desk.html", {"categories": ...})
 """
 
@@ -17,8 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from babel.support import Translations
-from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from migradesk_shared.web.forms import form_messages
@@ -36,6 +37,7 @@ from migradesk_shared.web.i18n import (
     load_all_translations,
     negotiate_locale,
 )
+from migradesk_shared.web.session import PageRefused, SignInRequired, layout_context
 
 SHARED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -117,7 +119,8 @@ class Pages:
         """The template rendered in the request's language; an explicit ?lang= is remembered in a cookie."""
         choice = await self.locale_of(request)
         html = self._environments[choice.locale].get_template(template).render(
-            request=request, languages=language_links(request, choice.locale), **(context or {}))
+            request=request, languages=language_links(request, choice.locale),
+            **{**await layout_context(request), **(context or {})})
         response = HTMLResponse(html, status_code=status_code, headers={
             "Content-Language": language(choice.locale).tag,
             # The same address answers in another language for another header or cookie: caches must know.
@@ -126,3 +129,19 @@ class Pages:
             response.set_cookie(LANG_COOKIE, choice.locale, max_age=LANG_COOKIE_MAX_AGE, path="/",
                                 samesite="lax", secure=request.url.scheme == "https")
         return response
+
+    def install_error_pages(self, app: FastAPI) -> None:
+        """Render what the page dependencies of web.session raise: an anonymous browser is sent to sign in (303:
+        after a form's POST too, the browser then GETs the sign-in page), a refusal is a page in the request's
+        language."""
+
+        async def sign_in(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, SignInRequired)
+            return RedirectResponse(exc.location, status_code=303)
+
+        async def refused(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, PageRefused)
+            return await self.render(request, "refused.html", {"reason": exc.message}, status_code=exc.status_code)
+
+        app.add_exception_handler(SignInRequired, sign_in)
+        app.add_exception_handler(PageRefused, refused)

@@ -1,4 +1,5 @@
-"""The intake use cases run against a `repository`: the in-memory one, and the real store (marked infra)."""
+"""The intake use cases run against a `repository`: the in-memory one, and the real store (marked infra); the
+account use cases likewise against `account_stores`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from migradesk_intake.accounts import AccountService
+from migradesk_intake.adapters.accounts import (
+    AccountRepository,
+    MongoAccountRepository,
+    MongoSessionRepository,
+    SessionRepository,
+)
+from migradesk_intake.adapters.accounts_memory import InMemoryAccountRepository, InMemorySessionRepository
 from migradesk_intake.adapters.memory import InMemoryIntakeRepository
 from migradesk_intake.adapters.repository import IntakeRepository, MongoIntakeRepository
 from migradesk_intake.service import IntakeService
-from tests.service.intake.helpers import TOWN, Clock, RelayCalls
+from tests.service.intake.helpers import TOWN, Clock, RelayCalls, cheap_passwords
 
 
 @pytest.fixture
@@ -54,3 +63,19 @@ def clock() -> Clock:
 @pytest.fixture
 def service(repository: IntakeRepository, clock: Clock) -> IntakeService:
     return IntakeService(repository, municipality=TOWN, clock=clock)
+
+
+@pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.infra)])
+def account_stores(request: pytest.FixtureRequest) -> tuple[AccountRepository, SessionRepository]:
+    if request.param == "mongo":
+        db: AsyncDatabase[dict[str, Any]] = request.getfixturevalue("intake_db")
+        return MongoAccountRepository(db), MongoSessionRepository(db)
+    return InMemoryAccountRepository(), InMemorySessionRepository()
+
+
+@pytest.fixture
+async def accounts(account_stores: tuple[AccountRepository, SessionRepository], clock: Clock) -> AccountService:
+    account_repository, session_repository = account_stores
+    await account_repository.ensure_indexes()
+    await session_repository.ensure_indexes()
+    return AccountService(account_repository, session_repository, cheap_passwords(), clock=clock)

@@ -1,4 +1,4 @@
-"""Commands, a clock and a relay probe shared by the intake service tests."""
+"""Commands, a clock, a relay probe and cheap password hashing shared by the intake service tests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from argon2 import PasswordHasher, profiles
+
+from migradesk_intake.adapters.passwords import Argon2Passwords
 from migradesk_intake.domain.person import ConsentGiven, Document, Person
 from migradesk_intake.service import OpenCase
 from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
@@ -46,3 +49,8 @@ DANIELA = Person(full_name="Daniela Suárez", nationality="VEN", consent=SHARING
 def open_case(person: Person = DANIELA, *categories: str, **options: Any) -> OpenCase:
     requests = tuple((c, f"note about {c}") for c in categories or ("sus_card",))
     return OpenCase(person=person, requests=requests, actor=options.pop("actor", "ana"), **options)
+
+
+def cheap_passwords() -> Argon2Passwords:
+    """Argon2 with the cheapest parameters: the same code path, without a quarter second per hash."""
+    return Argon2Passwords(PasswordHasher.from_parameters(profiles.CHEAPEST))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +15,10 @@ from migradesk_intake.bootstrap import create_app
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.contracts.categories import CATEGORIES
+from tests.service.intake.helpers import cheap_passwords
 
-SETTINGS = IntakeSettings(api_token_secret=secrets.token_urlsafe(32), municipality="Dourados-MS")
+SETTINGS = IntakeSettings(api_token_secret=secrets.token_urlsafe(32), municipality="Dourados-MS",
+                          seed_demo_accounts=True)
 STAFF = {"Authorization": "Bearer " + issue_token(SETTINGS.api_token_secret, subject="ana", role=Role.STAFF)}
 PERSON = {"full_name": "Wilner Joseph", "birth_date": "1988-03-14", "sex": "male", "nationality": "HTI",
           "preferred_language": "ht", "migratory_status": "acolhida_humanitaria",
@@ -26,8 +29,19 @@ PERSON = {"full_name": "Wilner Joseph", "birth_date": "1988-03-14", "sex": "male
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     # Only a repository given: the app runs without runtime, store or broker.
-    with TestClient(create_app(SETTINGS, repository=InMemoryIntakeRepository()), headers=STAFF) as test_client:
+    with TestClient(create_app(SETTINGS, repository=InMemoryIntakeRepository(), passwords=cheap_passwords()),
+                    headers=STAFF) as test_client:
         yield test_client
+
+
+def sign_in(client: TestClient) -> None:
+    """The pages are for people: a demo staff member signs in (tests/service/intake/test_sign_in_http.py)."""
+    form = client.get("/sign-in").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    signed = client.post("/sign-in", data={"username": "ana", "password": "demo-staff-2026",
+                                           "csrf_token": token.group(1)}, follow_redirects=False)
+    assert signed.status_code == 303, signed.text
 
 
 def open_case(client: TestClient, **extra: Any) -> dict[str, Any]:
@@ -90,12 +104,14 @@ def test_activities_categories_the_desk_page_and_readiness(client: TestClient) -
     assert client.post("/api/activities", json={"kind": "training"}).status_code == 422
     categories = client.get("/api/categories").json()["categories"]
     assert {"code": "sus_card", "area": "health", "label_pt": "Cartão SUS"} in categories
+    sign_in(client)
     page = client.get("/")
     assert page.status_code == 200 and 'id="case-form"' in page.text
     assert client.get("/health/ready").json() == {"status": "ready", "checks": {"store": True}}
 
 
 def test_the_desk_page_is_rendered_in_the_language_of_the_request(client: TestClient) -> None:
+    sign_in(client)
     portuguese = client.get("/")
     assert '<html lang="pt-BR">' in portuguese.text and "Registrar atendimento" in portuguese.text
     spanish = client.get("/", headers={"Accept-Language": "es-VE,es;q=0.9"})

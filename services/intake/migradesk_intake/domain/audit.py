@@ -21,3 +21,46 @@ class Access:
     subject_id: str  # the person
     case_id: str
     at: datetime
+
+
+# --- accounts and sign-in ------------------------------------------------------------------------------------
+
+
+class AccountAction(StrEnum):
+    SIGN_IN = "account.sign_in"
+    SIGN_IN_FAILED = "account.sign_in_failed"
+    LOCKED = "account.locked"  # the failure that locked the account
+    SIGN_OUT = "account.sign_out"
+    CREATED = "account.created"
+    DISABLED = "account.disabled"
+    ENABLED = "account.enabled"
+    # By an administrator (a temporary password), and by the person themselves.
+    PASSWORD_RESET = "account.password_reset"  # noqa: S105 (a name, not a password)
+    PASSWORD_CHANGED = "account.password_changed"  # noqa: S105 (a name, not a password)
+    LANGUAGE_SET = "account.language_set"
+
+
+class FailureReason(StrEnum):
+    """Why a sign-in failed, for the audit only (the person is told less, see domain.account.SignInRefusal)."""
+
+    UNKNOWN_USERNAME = "unknown_username"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a name, not a password)
+    LOCKED = "locked"
+    DISABLED = "disabled"
+
+
+# The actor of what nobody signed in did: a failed sign-in.
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """A sign-in attempt, a sign-out or a change of an account: who, what, which account, when, from where.
+    Never a password, never a session id."""
+
+    actor: str
+    action: AccountAction
+    username: str | None  # the account concerned; None when the username given matches no account
+    at: datetime
+    address: str | None  # the client's network address as the service saw it
+    reason: FailureReason | None = None

@@ -1,18 +1,25 @@
-"""Intake's pages, rendered on the server in the language of the request (the desk, for now)."""
+"""Intake's pages, rendered on the server in the language of the request: the desk (the sign-in pages and the
+accounts page are in account_pages.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from migradesk_intake.entrypoints.http import use_cases
+from migradesk_intake.entrypoints.identity import signed_in
+from migradesk_shared.auth import Role
 from migradesk_shared.contracts.categories import Category
 from migradesk_shared.contracts.vocabulary import ServiceArea
 from migradesk_shared.web.i18n import N_
+from migradesk_shared.web.session import PageUser, session_language
 from migradesk_shared.web.templates import AccountLanguage, Pages
+
+DeskUser = Annotated[PageUser, Depends(signed_in(Role.STAFF, Role.ADMIN))]
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATES = PACKAGE / "templates"
@@ -79,7 +86,8 @@ def category_groups(categories: list[Category]) -> list[CategoryGroup]:
     return [CategoryGroup(AREA_LABELS[area], options) for area, options in by_area.items()]
 
 
-def desk_pages(account_language: AccountLanguage | None = None) -> Pages:
+def desk_pages(account_language: AccountLanguage | None = session_language) -> Pages:
+    """Intake's pages, in the signed-in person's language unless the request asks for another."""
     return Pages(templates=TEMPLATES, locale_dir=LOCALE_DIR, account_language=account_language)
 
 
@@ -87,8 +95,8 @@ def build_pages(pages: Pages) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/", response_class=HTMLResponse)
-    async def desk(request: Request) -> HTMLResponse:
+    async def desk(request: Request, user: DeskUser) -> HTMLResponse:
         groups = category_groups(use_cases(request).categories())
-        return await pages.render(request, "desk.html", {"category_groups": groups})
+        return await pages.render(request, "desk.html", {"category_groups": groups, "user": user})
 
     return router
