@@ -338,7 +338,10 @@ async def bench_one_size(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], 
         with running_services(infra, namespace, secret, extra_env=env) as services:
             watcher = ReferralWatcher(infra.bootstrap_servers, TopicNames(f"{namespace}."))
             await watcher.start()
-            limits = httpx.Limits(max_connections=CLIENT_CONNECTIONS, max_keepalive_connections=CLIENT_CONNECTIONS)
+            # Idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s) can close them
+            # under a request being sent on them, which httpx reports as a ReadError on a POST it won't retry.
+            limits = httpx.Limits(max_connections=CLIENT_CONNECTIONS, max_keepalive_connections=CLIENT_CONNECTIONS,
+                                  keepalive_expiry=2.0)
             try:
                 async with httpx.AsyncClient(timeout=60, limits=limits) as http:
                     metrics = Metrics(http, services["metrics"].url,
