@@ -238,11 +238,17 @@ async def read_topic(infra: Infra, topic: str) -> list[Any]:
         await consumer.stop()
 
 
-async def test_the_desk_page_and_the_category_table_are_served(
+async def test_the_sign_in_page_guards_the_desk_and_the_category_table_is_served(
         services: dict[str, ServiceProcess], tokens: Tokens) -> None:
     async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
-        page = await client.get(f"{services['intake'].url}/")
-        assert page.status_code == 200 and 'id="case-form"' in page.text
+        # The pages are for people who signed in (a bearer token is for the API): an anonymous browser is sent
+        # to the sign-in page, which is served; the signed-in desk is driven by tests/e2e/test_desk_page.py.
+        async with httpx.AsyncClient(timeout=10) as browser:
+            page = await browser.get(f"{services['intake'].url}/")
+            assert page.status_code == 303 and "/sign-in" in page.headers["location"]
+            sign_in = await browser.get(page.headers["location"] if page.headers["location"].startswith("http")
+                                        else f"{services['intake'].url}{page.headers['location']}")
+            assert sign_in.status_code == 200 and 'name="password"' in sign_in.text
         categories = (await client.get(f"{services['intake'].url}/api/categories")).json()["categories"]
         assert {"code": "sus_card", "area": "health", "label_pt": "Cartão SUS"} in categories
         for service in services.values():
