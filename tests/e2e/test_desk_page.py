@@ -1,5 +1,6 @@
 """The desk page in a real browser (Debian's Chromium driven by Playwright) against the running services, in
-Portuguese (the default) and in the other languages of the desk: a staff member signs in, registers a visit,
+Portuguese (the default) and in the other languages of the desk: a staff member signs in, registers a visit with
+two requests and a document (nothing ticked in advance, the legal basis read out in the person's language),
 signs out, and the pages are closed."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from infra.local.services import ServiceProcess
 from migradesk_intake.demo import DEMO_ACCOUNTS
@@ -38,12 +39,23 @@ class Texts:
     language: str
     in_language: str
     migratory_status: str
-    request: str
+    request: str  # a request row, "{n}" its number
+    category: str
+    add_request: str
+    document: str  # a document row, "{n}" its number
+    document_type: str
+    number: str
+    add_document: str
+    phone: str
+    basis_consent: str  # the legal basis "consent", as staff choose it
+    share_yes: str
     staff: str
     register: str
     registered: str
     birth_date_in_future: str
     check_fields: str
+    basis_missing: str
+    cpf_invalid: str
     username: str
     password: str
     sign_in: str
@@ -55,30 +67,50 @@ class Texts:
 TEXTS = {
     "pt_BR": Texts(
         tag="pt-BR", browser_locale="pt-BR", heading="Registrar atendimento", full_name="Nome completo",
-        birth_date="Data de nascimento", nationality="Nacionalidade (ISO, 3 letras)", language="Idioma",
-        in_language="Atendimento no idioma da pessoa", migratory_status="Situação migratória", request="Demanda",
+        birth_date="Data de nascimento", nationality="Nacionalidade", language="Idioma preferido",
+        in_language="Atendimento no idioma da pessoa", migratory_status="Situação migratória",
+        request="Demanda {n}", category="Categoria", add_request="Adicionar demanda", document="Documento {n}",
+        document_type="Tipo", number="Número", add_document="Adicionar documento", phone="Telefone",
+        basis_consent="Consentimento da pessoa (LGPD art. 7º I; art. 11 I para dados sensíveis)",
+        share_yes="Sim, compartilhar",
         staff="Atendente", register="Registrar", registered="Atendimento registrado:",
         birth_date_in_future="A data de nascimento não pode estar no futuro.",
-        check_fields="Verifique os campos indicados com erro.", username="Nome de usuário", password="Senha",
+        check_fields="Verifique os campos indicados com erro.",
+        basis_missing="Escolha a base legal com que o núcleo guarda os dados da pessoa.",
+        cpf_invalid="Este CPF não é válido: os dígitos verificadores não conferem. Confira o número.",
+        username="Nome de usuário", password="Senha",
         sign_in="Entrar", sign_out="Sair", signed_in_as="Conectado como ana (Equipe de atendimento)",
         wrong_credentials="Nome de usuário ou senha incorretos."),
     "es": Texts(
         tag="es", browser_locale="es-VE", heading="Registrar atención", full_name="Nombre completo",
-        birth_date="Fecha de nacimiento", nationality="Nacionalidad (ISO, 3 letras)", language="Idioma",
+        birth_date="Fecha de nacimiento", nationality="Nacionalidad", language="Idioma preferido",
         in_language="Atención en el idioma de la persona", migratory_status="Situación migratoria",
-        request="Solicitud", staff="Persona que atiende", register="Registrar", registered="Atención registrada:",
+        request="Solicitud {n}", category="Categoría", add_request="Añadir una solicitud", document="Documento {n}",
+        document_type="Tipo", number="Número", add_document="Añadir un documento", phone="Teléfono",
+        basis_consent="Consentimiento de la persona (LGPD art. 7 I; art. 11 I para datos sensibles)",
+        share_yes="Sí, compartir",
+        staff="Persona que atiende", register="Registrar", registered="Atención registrada:",
         birth_date_in_future="La fecha de nacimiento no puede estar en el futuro.",
-        check_fields="Revise los campos señalados con error.", username="Nombre de usuario", password="Contraseña",
+        check_fields="Revise los campos señalados con error.",
+        basis_missing="Elija la base legal con la que el centro guarda los datos de la persona.",
+        cpf_invalid="Este CPF no es válido: sus dígitos verificadores no coinciden. Revise el número.",
+        username="Nombre de usuario", password="Contraseña",
         sign_in="Iniciar sesión", sign_out="Cerrar sesión",
         signed_in_as="Sesión iniciada como ana (Equipo de atención)",
         wrong_credentials="Nombre de usuario o contraseña incorrectos."),
     "ht": Texts(
         tag="ht", browser_locale="ht-HT", heading="Anrejistre yon vizit", full_name="Non konplè",
-        birth_date="Dat nesans", nationality="Nasyonalite (ISO, 3 lèt)", language="Lang",
-        in_language="Sèvis nan lang moun nan", migratory_status="Sitiyasyon imigrasyon", request="Demann",
+        birth_date="Dat nesans", nationality="Nasyonalite", language="Lang li prefere",
+        in_language="Sèvis nan lang moun nan", migratory_status="Sitiyasyon imigrasyon",
+        request="Demann {n}", category="Kategori", add_request="Ajoute yon demann", document="Dokiman {n}",
+        document_type="Kalite", number="Nimewo", add_document="Ajoute yon dokiman", phone="Telefòn",
+        basis_consent="Konsantman moun nan (LGPD atik 7 I; atik 11 I pou done sansib)", share_yes="Wi, pataje",
         staff="Anplwaye ki resevwa moun nan", register="Anrejistre", registered="Vizit la anrejistre:",
         birth_date_in_future="Dat nesans lan pa ka nan lavni.",
-        check_fields="Verifye chan ki make ak yon erè yo.", username="Non itilizatè", password="Modpas",
+        check_fields="Verifye chan ki make ak yon erè yo.",
+        basis_missing="Chwazi baz legal biwo a sèvi pou kenbe done moun nan.",
+        cpf_invalid="CPF sa a pa valab: chif verifikasyon li yo pa koresponn. Verifye nimewo a.",
+        username="Non itilizatè", password="Modpas",
         sign_in="Konekte", sign_out="Dekonekte", signed_in_as="Konekte kòm ana (Ekip resepsyon)",
         wrong_credentials="Non itilizatè oswa modpas la pa bon."),
 }
@@ -119,28 +151,70 @@ def sign_in(browser: Browser, url: str, texts: Texts) -> Page:
     return page
 
 
+# What staff read to the person who prefers another language than the page's (the start of the explanation of
+# the legal basis "consent" in the catalog of the person's language).
+READ_ALOUD = {"pt_BR": ("es", "Usted decide."), "es": ("ht", "Se ou ki deside."), "ht": ("pt", "Quem decide é você.")}
+
+
+def request_row(page: Page, texts: Texts, n: int) -> Locator:
+    return page.get_by_role("group", name=texts.request.format(n=n), exact=True)
+
+
+def fill_the_essentials(page: Page, texts: Texts, *, name: str, nationality: str, language: str,
+                        category: str) -> None:
+    """What every registration needs, chosen as staff do: nothing of it is filled in by the page."""
+    page.get_by_label(texts.full_name).fill(name)
+    page.get_by_label(texts.nationality).select_option(nationality)
+    page.get_by_label(texts.language, exact=True).select_option(language)
+    request_row(page, texts, 1).get_by_label(texts.category).select_option(category)
+
+
 @pytest.mark.parametrize("locale", ["pt_BR", "es", "ht"])
-def test_staff_sign_in_register_a_case_and_sign_out(
+def test_staff_sign_in_register_a_visit_with_two_requests_and_a_document_and_sign_out(
         services: dict[str, ServiceProcess], browser: Browser, tokens: Tokens, locale: str) -> None:
     texts, url = TEXTS[locale], services["intake"].url
     page = sign_in(browser, url, texts)
-    expect(page.get_by_role("heading", name=texts.heading)).to_be_visible()
-    page.get_by_label(texts.full_name).fill("Wislande Jean-Baptiste")
+    expect(page.get_by_role("heading", name=texts.heading, level=1)).to_be_visible()
+    # Nothing is ticked or chosen in advance: no legal basis, no sharing, no language flag.
+    form = page.locator("#case-form")
+    expect(form.locator("input:checked")).to_have_count(0)
+    expect(form.get_by_role("radio")).to_have_count(6)  # four legal bases, share yes / no
+    person_language, read_aloud = READ_ALOUD[locale]
+    fill_the_essentials(page, texts, name="Wislande Jean-Baptiste", nationality="HTI", language=person_language,
+                        category="portuguese_course")
     page.get_by_label(texts.birth_date).fill("1994-02-17")
-    page.get_by_label(texts.nationality).fill("HTI")
-    page.get_by_label(texts.language, exact=True).select_option("ht")
     page.get_by_label(texts.in_language).check()
     page.get_by_label(texts.migratory_status).select_option("acolhida_humanitaria")
-    page.get_by_label(texts.request).select_option("portuguese_course")
+    page.get_by_label(texts.phone).fill("(67) 99999-0000")
+    # A second request, by keyboard: the button adds a row and moves the focus into it.
+    page.get_by_role("button", name=texts.add_request, exact=True).press("Enter")
+    second = request_row(page, texts, 2)
+    expect(second.get_by_label(texts.category)).to_be_focused()
+    second.get_by_label(texts.category).select_option("housing")
+    page.get_by_role("button", name=texts.add_document, exact=True).click()
+    document = page.get_by_role("group", name=texts.document.format(n=1), exact=True)
+    document.get_by_label(texts.document_type).select_option("cpf")
+    document.get_by_label(texts.number).fill("529.982.247-25")
+    # Choosing the legal basis shows what to read to the person, in the person's language.
+    page.get_by_role("radio", name=texts.basis_consent, exact=True).check()
+    explained = page.locator("#legal_basis-explained .read-aloud__text")
+    expect(explained).to_contain_text(read_aloud)
+    expect(explained).to_have_attribute("lang", {"pt": "pt-BR"}.get(person_language, person_language))
+    page.get_by_role("radio", name=texts.share_yes, exact=True).check()
     expect(page.get_by_label(texts.staff)).to_have_value("ana")  # whoever signed in
     page.get_by_role("button", name=texts.register, exact=True).click()
     status = page.get_by_role("status")
     expect(status).to_contain_text(texts.registered)
     case_id = status.inner_text().rsplit(":", 1)[1].strip()
     case = httpx.get(f"{url}/api/cases/{case_id}", headers=tokens.staff).json()
-    assert case["person"]["full_name"] == "Wislande Jean-Baptiste"
-    assert case["person"]["preferred_language"] == "ht"
-    assert case["requests"][0]["service_area"] == "education"
+    person = case["person"]
+    assert person["full_name"] == "Wislande Jean-Baptiste" and person["nationality"] == "HTI"
+    assert person["preferred_language"] == person_language and person["phone"] == "+5567999990000"
+    assert person["documents"] == [{"type": "cpf", "number": "52998224725"}]
+    assert (person["consent"]["legal_basis"], person["consent"]["share_with_partners"]) == ("consent", True)
+    assert person["sensitive"] == {}
+    assert [(r["category"], r["service_area"]) for r in case["requests"]] == [
+        ("portuguese_course", "education"), ("housing", "social_assistance")]
 
     [cookie] = [c["value"] for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
     page.get_by_role("button", name=texts.sign_out, exact=True).click()
@@ -161,10 +235,10 @@ def test_bad_input_shows_the_error_next_to_its_field_in_the_page_language(
         services: dict[str, ServiceProcess], browser: Browser, locale: str) -> None:
     texts = TEXTS[locale]
     page = sign_in(browser, services["intake"].url, texts)
-    page.get_by_label(texts.full_name).fill("Pessoa Teste")
-    page.get_by_label(texts.nationality).fill("VEN")
+    fill_the_essentials(page, texts, name="Pessoa Teste", nationality="VEN", language="es", category="sus_card")
     page.get_by_label(texts.birth_date).fill("2999-01-01")
-    page.get_by_label(texts.request).select_option("sus_card")
+    page.get_by_role("radio", name=texts.basis_consent, exact=True).check()
+    page.get_by_role("radio", name=texts.share_yes, exact=True).check()
     page.get_by_role("button", name=texts.register, exact=True).click()
 
     birth_date = page.get_by_label(texts.birth_date)
@@ -177,6 +251,36 @@ def test_bad_input_shows_the_error_next_to_its_field_in_the_page_language(
     expect(page.get_by_role("status")).to_have_text(texts.check_fields)
     # Only the field in error is marked.
     expect(page.locator('[aria-invalid="true"]')).to_have_count(1)
+    page.close()
+
+
+@pytest.mark.parametrize("locale", ["pt_BR", "es"])
+def test_a_missing_legal_basis_and_a_wrong_cpf_are_told_next_to_their_fields(
+        services: dict[str, ServiceProcess], browser: Browser, locale: str) -> None:
+    texts = TEXTS[locale]
+    page = sign_in(browser, services["intake"].url, texts)
+    fill_the_essentials(page, texts, name="Pessoa Teste", nationality="PRY", language="gn", category="cadunico")
+    page.get_by_role("button", name=texts.add_document, exact=True).click()
+    page.get_by_role("button", name=texts.add_document, exact=True).click()
+    second = page.get_by_role("group", name=texts.document.format(n=2), exact=True)
+    second.get_by_label(texts.document_type).select_option("cpf")
+    second.get_by_label(texts.number).fill("529.982.247-24")
+    first = page.get_by_role("group", name=texts.document.format(n=1), exact=True)
+    first.get_by_label(texts.document_type).select_option("passport")
+    first.get_by_label(texts.number).fill("PY123456")
+    page.get_by_role("button", name=texts.register, exact=True).click()
+
+    expect(page.get_by_role("status")).to_have_text(texts.check_fields)
+    legal_basis = page.locator("#legal_basis")
+    expect(legal_basis).to_have_attribute("aria-invalid", "true")
+    expect(legal_basis.locator(".field-error")).to_have_text(texts.basis_missing)
+    number = second.get_by_label(texts.number)
+    expect(number).to_be_focused()  # the first field in error, from the top of the page
+    expect(number).to_have_attribute("aria-invalid", "true")
+    expect(number).to_have_accessible_description(texts.cpf_invalid)
+    expect(first.get_by_label(texts.number)).not_to_have_attribute("aria-invalid", "true")
+    # The sharing choice is missing too; nothing else is wrong.
+    expect(page.locator('[aria-invalid="true"]')).to_have_count(3)
     page.close()
 
 

@@ -1,14 +1,24 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from migradesk_intake.domain.case import FacetSource, open_case
-from migradesk_intake.domain.person import age_band
+from migradesk_intake.domain.case import (
+    Case,
+    FacetSource,
+    ProfileWithdrawn,
+    change_consent,
+    open_case,
+    partner_profile,
+)
+from migradesk_intake.domain.person import Consent, ConsentGiven, Person, age_band
+from migradesk_intake.domain.sensitive import Declared, SensitiveData
 from migradesk_shared.contracts.case_events import CaseOpened, RequestLogged
 from migradesk_shared.contracts.categories import UnknownCategory
-from migradesk_shared.contracts.vocabulary import MigratoryStatus, Sex
+from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
+from migradesk_shared.contracts.vocabulary import GenderIdentity, LegalBasis, MigratoryStatus, RaceColour, Sex
 
 SOURCE = FacetSource(nationality="HTI", sex=Sex.MALE, birth_date=date(2010, 6, 1),
                      migratory_status=MigratoryStatus.HUMANITARIAN_RECEPTION, language="ht")
@@ -43,12 +53,69 @@ def test_age_bands() -> None:
     assert age_band(date(1966, 11, 22), on) == "60+"
 
 
-def test_sharing_with_partners_needs_consent_or_a_legal_basis() -> None:
-    from migradesk_intake.domain.person import Consent
-    from migradesk_shared.contracts.vocabulary import LegalBasis
-
+def test_sharing_with_partners_is_an_explicit_choice_whatever_the_basis() -> None:
     on = date(2026, 11, 22)
-    assert not Consent(LegalBasis.CONSENT, False, on, "ana").allows_sharing_with_partners()
-    assert Consent(LegalBasis.CONSENT, True, on, "ana").allows_sharing_with_partners()
-    assert Consent(LegalBasis.LIFE_PROTECTION, False, on, "ana").allows_sharing_with_partners()
-    assert Consent(LegalBasis.PUBLIC_POLICY, False, on, "ana").allows_sharing_with_partners()
+    for basis in LegalBasis:
+        assert not Consent(basis, False, on, "ana").allows_sharing_with_partners()
+        assert Consent(basis, True, on, "ana").allows_sharing_with_partners()
+
+
+def test_the_facets_carry_only_sensitive_data_declared_on_a_statistical_basis() -> None:
+    person = Person(full_name="Yaima Hernández", nationality="CUB", consent=ConsentGiven(LegalBasis.CONSENT, False,
+                                                                                         "ana"),
+                    sensitive=SensitiveData(race_colour=Declared(RaceColour.PARDA, LegalBasis.LEGAL_OBLIGATION),
+                                            gender_identity=Declared(GenderIdentity.TRANS_WOMAN,
+                                                                     LegalBasis.LIFE_PROTECTION)))
+    facets = FacetSource.of(person).facets(NOW.date())
+    assert (facets.race_colour, facets.gender_identity, facets.lgbtqia) == ("parda", "unknown", "unknown")
+    assert open_case(person_id="p", facet_source=FacetSource.of(person), municipality="M", now=NOW,
+                     requests=[("housing", None)]).events[0].facets == facets
+
+
+def test_a_person_speaks_the_preferred_language_first() -> None:
+    person = Person(full_name="Jean", nationality="HTI", consent=ConsentGiven(LegalBasis.CONSENT, True, "ana"),
+                    preferred_language="ht", languages=("fr", "ht", "es", "fr"))
+    assert person.languages == ("ht", "fr", "es")
+    assert Person(full_name="Ana", nationality="VEN", consent=person.consent).languages == ("pt",)
+
+
+def shared_case(share: bool) -> Case:
+    person = Person(full_name="Jean", nationality="HTI", consent=ConsentGiven(LegalBasis.CONSENT, share, "ana"),
+                    preferred_language="ht", languages=("fr",), phone="+50934567890",
+                    sensitive=SensitiveData(race_colour=Declared(RaceColour.PRETA, LegalBasis.CONSENT)))
+    opened = open_case(person_id="p1", facet_source=FacetSource.of(person), municipality="M", now=NOW,
+                       requests=[("sus_card", None)])
+    return Case.opened(opened, person)
+
+
+def test_the_partner_profile_carries_the_languages_and_never_sensitive_data() -> None:
+    [profile] = partner_profile(shared_case(True))
+    assert profile.languages == ["ht", "fr"] and profile.phone == "+50934567890"
+    assert "preta" not in profile.model_dump_json() and "sensitive" not in profile.model_dump_json()
+    assert partner_profile(shared_case(False)) == ()
+
+
+def test_withdrawing_the_sharing_scrubs_the_profiles_and_tombstones_the_newest_case() -> None:
+    case = shared_case(True)
+    assert case.person is not None
+    later = NOW + timedelta(days=3)
+    withdrawn = ConsentGiven(LegalBasis.PUBLIC_POLICY, False, "bia", recorded_at=later)
+    newest = change_consent(case, withdrawn, newest=case.person, is_newest=True, now=later)
+    assert newest.scrub_profiles and newest.events == (ProfileWithdrawn("p1"),)
+    assert newest.case.person is not None and newest.case.person.consent == withdrawn
+    assert newest.case.person.consent_history == (case.person.consent,)
+    older = change_consent(case, withdrawn, newest=case.person, is_newest=False, now=later)
+    assert older.scrub_profiles and older.events == ()
+
+
+def test_giving_the_sharing_shares_the_newest_data_under_each_case_dated_by_the_change() -> None:
+    case = shared_case(False)
+    later = NOW + timedelta(days=3)
+    given = ConsentGiven(LegalBasis.CONSENT, True, "bia", recorded_at=later)
+    assert case.person is not None
+    changed = change_consent(case, given, newest=replace(case.person, phone="+50930000000"), is_newest=False,
+                             now=later)
+    [profile] = changed.events
+    assert isinstance(profile, PersonProfileUpserted) and not changed.scrub_profiles
+    assert (profile.case_id, profile.phone, profile.occurred_at) == (case.case_id, "+50930000000", later)
+    assert (profile.consent.recorded_at, profile.consent.recorded_by) == (later.date(), "bia")

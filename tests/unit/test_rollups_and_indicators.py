@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from migradesk_metrics.domain.indicators import governance_indicators, histogram_key, histogram_quantile
 from migradesk_metrics.domain.reports import BucketCounts, area_totals, by_period
 from migradesk_metrics.domain.rollups import (
+    DISAGGREGATIONS,
     BucketKey,
     RollupFold,
     batch_by_bucket,
@@ -46,6 +47,22 @@ def test_a_request_counts_in_its_area_overall_and_by_every_disaggregation() -> N
     assert {"requests_logged|nationality=VEN", "requests_logged|sex=female", "requests_logged|age_band=30-59",
             "requests_logged|migratory_status=refugiado", "requests_logged|language=es"} <= by_area["health"]
     assert by_area["_all"] == {"requests_logged"}
+
+
+def test_dimension_10_counts_race_colour_gender_identity_and_lgbtqia_unknown_unless_declared() -> None:
+    incs = increments_for(logged(ServiceArea.PROTECTION, datetime(2026, 11, 5, tzinfo=UTC)), TZ)
+    counters = next(i for i in incs if i.area == "protection").counters
+    assert {"requests_logged|race_colour=unknown", "requests_logged|gender_identity=unknown",
+            "requests_logged|lgbtqia=unknown"} <= set(counters)
+    declared = FACETS.model_copy(update={"race_colour": "preta", "gender_identity": "trans_woman",
+                                         "lgbtqia": "yes"})
+    opened = CaseOpened(producer="t", occurred_at=datetime(2026, 11, 5, tzinfo=UTC), case_id="c",
+                        municipality="Dourados-MS", facets=declared)
+    [inc] = increments_for(opened, TZ)
+    assert {"cases_opened|race_colour=preta", "cases_opened|gender_identity=trans_woman",
+            "cases_opened|lgbtqia=yes"} <= set(inc.counters)
+    # One counter per dimension: a request is never counted twice in one table.
+    assert len([c for c in inc.counters if c.startswith("cases_opened|")]) == len(DISAGGREGATIONS) == 8
 
 
 def test_a_request_resolved_at_the_desk_counts_as_such() -> None:

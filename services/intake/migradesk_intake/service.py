@@ -11,10 +11,19 @@ from datetime import UTC, date, datetime
 from migradesk_intake.adapters.repository import IntakeRepository
 from migradesk_intake.domain.activity import Activity, LoggedActivity, log_activity
 from migradesk_intake.domain.audit import Access, AccessKind
-from migradesk_intake.domain.case import Case, CaseEvent, FacetSource, ProfileWithdrawn, open_case, partner_profile
+from migradesk_intake.domain.case import (
+    Case,
+    CaseEvent,
+    FacetSource,
+    ProfileWithdrawn,
+    change_consent,
+    open_case,
+    partner_profile,
+)
 from migradesk_intake.domain.duplicates import DuplicateCandidate, PersonRecord, candidates_among_cases, match_keys
-from migradesk_intake.domain.person import Document, Person
+from migradesk_intake.domain.person import ConsentGiven, Document, Person
 from migradesk_shared.contracts.categories import CATEGORIES, Category
+from migradesk_shared.contracts.vocabulary import LegalBasis
 from migradesk_shared.errors import DomainRuleViolation, NotFound
 
 # How many cases sharing a look-up key with the person at the desk are scored at most.
@@ -51,6 +60,26 @@ class FindDuplicates:
 class ErasePerson:
     person_id: str
     actor: str
+
+
+@dataclass(frozen=True)
+class ChangeConsent:
+    """A new consent of a registered person: another legal basis, sharing with the partners given or withdrawn."""
+
+    person_id: str
+    legal_basis: LegalBasis
+    share_with_partners: bool
+    recorded_by: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    person_id: str
+    consent: ConsentGiven
+    # Whether the partner network holds the person's profile from now on (False: its copy is being removed).
+    shared: bool
+    cases_updated: int
 
 
 @dataclass(frozen=True)
@@ -139,6 +168,33 @@ class IntakeService:
         await self.repository.record_access(Access(actor=command.actor, action=AccessKind.PERSON_ERASE,
                                                    subject_id=command.person_id, case_id=case_ids[0], at=now))
         return Erasure(person_id=command.person_id, erased_from_cases=len(case_ids))
+
+    async def change_consent(self, command: ChangeConsent) -> ConsentChange:
+        """Record a new consent for every case of the person (the one before it is kept in their history), and
+        tell the partner network: sharing withdrawn, the profiles the cases still hold are scrubbed and a
+        tombstone on the compacted profiles topic makes referral delete its copy (the path an erasure takes);
+        sharing given, the newest profile is shared again under each case. Audited in each case changed and in
+        the access log."""
+        case_ids = await self.repository.case_ids_of_person(command.person_id)
+        newest = await self.repository.get_case(case_ids[0]) if case_ids else None
+        if newest is None or newest.person is None:
+            raise NotFound(f"no person {command.person_id} is registered", field="person_id")
+        now = self._clock()
+        consent = ConsentGiven(legal_basis=command.legal_basis, share_with_partners=command.share_with_partners,
+                               recorded_by=command.recorded_by, recorded_at=now)
+        updated = 0
+        for position, case_id in enumerate(case_ids):
+            while (case := await self.repository.get_case(case_id)) is not None and case.person is not None:
+                changed = change_consent(case, consent, newest=newest.person, is_newest=position == 0, now=now)
+                if await self.repository.save_consent(changed.case, changed.events, scrub=changed.scrub_profiles,
+                                                      actor=command.actor, at=now):
+                    updated += 1
+                    break
+                # The case stored events meanwhile: read it again.
+        await self.repository.record_access(Access(actor=command.actor, action=AccessKind.CONSENT_CHANGE,
+                                                   subject_id=command.person_id, case_id=case_ids[0], at=now))
+        return ConsentChange(person_id=command.person_id, consent=consent,
+                             shared=consent.allows_sharing_with_partners(), cases_updated=updated)
 
     async def log_activity(self, command: LogActivity) -> LoggedActivity:
         """Log a governance activity; its event goes out with the activity's own write."""

@@ -13,6 +13,12 @@ from migradesk_shared.topics import ServiceArea
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$", max_length=12)]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3")]
 
+# The facets of sensitive data (LGPD art. 11): a value only when the person declared it on a legal basis that
+# allows de-identified statistics; "unknown" otherwise (not asked, not declared, or preferred not to say).
+RaceColourFacet = Literal["branca", "preta", "parda", "amarela", "indigena", "unknown"]
+GenderIdentityFacet = Literal["cis_woman", "cis_man", "trans_woman", "trans_man", "non_binary", "other", "unknown"]
+LgbtqiaFacet = Literal["yes", "no", "unknown"]
+
 
 class PersonFacets(BaseModel):
     """What statistics may know about a person: never enough to identify them on its own."""
@@ -24,6 +30,11 @@ class PersonFacets(BaseModel):
     age_band: str = "unknown"
     migratory_status: MigratoryStatus = MigratoryStatus.OTHER
     language: LanguageCode = "pt"
+    # MigraCidades dimension 10 (gender, LGBTQIA+ and racial equality). Added after version 1 with defaults, so
+    # events written before them still read.
+    race_colour: RaceColourFacet = "unknown"
+    gender_identity: GenderIdentityFacet = "unknown"
+    lgbtqia: LgbtqiaFacet = "unknown"
 
 
 class CaseOpened(Event):

@@ -26,6 +26,7 @@ _TABLE: tuple[Category, ...] = (
     Category("portuguese_course", ServiceArea.EDUCATION, "Curso de português"),
     Category("diploma_revalidation", ServiceArea.EDUCATION, "Revalidação de diploma"),
     Category("adult_education", ServiceArea.EDUCATION, "Educação de jovens e adultos (EJA)"),
+    Category("daycare", ServiceArea.EDUCATION, "Vaga em creche / educação infantil"),
     # social assistance
     Category("cadunico", ServiceArea.SOCIAL_ASSISTANCE, "Cadastro Único"),
     Category("bolsa_familia", ServiceArea.SOCIAL_ASSISTANCE, "Bolsa Família"),
@@ -33,6 +34,8 @@ _TABLE: tuple[Category, ...] = (
     Category("shelter", ServiceArea.SOCIAL_ASSISTANCE, "Acolhimento / abrigo"),
     Category("food_support", ServiceArea.SOCIAL_ASSISTANCE, "Apoio alimentar"),
     Category("rent_support", ServiceArea.SOCIAL_ASSISTANCE, "Auxílio aluguel"),
+    # No service area of its own: the way into the housing programmes goes through CadÚnico and the CRAS.
+    Category("housing", ServiceArea.SOCIAL_ASSISTANCE, "Moradia / habitação (programas habitacionais)"),
     # work
     Category("job_placement", ServiceArea.WORK, "Intermediação de emprego"),
     Category("ctps_digital", ServiceArea.WORK, "CTPS Digital"),
@@ -44,8 +47,15 @@ _TABLE: tuple[Category, ...] = (
     Category("racism_xenophobia", ServiceArea.PROTECTION, "Racismo / xenofobia"),
     Category("trafficking", ServiceArea.PROTECTION, "Tráfico de pessoas"),
     Category("child_protection", ServiceArea.PROTECTION, "Proteção de crianças e adolescentes"),
+    Category("labour_exploitation", ServiceArea.PROTECTION, "Trabalho análogo ao de escravo / exploração laboral"),
+    # Representation before courts and administrations (the Defensoria Pública), beyond the desk's orientation.
+    Category("legal_aid", ServiceArea.PROTECTION, "Assistência jurídica gratuita (Defensoria Pública)"),
     # resolved at the desk
     Category("documentation", None, "Documentação (CPF, RNM/CRNM, protocolo)"),
+    Category("migratory_regularisation", None, "Regularização migratória (autorização de residência, refúgio)"),
+    Category("family_reunification", None, "Reunião familiar"),
+    Category("civil_registry", None, "Registro civil (certidões de nascimento, casamento, óbito)"),
+    Category("interpretation", None, "Interpretação / tradução"),
     Category("legal_orientation", None, "Orientação jurídica / migratória"),
 )
 

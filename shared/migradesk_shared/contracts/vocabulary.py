@@ -48,16 +48,44 @@ class Sex(StrEnum):
 class DocumentType(StrEnum):
     CPF = "cpf"
     RNM = "rnm"  # RNM / CRNM
-    REFUGEE_PROTOCOL = "refugee_protocol"
+    REFUGEE_PROTOCOL = "refugee_protocol"  # protocolo de solicitação de refúgio
+    RESIDENCE_PROTOCOL = "residence_protocol"  # protocolo of a residence authorisation request
     PASSPORT = "passport"
 
 
 class LegalBasis(StrEnum):
-    """LGPD art. 7 / art. 11 bases the desk uses."""
+    """The LGPD bases the desk uses; each is also a basis for sensitive data (art. 11), so one list serves both.
 
-    CONSENT = "consent"
-    PUBLIC_POLICY = "public_policy"  # execução de políticas públicas
-    LIFE_PROTECTION = "life_protection"
+    Health protection (art. 7 VIII / 11 II f) is left out on purpose: the law reserves it to procedures of
+    health professionals and services, which a migrant desk is not."""
+
+    CONSENT = "consent"  # art. 7 I / art. 11 I (for sensitive data: specific and highlighted)
+    LEGAL_OBLIGATION = "legal_obligation"  # art. 7 II / art. 11 II a (cumprimento de obrigação legal)
+    PUBLIC_POLICY = "public_policy"  # art. 7 III / art. 11 II b (execução de políticas públicas)
+    LIFE_PROTECTION = "life_protection"  # art. 7 VII / art. 11 II e (proteção da vida, incolumidade física)
+
+
+class RaceColour(StrEnum):
+    """Self-declared race/colour in IBGE's five categories (LGPD art. 11: sensitive)."""
+
+    BRANCA = "branca"
+    PRETA = "preta"
+    PARDA = "parda"
+    AMARELA = "amarela"
+    INDIGENA = "indigena"
+    PREFERS_NOT_TO_SAY = "prefers_not_to_say"
+
+
+class GenderIdentity(StrEnum):
+    """Self-declared gender identity (LGPD art. 11: sensitive); distinct from `Sex`."""
+
+    CIS_WOMAN = "cis_woman"
+    CIS_MAN = "cis_man"
+    TRANS_WOMAN = "trans_woman"
+    TRANS_MAN = "trans_man"
+    NON_BINARY = "non_binary"
+    OTHER = "other"
+    PREFERS_NOT_TO_SAY = "prefers_not_to_say"
 
 
 class ReferralStatus(StrEnum):

@@ -101,12 +101,18 @@ class Pages:
                  account_language: AccountLanguage | None = None,
                  shared_locale_dir: Path = SHARED_LOCALE_DIR) -> None:
         translations = load_all_translations([shared_locale_dir, locale_dir])
+        self._translations = translations
         self._environments = {code: template_environment(templates, catalog, code)
                               for code, catalog in translations.items()}
         self._account_language = account_language
 
     def environment(self, locale: str) -> Environment:
         return self._environments[locale]
+
+    def gettext(self, locale: str) -> Callable[[str], str]:
+        """The catalogs' gettext of a supported locale, whatever the request's: a page may show some text in
+        another language than its own (what staff read out to a person in that person's language)."""
+        return self._translations[locale].gettext
 
     async def locale_of(self, request: Request) -> LocaleChoice:
         account = await self._account_language(request) if self._account_language else None

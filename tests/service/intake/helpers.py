@@ -10,8 +10,23 @@ from argon2 import PasswordHasher, profiles
 
 from migradesk_intake.adapters.passwords import Argon2Passwords
 from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.sensitive import (
+    Declared,
+    HealthFlag,
+    HealthInformation,
+    SensitiveData,
+    SexualOrientation,
+    SexualOrientationDeclared,
+)
 from migradesk_intake.service import OpenCase
-from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
+from migradesk_shared.contracts.vocabulary import (
+    DocumentType,
+    GenderIdentity,
+    LegalBasis,
+    MigratoryStatus,
+    RaceColour,
+    Sex,
+)
 
 TOWN = "Dourados-MS"
 CASE_TOPIC, PROFILE_TOPIC, ACTIVITY_TOPIC = "intake.case-events.v1", "intake.person-profiles.v1", "intake.activities.v1"
@@ -43,7 +58,21 @@ NOT_SHARING = replace(SHARING, share_with_partners=False)
 
 DANIELA = Person(full_name="Daniela Suárez", nationality="VEN", consent=SHARING, birth_date=date(1990, 5, 4),
                  sex=Sex.FEMALE, preferred_language="es", migratory_status=MigratoryStatus.REFUGEE,
-                 documents=(Document(DocumentType.RNM, "V123456-A"),), phone="+55 67 99999-0000")
+                 documents=(Document(DocumentType.RNM, "V123456-A"),), phone="+5567999990000",
+                 languages=("pt",))
+# A person as the registration form takes them down in full: several languages and documents, sensitive data
+# each on its own legal basis.
+WILNER = Person(
+    full_name="Wilner Joseph", nationality="HTI", consent=SHARING, birth_date=date(1988, 3, 14), sex=Sex.MALE,
+    preferred_language="ht", languages=("fr", "es"), migratory_status=MigratoryStatus.HUMANITARIAN_RECEPTION,
+    documents=(Document(DocumentType.CPF, "52998224725"), Document(DocumentType.PASSPORT, "HT1234567")),
+    phone="+50934567890",
+    sensitive=SensitiveData(
+        health=HealthInformation(LegalBasis.CONSENT, flags=(HealthFlag.CONTINUOUS_MEDICATION,), note="insulin"),
+        race_colour=Declared(RaceColour.PRETA, LegalBasis.LEGAL_OBLIGATION),
+        gender_identity=Declared(GenderIdentity.TRANS_WOMAN, LegalBasis.LIFE_PROTECTION),
+        sexual_orientation=SexualOrientationDeclared(SexualOrientation.BISEXUAL, LegalBasis.CONSENT,
+                                                     at_persons_request=True)))
 
 
 def open_case(person: Person = DANIELA, *categories: str, **options: Any) -> OpenCase:

@@ -19,6 +19,7 @@ from tests.service.intake.helpers import (
     NOT_SHARING,
     PROFILE_TOPIC,
     TOWN,
+    WILNER,
     RelayCalls,
     open_case,
 )
@@ -37,12 +38,14 @@ async def test_a_case_is_stored_with_its_events_in_order_and_the_relay_is_told(
     assert [e.key for e in events] == [case.case_id] * 3 + [case.person_id]
     assert opened["municipality"] == TOWN and opened["attended_in_own_language"] is True
     assert opened["facets"] == {"nationality": "VEN", "sex": "female", "age_band": "30-59",
-                                "migratory_status": "refugiado", "language": "es"}
+                                "migratory_status": "refugiado", "language": "es", "race_colour": "unknown",
+                                "gender_identity": "unknown", "lgbtqia": "unknown"}
     assert (health["service_area"], desk["service_area"]) == ("health", None)
     assert health["causation_id"] == opened["event_id"]
     # Case events are de-identified: no name, document, contact or note leaves in them.
     assert not any(word in str([opened, health, desk]) for word in ("Daniela", "V123456", "99999", "note"))
-    assert profile["full_name"] == "Daniela Suárez" and profile["phone"] == "+55 67 99999-0000"
+    assert profile["full_name"] == "Daniela Suárez" and profile["phone"] == "+5567999990000"
+    assert profile["languages"] == ["es", "pt"]
     assert profile["documents"] == [{"type": "rnm", "number": "V123456-A"}]
     assert profile["consent"] == {"legal_basis": "consent", "share_with_partners": True,
                                   "recorded_at": case.opened_at.date().isoformat(), "recorded_by": "ana"}
@@ -63,14 +66,43 @@ async def test_a_stored_case_reads_back_as_it_was_opened(service: IntakeService,
     assert stored.events_stored == 4 and not stored.erased
 
 
-async def test_the_profile_is_shared_only_as_the_consent_allows(service: IntakeService,
-                                                                repository: IntakeRepository) -> None:
+async def test_the_profile_is_shared_only_when_sharing_was_chosen(service: IntakeService,
+                                                                  repository: IntakeRepository) -> None:
     private = await service.open_case(open_case(replace(DANIELA, consent=NOT_SHARING)))
     assert {e.topic for e in await repository.case_events(private.case_id)} == {CASE_TOPIC}
-    # The law itself can be the basis (public policy, protection of life): then it is shared without consent.
+    # Another legal basis than consent does not share by itself: sharing is chosen explicitly, or not at all.
     by_law = replace(NOT_SHARING, legal_basis=LegalBasis.PUBLIC_POLICY)
     public = await service.open_case(open_case(replace(DANIELA, consent=by_law)))
-    assert [e.event_type for e in await repository.case_events(public.case_id)][-1] == "PersonProfileUpserted"
+    assert {e.topic for e in await repository.case_events(public.case_id)} == {CASE_TOPIC}
+    shared_by_law = replace(by_law, share_with_partners=True)
+    shared = await service.open_case(open_case(replace(DANIELA, consent=shared_by_law)))
+    assert [e.event_type for e in await repository.case_events(shared.case_id)][-1] == "PersonProfileUpserted"
+
+
+async def test_a_visit_with_several_requests_documents_and_sensitive_data(
+        service: IntakeService, repository: IntakeRepository) -> None:
+    case = await service.open_case(open_case(WILNER, "housing", "portuguese_course", "interpretation",
+                                             attended_in_own_language=True))
+    stored = await repository.get_case(case.case_id)
+    assert stored is not None and stored.person == WILNER
+    assert [(r.category, r.service_area) for r in stored.requests] == [
+        ("housing", ServiceArea.SOCIAL_ASSISTANCE), ("portuguese_course", ServiceArea.EDUCATION),
+        ("interpretation", None)]
+    events = await repository.case_events(case.case_id)
+    opened, *logged, profile = (e.payload for e in events)
+    assert opened is not None and profile is not None
+    # Race/colour was declared under a legal obligation and counts; the gender identity, recorded to protect
+    # the person's life, does not; health never does.
+    assert {k: opened["facets"][k] for k in ("race_colour", "gender_identity", "lgbtqia")} == {
+        "race_colour": "preta", "gender_identity": "unknown", "lgbtqia": "yes"}
+    assert all(e is not None and e["facets"] == opened["facets"] for e in logged)
+    # Sensitive data stays in intake: neither the case events nor the partners' profile carry it.
+    published = str([e.payload for e in events])
+    for word in ("insulin", "pregnant", "trans_woman", "bisexual", "legal_obligation", "sensitive"):
+        assert word not in published
+    assert profile["languages"] == ["ht", "fr", "es"]
+    assert profile["documents"] == [{"type": "cpf", "number": "52998224725"},
+                                    {"type": "passport", "number": "HT1234567"}]
 
 
 async def test_a_returning_person_is_linked_and_an_unknown_one_is_refused(

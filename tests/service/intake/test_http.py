@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -21,9 +22,20 @@ SETTINGS = IntakeSettings(api_token_secret=secrets.token_urlsafe(32), municipali
                           seed_demo_accounts=True)
 STAFF = {"Authorization": "Bearer " + issue_token(SETTINGS.api_token_secret, subject="ana", role=Role.STAFF)}
 PERSON = {"full_name": "Wilner Joseph", "birth_date": "1988-03-14", "sex": "male", "nationality": "HTI",
-          "preferred_language": "ht", "migratory_status": "acolhida_humanitaria",
-          "documents": [{"type": "passport", "number": "HT1234567"}], "phone": None,
-          "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana"}}
+          "preferred_language": "ht", "languages": ["fr", "es"], "migratory_status": "acolhida_humanitaria",
+          "documents": [{"type": "passport", "number": "HT1234567"}, {"type": "cpf", "number": "529.982.247-25"}],
+          "phone": "(67) 99999-0000",
+          "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana"},
+          "sensitive": {"race_colour": {"value": "preta", "legal_basis": "legal_obligation"},
+                        "health": {"flags": ["continuous_medication"], "note": "insulina",
+                                   "legal_basis": "consent"}}}
+# The person as the desk keeps it: normalised, the preferred language first, only what was given.
+REGISTERED = {**PERSON, "languages": ["ht", "fr", "es"], "phone": "+5567999990000",
+              "documents": [{"type": "passport", "number": "HT1234567"}, {"type": "cpf", "number": "52998224725"}],
+              "consent_history": [],
+              "sensitive": {"race_colour": {"value": "preta", "legal_basis": "legal_obligation"},
+                            "health": {"flags": ["continuous_medication"], "note": "insulina",
+                                       "legal_basis": "consent"}}}
 
 
 @pytest.fixture
@@ -62,7 +74,83 @@ def test_a_case_is_opened_then_read_with_the_person_as_registered(client: TestCl
         ("school_enrolment", "education", "6º ano"), ("documentation", None, None)]
     read = client.get(f"/api/cases/{created['case_id']}")
     assert read.status_code == 200
-    assert read.json() == {**created, "person": PERSON}
+    assert read.json() == {**created, "person": REGISTERED}
+
+
+def refused(client: TestClient, person: dict[str, Any], **extra: Any) -> list[tuple[str, str]]:
+    """The (field, type) of each error of a registration that must be refused with 422; nothing is written."""
+    response = client.post("/api/cases", json={"person": person, "requests": [{"category": "sus_card"}], **extra})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "validation_failed"
+    for error in body["errors"]:
+        assert error["field"] in body["message"]  # the summary names every field
+    return [(e["field"], e["type"]) for e in body["errors"]]
+
+
+def test_a_registration_without_a_legal_basis_or_a_sharing_choice_is_refused_naming_the_field(
+        client: TestClient) -> None:
+    assert refused(client, {**PERSON, "consent": {"share_with_partners": False, "recorded_by": "ana"}}) == [
+        ("person.consent.legal_basis", "missing")]
+    assert refused(client, {**PERSON, "consent": {"legal_basis": "consent", "recorded_by": "ana"}}) == [
+        ("person.consent.share_with_partners", "missing")]
+    assert refused(client, {**PERSON, "consent": {"legal_basis": "default", "share_with_partners": True,
+                                                  "recorded_by": "ana"}}) == [("person.consent.legal_basis", "enum")]
+
+
+def test_documents_phone_country_and_languages_in_a_wrong_format_are_refused_naming_the_field_and_row(
+        client: TestClient) -> None:
+    documents = [{"type": "passport", "number": "HT1234567"}, {"type": "cpf", "number": "529.982.247-24"},
+                 {"type": "rnm", "number": "1234567-8"}, {"type": "refugee_protocol", "number": "abc"}]
+    assert refused(client, {**PERSON, "documents": documents}) == [
+        ("person.documents.1.number", "cpf_check_digits"), ("person.documents.2.number", "rnm_format"),
+        ("person.documents.3.number", "protocol_format")]
+    assert refused(client, {**PERSON, "phone": "99999-0000"}) == [("person.phone", "phone_format")]
+    assert refused(client, {**PERSON, "nationality": "XXX"}) == [("person.nationality", "country_unknown")]
+    assert refused(client, {**PERSON, "languages": ["fr", "zz"]}) == [("person.languages.1", "language_unknown")]
+    response = client.post("/api/cases", json={"person": {**PERSON, "documents": documents[1:2]},
+                                               "requests": [{"category": "sus_card"}]})
+    [error] = response.json()["errors"]
+    assert error["message"] == "not a valid CPF: the check digits do not match"
+
+
+def test_sensitive_data_needs_its_own_legal_basis_and_orientation_the_persons_request(client: TestClient) -> None:
+    def with_sensitive(**items: Any) -> dict[str, Any]:
+        return {**PERSON, "sensitive": items}
+
+    assert refused(client, with_sensitive(race_colour={"value": "parda"})) == [
+        ("person.sensitive.race_colour.legal_basis", "missing")]
+    assert refused(client, with_sensitive(gender_identity={"value": "non_binary"},
+                                          health={"flags": [], "legal_basis": "consent"})) == [
+        ("person.sensitive.health", "health_empty"), ("person.sensitive.gender_identity.legal_basis", "missing")]
+    assert refused(client, with_sensitive(sexual_orientation={"value": "gay", "legal_basis": "consent"})) == [
+        ("person.sensitive.sexual_orientation.recorded_at_persons_request", "missing")]
+    assert refused(client, with_sensitive(sexual_orientation={"value": "gay", "legal_basis": "consent",
+                                                              "recorded_at_persons_request": False})) == [
+        ("person.sensitive.sexual_orientation.recorded_at_persons_request", "literal_error")]
+    assert refused(client, with_sensitive(race_colour={"value": "unknown", "legal_basis": "consent"})) == [
+        ("person.sensitive.race_colour.value", "enum")]
+    assert client.post("/api/cases", json={"person": with_sensitive(sexual_orientation={
+        "value": "gay", "legal_basis": "life_protection", "recorded_at_persons_request": True}),
+        "requests": [{"category": "lgbtqia_phobia"}]}).status_code == 201
+
+
+def test_a_consent_is_changed_and_withdrawn_through_the_api(client: TestClient) -> None:
+    created = open_case(client)
+    path = f"/api/persons/{created['person_id']}/consent"
+    withdrawn = client.post(path, json={"legal_basis": "public_policy", "share_with_partners": False})
+    assert withdrawn.status_code == 200, withdrawn.text
+    body = withdrawn.json()
+    assert (body["person_id"], body["shared_with_partners"], body["cases_updated"]) == (
+        created["person_id"], False, 1)
+    assert body["consent"]["recorded_by"] == "ana" and body["consent"]["legal_basis"] == "public_policy"
+    person = client.get(f"/api/cases/{created['case_id']}").json()["person"]
+    assert person["consent"]["share_with_partners"] is False and "recorded_at" in person["consent"]
+    assert person["consent_history"] == [PERSON["consent"]]
+    missing = client.post(path, json={"share_with_partners": True})
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "legal_basis"
+    unknown = client.post("/api/persons/nobody/consent", json={"legal_basis": "consent", "share_with_partners": True})
+    assert unknown.status_code == 404 and unknown.json()["field"] == "person_id"
 
 
 def test_unknown_cases_people_and_links_answer_404_naming_the_field(client: TestClient) -> None:
@@ -123,6 +211,29 @@ def test_the_desk_page_is_rendered_in_the_language_of_the_request(client: TestCl
     assert '<optgroup label="Salud">' in spanish.text and "Curso de portugués" in spanish.text
     chosen = client.get("/?lang=ht")
     assert '<html lang="ht">' in chosen.text and chosen.cookies.get("migradesk_lang") == "ht"
+
+
+def test_the_desk_form_ticks_and_chooses_nothing_in_advance(client: TestClient) -> None:
+    sign_in(client)
+    page = client.get("/?lang=fr").text
+    start = page.index('<form id="case-form"')
+    form = page[start:page.index("</form>", start)]
+    assert " checked" not in form
+    # Only neutral defaults are selected: no legal basis, nationality or preferred language is chosen for staff.
+    assert re.findall(r"<option [^>]*selected", form) == []
+    for legal_basis in ("consent", "legal_obligation", "public_policy", "life_protection"):
+        assert f'type="radio" id="legal_basis-{legal_basis}"' in form
+    # Countries and languages by name, in the page's language; the API stores their codes.
+    assert '<option value="HTI">Haïti</option>' in form and '<option value="DEU">Allemagne</option>' in form
+    assert '<option value="gn">Guarani</option>' in form
+    # What staff read to the person, in each language of the desk, whatever the page's.
+    messages = json.loads(re.search(r'<script type="application/json" id="desk-messages">(.*?)</script>', page,
+                                    re.S).group(1))  # type: ignore[union-attr]
+    read_aloud = messages["read_aloud"]
+    assert set(read_aloud["texts"]) == {"pt_BR", "es", "fr", "ht", "en"}
+    assert read_aloud["texts"]["es"]["bases"]["consent"].startswith("Usted decide.")
+    assert read_aloud["texts"]["ht"]["sharing"].startswith("Si ou di wi")
+    assert read_aloud["locale_of_language"] == {"pt": "pt_BR", "es": "es", "ht": "ht", "fr": "fr", "en": "en"}
 
 
 def test_the_desk_api_needs_staff(client: TestClient) -> None:

@@ -13,8 +13,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from migradesk_intake.adapters.repository import MongoIntakeRepository
 from migradesk_intake.domain.activity import Training
 from migradesk_intake.domain.duplicates import PersonRecord, match_keys
-from migradesk_intake.service import ErasePerson, IntakeService, LogActivity
-from tests.service.intake.helpers import DANIELA, TOWN, Clock, open_case
+from migradesk_intake.service import ChangeConsent, ErasePerson, IntakeService, LogActivity
+from migradesk_shared.contracts.vocabulary import LegalBasis
+from tests.service.intake.helpers import DANIELA, TOWN, WILNER, Clock, open_case
 
 pytestmark = [pytest.mark.infra]
 
@@ -35,9 +36,10 @@ async def test_a_case_document_keeps_its_shape_through_erasure(
                          "audit", *OUTBOX_FIELDS]
     assert doc["person"] == {
         "full_name": "Daniela Suárez", "birth_date": "1990-05-04", "sex": "female", "nationality": "VEN",
-        "preferred_language": "es", "migratory_status": "refugiado",
-        "documents": [{"type": "rnm", "number": "V123456-A"}], "phone": "+55 67 99999-0000",
-        "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana"}}
+        "preferred_language": "es", "languages": ["es", "pt"], "migratory_status": "refugiado",
+        "documents": [{"type": "rnm", "number": "V123456-A"}], "phone": "+5567999990000",
+        "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana"},
+        "consent_history": [], "sensitive": {}}
     assert doc["requests"] == [{"request_id": case.requests[0].request_id, "category": "sus_card",
                                 "service_area": "health", "description": "note about sus_card"}]
     assert [(a["actor"], a["action"]) for a in doc["audit"]] == [("ana", "case.open")]
@@ -54,6 +56,25 @@ async def test_a_case_document_keeps_its_shape_through_erasure(
     assert await intake_db["match_keys"].count_documents({"person_id": case.person_id}) == 0
     reads = await intake_db["audit_log"].find({"subject_id": case.person_id}).to_list()
     assert [sorted(r) for r in reads] == [["_id", "action", "actor", "at", "case_id", "subject_id"]]
+
+
+async def test_a_consent_change_is_written_into_the_person_with_its_history_and_audit(
+        service: IntakeService, intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    case = await service.open_case(open_case(WILNER, "housing"))
+    await service.change_consent(ChangeConsent(case.person_id, LegalBasis.PUBLIC_POLICY, share_with_partners=False,
+                                               recorded_by="bia", actor="bia"))
+    doc = await intake_db["cases"].find_one({"_id": case.case_id})
+    assert doc is not None
+    person = doc["person"]
+    assert (person["consent"]["legal_basis"], person["consent"]["share_with_partners"]) == ("public_policy", False)
+    assert person["consent"]["recorded_by"] == "bia" and person["consent"]["recorded_at"].startswith("2026-11-22")
+    assert person["consent_history"] == [{"legal_basis": "consent", "share_with_partners": True,
+                                          "recorded_by": "ana"}]
+    assert person["sensitive"]["race_colour"] == {"value": "preta", "legal_basis": "legal_obligation"}
+    assert person["sensitive"]["sexual_orientation"]["recorded_at_persons_request"] is True
+    assert [(a["actor"], a["action"]) for a in doc["audit"]] == [("ana", "case.open"), ("bia", "person.consent")]
+    assert [e["event_type"] for e in doc["outbox"]][-2:] == ["Tombstone", "Tombstone"]
+    assert (doc["outbox_total"], doc["outbox_pending"]) == (len(doc["outbox"]), True)
 
 
 async def test_an_activity_document_keeps_its_shape(service: IntakeService,

@@ -56,7 +56,7 @@ async def test_the_evidence_tables_hide_small_cells(repository: RollupRepository
     periods = await evidence(repository, municipality=TOWN, period="2026-11", threshold=5)
     tables = periods["2026-11"]
     assert set(tables) == {f"requests_by_{d}" for d in ("nationality", "sex", "age_band", "migratory_status",
-                                                        "language")}
+                                                        "language", "race_colour", "gender_identity", "lgbtqia")}
     by_nationality = tables["requests_by_nationality"]
     assert by_nationality.row_labels == ("HTI", "VEN")
     assert by_nationality.col_labels == ("health", "education", "social_assistance", "work", "protection", "desk")

@@ -18,12 +18,29 @@ from migradesk_intake.domain.activity import InformationMaterial, LoggedActivity
 from migradesk_intake.domain.audit import Access, AccessKind
 from migradesk_intake.domain.case import Case, CaseEvent, CaseStatus, LoggedRequest, ProfileWithdrawn
 from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.sensitive import (
+    NO_SENSITIVE_DATA,
+    Declared,
+    HealthFlag,
+    HealthInformation,
+    SensitiveData,
+    SexualOrientation,
+    SexualOrientationDeclared,
+)
 from migradesk_shared.contracts.activities import ActivityEvent
 from migradesk_shared.contracts.case_events import CaseOpened, RequestLogged
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
-from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, ServiceArea, Sex
-from migradesk_shared.outbox import tombstone_entry
+from migradesk_shared.contracts.vocabulary import (
+    DocumentType,
+    GenderIdentity,
+    LegalBasis,
+    MigratoryStatus,
+    RaceColour,
+    ServiceArea,
+    Sex,
+)
+from migradesk_shared.outbox import outbox_entry, tombstone_entry
 from migradesk_shared.topics import ACTIVITIES, CASE_EVENTS, PERSON_PROFILES, TopicSpec
 
 
@@ -60,6 +77,12 @@ def with_topics(events: Sequence[CaseEvent | ActivityEvent]) -> list[tuple[Topic
     return pairs
 
 
+def outbox_entries(events: Sequence[CaseEvent]) -> list[dict[str, Any]]:
+    """Outbox entries of events appended to a stored case, in order: events, and tombstones for withdrawals."""
+    return [tombstone_entry(PERSON_PROFILES, e.person_id) if isinstance(e, ProfileWithdrawn)
+            else outbox_entry(topic_of(e), e) for e in events]
+
+
 def tombstones(events: Sequence[CaseEvent]) -> list[dict[str, Any]]:
     return [tombstone_entry(PERSON_PROFILES, e.person_id) for e in events if isinstance(e, ProfileWithdrawn)]
 
@@ -79,20 +102,72 @@ def stored_event(entry: dict[str, Any]) -> StoredEvent:
 
 # --- persons and cases --------------------------------------------------------------------------------------
 
+def consent_document(consent: ConsentGiven) -> dict[str, Any]:
+    document: dict[str, Any] = {"legal_basis": consent.legal_basis.value,
+                                "share_with_partners": consent.share_with_partners,
+                                "recorded_by": consent.recorded_by}
+    if consent.recorded_at is not None:  # a consent given at the visit is dated by its case
+        document["recorded_at"] = consent.recorded_at.isoformat()
+    return document
+
+
+def consent_from_document(doc: dict[str, Any]) -> ConsentGiven:
+    return ConsentGiven(legal_basis=LegalBasis(doc.get("legal_basis", LegalBasis.CONSENT)),
+                        share_with_partners=bool(doc.get("share_with_partners", False)),
+                        recorded_by=doc.get("recorded_by", ""),
+                        recorded_at=datetime.fromisoformat(doc["recorded_at"]) if doc.get("recorded_at") else None)
+
+
+def sensitive_document(sensitive: SensitiveData) -> dict[str, Any]:
+    """Only the items the person gave, each with its legal basis."""
+    document: dict[str, Any] = {}
+    if sensitive.health is not None:
+        document["health"] = {"flags": [f.value for f in sensitive.health.flags], "note": sensitive.health.note,
+                              "legal_basis": sensitive.health.legal_basis.value}
+    for name, item in (("race_colour", sensitive.race_colour), ("gender_identity", sensitive.gender_identity)):
+        if item is not None:
+            document[name] = {"value": item.value.value, "legal_basis": item.legal_basis.value}
+    if sensitive.sexual_orientation is not None:
+        orientation = sensitive.sexual_orientation
+        document["sexual_orientation"] = {"value": orientation.value.value,
+                                          "legal_basis": orientation.legal_basis.value,
+                                          "recorded_at_persons_request": orientation.at_persons_request}
+    return document
+
+
+def sensitive_from_document(doc: dict[str, Any] | None) -> SensitiveData:
+    if not doc:
+        return NO_SENSITIVE_DATA
+    health, race, gender, orientation = (doc.get(k) for k in ("health", "race_colour", "gender_identity",
+                                                              "sexual_orientation"))
+    return SensitiveData(
+        health=HealthInformation(legal_basis=LegalBasis(health["legal_basis"]),
+                                 flags=tuple(HealthFlag(f) for f in health.get("flags", [])),
+                                 note=health.get("note")) if health else None,
+        race_colour=Declared(RaceColour(race["value"]), LegalBasis(race["legal_basis"])) if race else None,
+        gender_identity=Declared(GenderIdentity(gender["value"]), LegalBasis(gender["legal_basis"]))
+        if gender else None,
+        sexual_orientation=SexualOrientationDeclared(
+            SexualOrientation(orientation["value"]), LegalBasis(orientation["legal_basis"]),
+            at_persons_request=bool(orientation.get("recorded_at_persons_request"))) if orientation else None)
+
+
 def person_document(person: Person) -> dict[str, Any]:
-    """The person as the desk's API received it (and as reading the case returns it)."""
+    """The person as the desk's API received it, normalised (and as reading the case returns it), with the
+    consents the current one replaced."""
     return {
         "full_name": person.full_name,
         "birth_date": person.birth_date.isoformat() if person.birth_date else None,
         "sex": person.sex.value,
         "nationality": person.nationality,
         "preferred_language": person.preferred_language,
+        "languages": list(person.languages),
         "migratory_status": person.migratory_status.value,
         "documents": [{"type": d.type.value, "number": d.number} for d in person.documents],
         "phone": person.phone,
-        "consent": {"legal_basis": person.consent.legal_basis.value,
-                    "share_with_partners": person.consent.share_with_partners,
-                    "recorded_by": person.consent.recorded_by},
+        "consent": consent_document(person.consent),
+        "consent_history": [consent_document(c) for c in person.consent_history],
+        "sensitive": sensitive_document(person.sensitive),
     }
 
 
@@ -103,17 +178,16 @@ def erased_person_document(at: datetime) -> dict[str, Any]:
 def person_from_document(doc: dict[str, Any]) -> Person | None:
     if doc.get("erased"):
         return None
-    consent = doc.get("consent") or {}
     return Person(
         full_name=doc["full_name"], nationality=doc.get("nationality") or "",
-        consent=ConsentGiven(legal_basis=LegalBasis(consent.get("legal_basis", LegalBasis.CONSENT)),
-                             share_with_partners=bool(consent.get("share_with_partners", False)),
-                             recorded_by=consent.get("recorded_by", "")),
+        consent=consent_from_document(doc.get("consent") or {}),
         birth_date=date.fromisoformat(doc["birth_date"]) if doc.get("birth_date") else None,
         sex=Sex(doc.get("sex", Sex.NOT_INFORMED)), preferred_language=doc.get("preferred_language", "pt"),
         migratory_status=MigratoryStatus(doc.get("migratory_status", MigratoryStatus.OTHER)),
         documents=tuple(Document(DocumentType(d["type"]), d["number"]) for d in doc.get("documents", [])),
-        phone=doc.get("phone"))
+        phone=doc.get("phone"), languages=tuple(doc.get("languages", ())),
+        sensitive=sensitive_from_document(doc.get("sensitive")),
+        consent_history=tuple(consent_from_document(c) for c in doc.get("consent_history", ())))
 
 
 def request_document(request: LoggedRequest) -> dict[str, Any]:

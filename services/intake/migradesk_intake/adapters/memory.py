@@ -7,9 +7,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
-from migradesk_intake.adapters.mappers import StoredEvent, scrub_profiles, stored_event, tombstones, with_topics
+from migradesk_intake.adapters.mappers import (
+    StoredEvent,
+    outbox_entries,
+    scrub_profiles,
+    stored_event,
+    tombstones,
+    with_topics,
+)
 from migradesk_intake.adapters.repository import ACTIVITIES, CASES, OnWrite, no_relay
 from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, AccessKind
@@ -94,6 +102,20 @@ class InMemoryIntakeRepository:
         stored.case = replace(case, events_stored=len(stored.outbox))
         stored.writes.append((actor, AccessKind.PERSON_ERASE))
         self._on_write(CASES, case.case_id)
+        return True
+
+    async def save_consent(self, case: Case, events: Sequence[CaseEvent], *, scrub: bool, actor: str,
+                           at: datetime) -> bool:
+        if case.person is None:
+            raise ValueError("an erased case has no consent to change")
+        stored = self._cases.get(case.case_id)
+        if stored is None or len(stored.outbox) != case.events_stored or stored.case.erased:
+            return False
+        stored.outbox = (scrub_profiles(stored.outbox) if scrub else stored.outbox) + outbox_entries(events)
+        stored.case = replace(case, events_stored=len(stored.outbox))
+        stored.writes.append((actor, AccessKind.CONSENT_CHANGE))
+        if events:
+            self._on_write(CASES, case.case_id)
         return True
 
     async def record_access(self, access: Access) -> None:

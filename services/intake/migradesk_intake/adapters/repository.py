@@ -9,6 +9,7 @@ desk stays as fast with 10^5 cases as with ten.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -23,6 +24,8 @@ from migradesk_intake.adapters.mappers import (
     case_document,
     case_from_document,
     erased_person_document,
+    outbox_entries,
+    person_document,
     request_document,
     scrub_profiles,
     stored_event,
@@ -76,6 +79,13 @@ class IntakeRepository(Protocol):
         """Store an erased case: its personal data go, also from the profile events it still stores, and
         `events` are added. Conditional: False (nothing written) when the case has stored events since it was
         read (`case.events_stored`) or is gone; read it again then."""
+        ...
+
+    async def save_consent(self, case: Case, events: Sequence[CaseEvent], *, scrub: bool, actor: str,
+                           at: datetime) -> bool:
+        """Store a case whose person's consent changed, with `events` appended; with `scrub`, the
+        profile events it still stores are scrubbed first (as an erasure does). Conditional like save_erasure:
+        False (nothing written) when the case stored events since it was read, or is gone or erased."""
         ...
 
     async def record_access(self, access: Access) -> None: ...
@@ -183,6 +193,28 @@ class MongoIntakeRepository:
         if not result.matched_count:
             return False
         self._on_write(CASES, case.case_id)
+        return True
+
+    async def save_consent(self, case: Case, events: Sequence[CaseEvent], *, scrub: bool, actor: str,
+                           at: datetime) -> bool:
+        if case.person is None:
+            raise ValueError("an erased case has no consent to change")
+        stored = await self.cases.find_one({"_id": case.case_id}, {"outbox": 1, "outbox_total": 1, "person": 1})
+        if stored is None or stored.get("outbox_total", 0) != case.events_stored or stored["person"].get("erased"):
+            return False
+        outbox = stored.get("outbox", [])
+        outbox = (scrub_profiles(outbox) if scrub else outbox) + outbox_entries(events)
+        changes: dict[str, Any] = {"person": person_document(case.person), "outbox": outbox,
+                                   "outbox_total": len(outbox)}
+        if events:
+            changes |= {"outbox_pending": True, "outbox_at": at}
+        # Conditional on the event count, as an erasure is: it never overwrites an event appended meanwhile.
+        result = await self.cases.update_one({"_id": case.case_id, "outbox_total": case.events_stored}, {
+            "$set": changes, "$push": {"audit": audit_entry(actor, AccessKind.CONSENT_CHANGE, at)}})
+        if not result.matched_count:
+            return False
+        if events:
+            self._on_write(CASES, case.case_id)
         return True
 
     async def record_access(self, access: Access) -> None:

@@ -15,9 +15,18 @@ from migradesk_intake.domain.activity import (
 from migradesk_intake.domain.case import Case
 from migradesk_intake.domain.duplicates import DuplicateCandidate
 from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.sensitive import (
+    Declared,
+    HealthInformation,
+    SensitiveData,
+    SexualOrientationDeclared,
+)
 from migradesk_intake.entrypoints.schemas import (
     CandidateOut,
     CaseOut,
+    ConsentChangeIn,
+    ConsentChangeOut,
+    ConsentOut,
     DocumentIn,
     DuplicateCheckIn,
     InformationMaterialIn,
@@ -25,9 +34,10 @@ from migradesk_intake.entrypoints.schemas import (
     ParticipationEventIn,
     PersonIn,
     RequestOut,
+    SensitiveIn,
     TrainingIn,
 )
-from migradesk_intake.service import Erasure, FindDuplicates, LogActivity, OpenCase
+from migradesk_intake.service import ChangeConsent, ConsentChange, Erasure, FindDuplicates, LogActivity, OpenCase
 from migradesk_shared.contracts.categories import Category
 
 # --- payloads -> commands -----------------------------------------------------------------------------------
@@ -37,14 +47,30 @@ def _documents(documents: list[DocumentIn]) -> tuple[Document, ...]:
     return tuple(Document(type=d.type, number=d.number) for d in documents)
 
 
+def sensitive_of(payload: SensitiveIn | None) -> SensitiveData:
+    if payload is None:
+        return SensitiveData()
+    health, race, gender, orientation = (payload.health, payload.race_colour, payload.gender_identity,
+                                         payload.sexual_orientation)
+    return SensitiveData(
+        health=HealthInformation(legal_basis=health.legal_basis, flags=tuple(dict.fromkeys(health.flags)),
+                                 note=health.note or None) if health else None,
+        race_colour=Declared(race.value, race.legal_basis) if race else None,
+        gender_identity=Declared(gender.value, gender.legal_basis) if gender else None,
+        sexual_orientation=SexualOrientationDeclared(orientation.value, orientation.legal_basis,
+                                                     at_persons_request=orientation.recorded_at_persons_request)
+        if orientation else None)
+
+
 def person_of(payload: PersonIn) -> Person:
     return Person(full_name=payload.full_name, nationality=payload.nationality,
                   consent=ConsentGiven(legal_basis=payload.consent.legal_basis,
                                        share_with_partners=payload.consent.share_with_partners,
                                        recorded_by=payload.consent.recorded_by),
                   birth_date=payload.birth_date, sex=payload.sex, preferred_language=payload.preferred_language,
-                  migratory_status=payload.migratory_status, documents=_documents(payload.documents),
-                  phone=payload.phone)
+                  languages=tuple(payload.languages), migratory_status=payload.migratory_status,
+                  documents=_documents(payload.documents), phone=payload.phone,
+                  sensitive=sensitive_of(payload.sensitive))
 
 
 def open_case_command(payload: OpenCaseIn, *, actor: str) -> OpenCase:
@@ -52,6 +78,13 @@ def open_case_command(payload: OpenCaseIn, *, actor: str) -> OpenCase:
                     requests=tuple((r.category, r.description) for r in payload.requests), actor=actor,
                     attended_in_own_language=payload.attended_in_own_language,
                     existing_person_id=payload.existing_person_id)
+
+
+def change_consent_command(person_id: str, payload: ConsentChangeIn, *, actor: str, staff: str) -> ChangeConsent:
+    """`staff`: who records it unless the payload names someone else (the caller, as the page's field does)."""
+    return ChangeConsent(person_id=person_id, legal_basis=payload.legal_basis,
+                         share_with_partners=payload.share_with_partners,
+                         recorded_by=payload.recorded_by or staff, actor=actor)
 
 
 def find_duplicates_command(payload: DuplicateCheckIn, *, actor: str) -> FindDuplicates:
@@ -96,6 +129,16 @@ def candidates_view(found: list[DuplicateCandidate]) -> dict[str, Any]:
         person_id=c.person.person_id, score=c.candidate.score, strength=c.candidate.strength.value,
         reasons=list(c.candidate.reasons), full_name=c.person.full_name, birth_date=c.person.birth_date,
         nationality=c.person.nationality, case_ids=sorted(c.case_ids)).model_dump(mode="json") for c in found]}
+
+
+def consent_change_view(change: ConsentChange) -> ConsentChangeOut:
+    consent = change.consent
+    assert consent.recorded_at is not None  # a change is dated by itself
+    return ConsentChangeOut(person_id=change.person_id, shared_with_partners=change.shared,
+                            cases_updated=change.cases_updated,
+                            consent=ConsentOut(legal_basis=consent.legal_basis.value,
+                                               share_with_partners=consent.share_with_partners,
+                                               recorded_by=consent.recorded_by, recorded_at=consent.recorded_at))
 
 
 def erasure_view(erasure: Erasure) -> dict[str, Any]:

@@ -12,6 +12,7 @@ class AccessKind(StrEnum):
     CASE_READ = "case.read"
     DUPLICATE_CANDIDATE = "person.duplicate_candidate"
     PERSON_ERASE = "person.erase"
+    CONSENT_CHANGE = "person.consent"
 
 
 @dataclass(frozen=True)

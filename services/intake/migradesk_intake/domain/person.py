@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 
+from migradesk_intake.domain.sensitive import NO_SENSITIVE_DATA, SensitiveData
 from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
 
 
@@ -19,24 +20,29 @@ class Consent:
     recorded_by: str
 
     def allows_sharing_with_partners(self) -> bool:
-        """Personal data may go to a partner agency when the person agreed, or when the law itself is the basis
-        (public policy execution, protection of life) — never by default under plain consent."""
-        if self.legal_basis is LegalBasis.CONSENT:
-            return self.share_with_partners
-        return True
+        """Personal data go to the partner agencies only when sharing was chosen explicitly: under consent, the
+        person agreed; under another basis (a legal obligation, public policy, protection of life), staff
+        decided that basis covers it. Never by default, whatever the basis."""
+        return self.share_with_partners
 
 
 @dataclass(frozen=True)
 class ConsentGiven:
-    """What the person agreed to, as the desk wrote it down; it is dated by the case it was given in."""
+    """What the person agreed to (or on which other basis the desk holds their data), as the desk wrote it down.
+    Given at a visit, it is dated by its case (`recorded_at` None); changed later, by the change."""
 
     legal_basis: LegalBasis
     share_with_partners: bool
     recorded_by: str
+    recorded_at: datetime | None = None
 
     def on(self, day: date) -> Consent:
+        when = self.recorded_at.date() if self.recorded_at is not None else day
         return Consent(legal_basis=self.legal_basis, share_with_partners=self.share_with_partners,
-                       recorded_on=day, recorded_by=self.recorded_by)
+                       recorded_on=when, recorded_by=self.recorded_by)
+
+    def allows_sharing_with_partners(self) -> bool:
+        return self.share_with_partners
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,18 @@ class Person:
     migratory_status: MigratoryStatus = MigratoryStatus.OTHER
     documents: tuple[Document, ...] = ()
     phone: str | None = None
+    # Every language the person speaks: always the preferred one first, then the others as given, each once.
+    languages: tuple[str, ...] = ()
+    sensitive: SensitiveData = NO_SENSITIVE_DATA
+    # The consents this one replaced, oldest first (LGPD: the desk must be able to show what was agreed when).
+    consent_history: tuple[ConsentGiven, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A record from before the languages were taken down has only the preferred one.
+        object.__setattr__(self, "languages", tuple(dict.fromkeys((self.preferred_language, *self.languages))))
+
+    def with_consent(self, consent: ConsentGiven) -> Person:
+        return replace(self, consent=consent, consent_history=(*self.consent_history, self.consent))
 
 
 AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (

@@ -11,12 +11,21 @@ from migradesk_intake.adapters.views import (
     candidates_view,
     case_view,
     categories_view,
+    change_consent_command,
+    consent_change_view,
     erasure_view,
     find_duplicates_command,
     log_activity_command,
     open_case_command,
 )
-from migradesk_intake.entrypoints.schemas import ActivityIn, CaseOut, DuplicateCheckIn, OpenCaseIn
+from migradesk_intake.entrypoints.schemas import (
+    ActivityIn,
+    CaseOut,
+    ConsentChangeIn,
+    ConsentChangeOut,
+    DuplicateCheckIn,
+    OpenCaseIn,
+)
 from migradesk_intake.service import ErasePerson, IntakeService, ReadCase
 from migradesk_shared.auth import Principal, Role, requires
 
@@ -42,6 +51,15 @@ def build_router() -> APIRouter:
                                    caller: DeskStaff) -> dict[str, Any]:
         found = await use_cases(request).find_duplicates(find_duplicates_command(payload, actor=caller.actor))
         return candidates_view(found)
+
+    @router.post("/persons/{person_id}/consent", response_model=ConsentChangeOut)
+    async def change_consent(person_id: str, payload: ConsentChangeIn, request: Request,
+                             caller: DeskStaff) -> ConsentChangeOut:
+        """A new consent of the person (another legal basis, sharing given or withdrawn), recorded in every case
+        of theirs and audited. Withdrawing the sharing removes the partner agencies' copy of their data."""
+        change = await use_cases(request).change_consent(change_consent_command(
+            person_id, payload, actor=caller.actor, staff=caller.subject))
+        return consent_change_view(change)
 
     @router.delete("/persons/{person_id}")
     async def erase_person(person_id: str, request: Request, caller: DeskStaff) -> dict[str, Any]:

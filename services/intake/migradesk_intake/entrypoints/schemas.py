@@ -5,40 +5,136 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from migradesk_intake.domain.contact import PhoneFormatError, normalise_phone
+from migradesk_intake.domain.documents import DocumentFormatError, normalise_document
+from migradesk_intake.domain.sensitive import HEALTH_NOTE_MAX, HealthFlag, SexualOrientation
 from migradesk_shared.contracts.case_events import CountryCode, LanguageCode
 from migradesk_shared.contracts.categories import CATEGORIES, UnknownCategory
-from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, MigratoryStatus, Sex
+from migradesk_shared.contracts.vocabulary import (
+    DocumentType,
+    GenderIdentity,
+    LegalBasis,
+    MigratoryStatus,
+    RaceColour,
+    Sex,
+)
+from migradesk_shared.web.names import is_country_code, is_language_code
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+StaffName = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _known_country(code: str) -> str:
+    if not is_country_code(code):
+        raise PydanticCustomError("country_unknown", "not an ISO 3166-1 alpha-3 country code: {code}", {"code": code})
+    return code
+
+
+def _known_language(code: str) -> str:
+    if not is_language_code(code):
+        raise PydanticCustomError("language_unknown", "not an ISO 639 language code: {code}", {"code": code})
+    return code
+
+
+Country = Annotated[CountryCode, AfterValidator(_known_country)]
+Language = Annotated[LanguageCode, AfterValidator(_known_language)]
+
+
 class DocumentIn(Strict):
+    """A document's number in its type's format (domain.documents); stored normalised."""
+
     type: DocumentType
     number: Annotated[str, Field(min_length=3, max_length=40)]
 
+    @field_validator("number")
+    @classmethod
+    def _in_its_format(cls, value: str, info: ValidationInfo) -> str:
+        document_type = info.data.get("type")
+        if document_type is None:  # the type itself is wrong: that error says enough
+            return value
+        try:
+            return normalise_document(document_type, value)
+        except DocumentFormatError as exc:
+            raise PydanticCustomError(exc.kind, exc.message) from None
+
 
 class ConsentIn(Strict):
+    """No default anywhere: staff choose the legal basis and whether the partner agencies get the data."""
+
     legal_basis: LegalBasis
     share_with_partners: bool
-    recorded_by: Annotated[str, Field(min_length=1, max_length=100)]
+    recorded_by: StaffName
+
+
+class HealthIn(Strict):
+    legal_basis: LegalBasis
+    flags: list[HealthFlag] = Field(default_factory=list, max_length=len(HealthFlag))
+    note: Annotated[str, Field(max_length=HEALTH_NOTE_MAX)] | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> HealthIn:
+        if not self.flags and not self.note:
+            raise PydanticCustomError("health_empty", "health information needs a flag or a note")
+        return self
+
+
+class RaceColourIn(Strict):
+    value: RaceColour
+    legal_basis: LegalBasis
+
+
+class GenderIdentityIn(Strict):
+    value: GenderIdentity
+    legal_basis: LegalBasis
+
+
+class SexualOrientationIn(Strict):
+    value: SexualOrientation
+    legal_basis: LegalBasis
+    # Recorded only because the person asks for it (for the protection services that serve them).
+    recorded_at_persons_request: Literal[True]
+
+
+class SensitiveIn(Strict):
+    """LGPD art. 11 data, all optional; each item given needs its own legal basis."""
+
+    health: HealthIn | None = None
+    race_colour: RaceColourIn | None = None
+    gender_identity: GenderIdentityIn | None = None
+    sexual_orientation: SexualOrientationIn | None = None
 
 
 class PersonIn(Strict):
     full_name: Name
     birth_date: date | None = None
     sex: Sex = Sex.NOT_INFORMED
-    nationality: CountryCode
-    preferred_language: LanguageCode = "pt"
+    nationality: Country
+    preferred_language: Language = "pt"
+    # Every language the person speaks; the preferred one is added (first) if missing.
+    languages: list[Language] = Field(default_factory=list, max_length=10)
     migratory_status: MigratoryStatus = MigratoryStatus.OTHER
     documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
+    # Stored in E.164 (+5567999990000); a number without a country code is Brazilian.
     phone: Annotated[str, Field(max_length=40)] | None = None
     consent: ConsentIn
+    sensitive: SensitiveIn | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _plausible_phone(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return normalise_phone(value)
+        except PhoneFormatError as exc:
+            raise PydanticCustomError(exc.kind, exc.message) from None
 
     @field_validator("birth_date")
     @classmethod
@@ -69,10 +165,33 @@ class OpenCaseIn(Strict):
     existing_person_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
+class ConsentChangeIn(Strict):
+    """A new consent for a registered person. Withdrawing the sharing removes the partner agencies' copy."""
+
+    legal_basis: LegalBasis
+    share_with_partners: bool
+    # Who recorded it: the staff member signed in, unless another is named.
+    recorded_by: StaffName | None = None
+
+
+class ConsentOut(BaseModel):
+    legal_basis: str
+    share_with_partners: bool
+    recorded_by: str
+    recorded_at: datetime
+
+
+class ConsentChangeOut(BaseModel):
+    person_id: str
+    consent: ConsentOut
+    shared_with_partners: bool
+    cases_updated: int
+
+
 class DuplicateCheckIn(Strict):
     full_name: Name
     birth_date: date | None = None
-    nationality: CountryCode | None = None
+    nationality: Country | None = None
     documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
 
 

@@ -41,7 +41,10 @@ from migradesk_shared.contracts.referral_events import (
 
 ALL_AREAS = "_all"
 AT_DESK = "desk"
-DISAGGREGATIONS = ("nationality", "sex", "age_band", "migratory_status", "language")
+# The last three serve dimension 10 (gender, LGBTQIA+ and racial equality); intake fills them only from data
+# the person declared on a basis that allows statistics, "unknown" otherwise.
+DISAGGREGATIONS = ("nationality", "sex", "age_band", "migratory_status", "language", "race_colour",
+                   "gender_identity", "lgbtqia")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ def _period_of_quarter_hour(quarter_hour: int, tz: ZoneInfo) -> str:
 
 def disaggregated(counter: str, facets: PersonFacets) -> tuple[str, ...]:
     return _disaggregated(counter, facets.nationality or "unknown", facets.sex.value, facets.age_band,
-                          facets.migratory_status.value, facets.language)
+                          facets.migratory_status.value, facets.language, facets.race_colour,
+                          facets.gender_identity, facets.lgbtqia)
 
 
 @functools.lru_cache(maxsize=4096)
