@@ -370,10 +370,10 @@ class EventConsumer:
                     return True
                 except TRANSIENT_ERRORS as exc:
                     RETRIES.labels(self.topic).inc()
-                    log.warning("dependency unavailable, retrying batch", topic=self.topic, error=repr(exc))
+                    log.warning("dependency unavailable, retrying batch", topic=self.topic, error=_describe(exc))
                     await asyncio.sleep(self._policy.max_backoff_seconds / 10)
                 except Exception as exc:
-                    log.warning("batch failed, retrying message by message", topic=self.topic, error=repr(exc))
+                    log.warning("batch failed, retrying message by message", topic=self.topic, error=_describe(exc))
                     return False
 
     async def _apply_one(self, record: ConsumerRecord[Any, Any], event: Any) -> bool:
@@ -391,17 +391,17 @@ class EventConsumer:
                 except TRANSIENT_ERRORS as exc:
                     # The store or broker is unreachable: wait it out, never dead-letter a good message for it.
                     RETRIES.labels(self.topic).inc()
-                    bound.warning("dependency unavailable, retrying", error=repr(exc))
+                    bound.warning("dependency unavailable, retrying", error=_describe(exc))
                     await asyncio.sleep(self._policy.max_backoff_seconds / 10)
                 except Exception as exc:
                     attempt += 1
                     RETRIES.labels(self.topic).inc()
                     if attempt >= self._policy.max_attempts:
-                        bound.error("handler failed, dead-lettering", attempts=attempt, error=repr(exc))
-                        await self.dead_letter(record, f"handler failed after {attempt} attempts: {exc!r}")
+                        bound.error("handler failed, dead-lettering", attempts=attempt, error=_describe(exc))
+                        await self.dead_letter(record, f"handler failed after {attempt} attempts: {_describe(exc)}")
                         return False
                     delay = min(self._policy.backoff_seconds * 2 ** (attempt - 1), self._policy.max_backoff_seconds)
-                    bound.warning("handler failed, retrying", attempt=attempt, delay=delay, error=repr(exc))
+                    bound.warning("handler failed, retrying", attempt=attempt, delay=delay, error=_describe(exc))
                     await asyncio.sleep(delay)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: str) -> None:
@@ -426,9 +426,17 @@ async def _retry_transient(call: Callable[[], Awaitable[Any]], policy: DeliveryP
         try:
             return await call()
         except TRANSIENT_ERRORS as exc:
-            bound.warning("dependency unavailable, retrying", error=repr(exc))
+            bound.warning("dependency unavailable, retrying", error=_describe(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, policy.max_backoff_seconds)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error fit for a log line or a dead-letter header: a pydantic error's text quotes the input it
+    refused, which may be a person's data, so only its locations and messages are kept."""
+    if isinstance(exc, ValidationError):
+        return f"ValidationError({_validation_summary(exc)})"
+    return repr(exc)
 
 
 def _validation_summary(exc: ValidationError) -> str:

@@ -161,6 +161,11 @@ class Runtime:
             await self.broker.stop()
         await self.producer.stop()
         await self.mongo.close()
+        # The spans of the last seconds would be lost: the server re-raises its stop signal once the app has
+        # shut down, and the process then dies before the exporter's own exit hook runs.
+        flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+        if flush is not None:
+            await asyncio.to_thread(flush, 5000)
 
     @contextlib.asynccontextmanager
     async def serving(self, app: Any, store: Any = None) -> AsyncIterator[None]:
