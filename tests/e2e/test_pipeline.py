@@ -292,6 +292,15 @@ async def act(client: httpx.AsyncClient, url: str, referral_id: str, as_agency: 
     return await client.post(f"{url}/api/referrals/{referral_id}/actions", json=body, headers=as_agency)
 
 
+async def intake_sees_referral(client: httpx.AsyncClient, url: str, case_id: str, referral_id: str,
+                               status: str) -> dict[str, Any] | None:
+    """The referral as intake's case read shows it, once it is in `status` there (fed by referral's events)."""
+    response = await client.get(f"{url}/api/cases/{case_id}")
+    response.raise_for_status()
+    return next((r for r in response.json()["referrals"] if r["referral_id"] == referral_id
+                 and r["status"] == status), None)
+
+
 async def indicator(client: httpx.AsyncClient, url: str, dimension: int, name: str) -> Any:
     periods = (await client.get(f"{url}/api/metrics/indicators")).json()["periods"]
     return [p[str(dimension)][name] for p in periods.values()]
@@ -311,6 +320,10 @@ async def test_an_agency_takes_a_referral_through_its_closed_loop(
         accepted = await act(client, referral, rid, agency, action="accept", expected_version=1)
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["status"] == "accepted" and accepted.json()["version"] == 2
+        seen = await eventually(lambda: intake_sees_referral(client, intake, created["case_id"], rid, "accepted"),
+                                what="the acceptance in intake's case read")
+        assert (seen["request_id"], seen["agency_id"], seen["service_area"]) == (
+            created["requests"][0]["request_id"], pending["agency_id"], pending["service_area"])
 
         stale = await act(client, referral, rid, agency, action="schedule", expected_version=1,
                           scheduled_for="2026-12-01T14:00:00-04:00")
@@ -327,6 +340,8 @@ async def test_an_agency_takes_a_referral_through_its_closed_loop(
         assert done["status"] == "completed" and done["outcome"] == "got_help"
         assert [h["status"] for h in done["history"]] == ["pending", "accepted", "scheduled", "attended", "completed"]
         assert done["allowed_actions"] == ["reopen"]
+        await eventually(lambda: intake_sees_referral(client, intake, created["case_id"], rid, "completed"),
+                         what="the completion in intake's case read")
 
         async def completed_with_help() -> bool:
             return any(v is not None and v > 0 for v in await indicator(client, metrics, 9, "completed_with_help_pct"))

@@ -20,6 +20,7 @@ from migradesk_intake.adapters.accounts import (
 from migradesk_intake.adapters.accounts_memory import InMemoryAccountRepository, InMemorySessionRepository
 from migradesk_intake.adapters.passwords import Argon2Passwords, Passwords
 from migradesk_intake.adapters.repository import OUTBOX_COLLECTIONS, IntakeRepository, MongoIntakeRepository
+from migradesk_intake.entrypoints import consumers
 from migradesk_intake.entrypoints.account_pages import build_account_pages
 from migradesk_intake.entrypoints.http import build_router
 from migradesk_intake.entrypoints.identity import IntakeSessions
@@ -92,6 +93,7 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         repo = repository or MongoIntakeRepository(rt.db, on_write=rt.written)
         await repo.ensure_indexes()
         app.state.service = IntakeService(repo, municipality=settings.municipality)
+        consumers.subscribe(rt, app.state.service)
         service = account_service(accounts or MongoAccountRepository(rt.db), sessions or MongoSessionRepository(rt.db))
         await start_accounts(app, service)
         pruner = asyncio.create_task(prune_sessions(service), name="session-pruner")

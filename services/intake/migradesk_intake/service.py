@@ -4,7 +4,7 @@ events (the repository stores them in the same write and wakes the relay)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -22,12 +22,15 @@ from migradesk_intake.domain.case import (
 )
 from migradesk_intake.domain.duplicates import DuplicateCandidate, PersonRecord, candidates_among_cases, match_keys
 from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.referral_status import ReferralStatusView, fold_changes, status_change
 from migradesk_shared.contracts.categories import CATEGORIES, Category
 from migradesk_shared.contracts.vocabulary import LegalBasis
-from migradesk_shared.errors import DomainRuleViolation, NotFound
+from migradesk_shared.errors import Conflict, DomainRuleViolation, NotFound
 
 # How many cases sharing a look-up key with the person at the desk are scored at most.
 MATCH_SCAN_LIMIT = 500
+# How many times a batch of referral events is folded again over statuses another consumer changed meanwhile.
+STATUS_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,30 @@ class IntakeService:
         logged = log_activity(command.activity, municipality=self.municipality, now=self._clock())
         await self.repository.add_activity(logged, actor=command.actor)
         return logged
+
+    async def record_referral_events(self, events: Iterable[object]) -> int:
+        """Keep each referral's live status as referral's events report it (a read model: intake never reads
+        referral's store). Idempotent and order-proof: a redelivered or older event changes nothing. One read
+        and one write for the whole batch. Returns how many statuses changed."""
+        changes = [change for event in events if (change := status_change(event)) is not None]
+        if not changes:
+            return 0
+        referral_ids = list(dict.fromkeys(change.referral_id for change in changes))
+        for _ in range(STATUS_WRITE_ATTEMPTS):
+            held = await self.repository.referral_statuses_by_id(referral_ids)
+            changed = fold_changes(held, changes)
+            if not changed:
+                return 0
+            if await self.repository.save_referral_statuses([(held.get(referral_id), after)
+                                                             for referral_id, after in changed.items()]):
+                return len(changed)
+            # A status was changed meanwhile (another consumer, during a rebalance): fold over it again.
+        raise Conflict("referral statuses kept changing while they were recorded", field="referral_id")
+
+    async def referral_statuses(self, case_id: str) -> list[ReferralStatusView]:
+        """The live status of each referral of a case, those of one request together, in a stable order."""
+        found = await self.repository.referral_statuses_of_case(case_id)
+        return sorted(found, key=lambda view: (view.request_id or "", view.referral_id))
 
     def categories(self) -> list[Category]:
         return list(CATEGORIES.values())

@@ -15,7 +15,9 @@ from migradesk_intake.adapters.memory import InMemoryIntakeRepository
 from migradesk_intake.bootstrap import create_app
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.auth import Role, issue_token
+from migradesk_shared.contracts.case_events import PersonFacets
 from migradesk_shared.contracts.categories import CATEGORIES
+from migradesk_shared.contracts.referral_events import ReferralAccepted, ReferralCreated
 from tests.service.intake.helpers import cheap_passwords
 
 SETTINGS = IntakeSettings(api_token_secret=secrets.token_urlsafe(32), municipality="Dourados-MS",
@@ -66,8 +68,9 @@ def open_case(client: TestClient, **extra: Any) -> dict[str, Any]:
 
 def test_a_case_is_opened_then_read_with_the_person_as_registered(client: TestClient) -> None:
     created = open_case(client, attended_in_own_language=True)
-    assert sorted(created) == ["case_id", "municipality", "opened_at", "person", "person_id", "requests", "status",
-                               "version"]
+    assert sorted(created) == ["case_id", "municipality", "opened_at", "person", "person_id", "referrals",
+                               "requests", "status", "version"]
+    assert created["referrals"] == []  # none routed yet
     assert (created["status"], created["version"], created["municipality"], created["person"]) == (
         "open", 1, "Dourados-MS", None)
     assert [(r["category"], r["service_area"], r["description"]) for r in created["requests"]] == [
@@ -238,3 +241,25 @@ def test_the_desk_form_ticks_and_chooses_nothing_in_advance(client: TestClient) 
 
 def test_the_desk_api_needs_staff(client: TestClient) -> None:
     assert client.get("/api/cases/x", headers={"Authorization": ""}).status_code == 401
+
+
+def test_a_case_read_shows_its_referrals_live_status(client: TestClient) -> None:
+    created = open_case(client)
+    request_id = created["requests"][0]["request_id"]
+    routed = {"referral_id": "ref-1", "case_id": created["case_id"], "request_id": request_id,
+              "category": "school_enrolment", "service_area": "education", "municipality": "Dourados-MS",
+              "producer": "referral", "occurred_at": "2026-11-20T09:00:00+00:00"}
+    accepted = {k: v for k, v in routed.items() if k not in ("request_id", "category")} | {
+        "agency_id": "escola-1", "referral_created_at": routed["occurred_at"],
+        "occurred_at": "2026-11-20T10:00:00+00:00"}
+    facets = {"age_band": "30-39", "sex": "male", "nationality": "HTI", "language": "ht",
+              "migratory_status": "acolhida_humanitaria"}
+    service: Any = client.app.state.service  # type: ignore[attr-defined]
+    client.portal.call(service.record_referral_events, [  # type: ignore[union-attr]
+        ReferralCreated(**routed, agency_id="escola-1", facets=PersonFacets(**facets)),
+        ReferralAccepted(**accepted)])
+    read = client.get(f"/api/cases/{created['case_id']}")
+    assert read.status_code == 200
+    assert read.json()["referrals"] == [{"referral_id": "ref-1", "request_id": request_id, "agency_id": "escola-1",
+                                         "service_area": "education", "status": "accepted",
+                                         "status_at": "2026-11-20T10:00:00Z"}]

@@ -11,13 +11,14 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from migradesk_intake.domain.activity import InformationMaterial, LoggedActivity, ParticipationEvent, Training
 from migradesk_intake.domain.audit import Access, AccessKind
 from migradesk_intake.domain.case import Case, CaseEvent, CaseStatus, LoggedRequest, ProfileWithdrawn
 from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_intake.domain.sensitive import (
     NO_SENSITIVE_DATA,
     Declared,
@@ -37,6 +38,7 @@ from migradesk_shared.contracts.vocabulary import (
     LegalBasis,
     MigratoryStatus,
     RaceColour,
+    ReferralStatus,
     ServiceArea,
     Sex,
 )
@@ -256,3 +258,20 @@ def activity_document(logged: LoggedActivity, *, actor: str) -> dict[str, Any]:
         fields = {"title": activity.title, "languages": list(activity.languages)}
     return {"_id": logged.activity_id, "kind": activity.kind, "held_on": activity.held_on.isoformat(), **fields,
             "municipality": logged.municipality, "logged_at": logged.logged_at, "logged_by": actor}
+
+
+def referral_status_document(view: ReferralStatusView) -> dict[str, Any]:
+    # The guard's time is kept as text: the store keeps a date to the millisecond only, and a redelivered event
+    # must compare equal to the one it repeats, not newer.
+    return {"_id": view.referral_id, "case_id": view.case_id, "request_id": view.request_id,
+            "agency_id": view.agency_id, "service_area": view.service_area, "status": view.status.value,
+            "status_at": view.status_at, "last_event_at": view.last_event_at.astimezone(UTC).isoformat(),
+            "last_event_id": view.last_event_id}
+
+
+def referral_status_from_document(doc: dict[str, Any]) -> ReferralStatusView:
+    return ReferralStatusView(referral_id=doc["_id"], case_id=doc["case_id"], request_id=doc.get("request_id"),
+                              agency_id=doc.get("agency_id"), service_area=doc["service_area"],
+                              status=ReferralStatus(doc["status"]), status_at=doc["status_at"],
+                              last_event_at=datetime.fromisoformat(doc["last_event_at"]),
+                              last_event_id=doc["last_event_id"])

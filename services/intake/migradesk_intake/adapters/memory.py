@@ -18,11 +18,12 @@ from migradesk_intake.adapters.mappers import (
     tombstones,
     with_topics,
 )
-from migradesk_intake.adapters.repository import ACTIVITIES, CASES, OnWrite, no_relay
+from migradesk_intake.adapters.repository import ACTIVITIES, CASES, OnWrite, StatusWrite, no_relay
 from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, AccessKind
 from migradesk_intake.domain.case import Case, CaseEvent
 from migradesk_intake.domain.duplicates import match_keys, person_record
+from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_shared.errors import Conflict
 from migradesk_shared.outbox import new_document_outbox
 
@@ -54,6 +55,7 @@ class InMemoryIntakeRepository:
         self._activities: dict[str, _StoredActivity] = {}
         self._match_keys: dict[str, _MatchKey] = {}  # by "key|case_id", unique like the store's _id
         self._accesses: list[Access] = []
+        self._referral_status: dict[str, ReferralStatusView] = {}
         self._on_write = on_write
 
     async def ensure_indexes(self) -> None:
@@ -138,3 +140,20 @@ class InMemoryIntakeRepository:
     async def activity_events(self, activity_id: str) -> list[StoredEvent]:
         stored = self._activities.get(activity_id)
         return [stored_event(copy.deepcopy(e)) for e in stored.outbox] if stored else []
+
+    async def referral_statuses_by_id(self, referral_ids: Sequence[str]) -> dict[str, ReferralStatusView]:
+        return {i: self._referral_status[i] for i in referral_ids if i in self._referral_status}
+
+    async def save_referral_statuses(self, writes: Sequence[StatusWrite]) -> bool:
+        applied = True
+        for held, after in writes:
+            # The store's compare-and-set: a new one only if absent, a change only over the status read.
+            current = self._referral_status.get(after.referral_id)
+            if current != held:
+                applied = False
+                continue
+            self._referral_status[after.referral_id] = after
+        return applied
+
+    async def referral_statuses_of_case(self, case_id: str) -> list[ReferralStatusView]:
+        return [view for view in self._referral_status.values() if view.case_id == case_id]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -26,6 +27,8 @@ from migradesk_intake.adapters.mappers import (
     erased_person_document,
     outbox_entries,
     person_document,
+    referral_status_document,
+    referral_status_from_document,
     request_document,
     scrub_profiles,
     stored_event,
@@ -36,8 +39,12 @@ from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, AccessKind
 from migradesk_intake.domain.case import Case, CaseEvent
 from migradesk_intake.domain.duplicates import match_keys, person_record
+from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_shared.errors import Conflict
 from migradesk_shared.outbox import new_document_outbox
+
+# Each write of a referral's status: (the status held when it was read, or None for a new one; the new status).
+StatusWrite = tuple[ReferralStatusView | None, ReferralStatusView]
 
 # Called after a write that stored events in a document's outbox: (collection name, document id).
 OnWrite = Callable[[str, Any], None]
@@ -102,6 +109,17 @@ class IntakeRepository(Protocol):
 
     async def activity_events(self, activity_id: str) -> list[StoredEvent]: ...
 
+    async def referral_statuses_by_id(self, referral_ids: Sequence[str]) -> dict[str, ReferralStatusView]:
+        """The statuses held of these referrals (the ones not known yet are missing)."""
+        ...
+
+    async def save_referral_statuses(self, writes: Sequence[StatusWrite]) -> bool:
+        """Store the new statuses, each only if the status held is still the one read (compare-and-set). False
+        if any was changed meanwhile (the others are stored): read them again and fold again."""
+        ...
+
+    async def referral_statuses_of_case(self, case_id: str) -> list[ReferralStatusView]: ...
+
 
 class MongoIntakeRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = no_relay) -> None:
@@ -113,10 +131,14 @@ class MongoIntakeRepository:
         # has no $text and uses an index only for a top-level equality, so duplicate candidates are found
         # through these, never by scanning the cases.
         self.match_keys = db["match_keys"]
+        # Intake's read model of referral's events: each referral's live status. De-identified, so an erasure
+        # leaves it.
+        self.referral_status = db["referral_status"]
         self._on_write = on_write
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_index([("person_id", 1)])
+        await self.referral_status.create_index([("case_id", 1)])
         await self.match_keys.create_index([("key", 1)])
         await self.match_keys.create_index([("person_id", 1)])
         await self.audit.create_index([("subject_id", 1), ("at", 1)])
@@ -241,3 +263,36 @@ class MongoIntakeRepository:
     async def activity_events(self, activity_id: str) -> list[StoredEvent]:
         doc = await self.activities.find_one({"_id": activity_id}, {"outbox": 1})
         return [stored_event(e) for e in doc.get("outbox", [])] if doc else []
+
+    async def referral_statuses_by_id(self, referral_ids: Sequence[str]) -> dict[str, ReferralStatusView]:
+        if not referral_ids:
+            return {}
+        docs = await self.referral_status.find({"_id": {"$in": list(referral_ids)}}).to_list()
+        return {doc["_id"]: referral_status_from_document(doc) for doc in docs}
+
+    async def save_referral_statuses(self, writes: Sequence[StatusWrite]) -> bool:
+        applied = True
+        new = [referral_status_document(after) for held, after in writes if held is None]
+        if new:
+            try:
+                await self.referral_status.insert_many(new, ordered=False)
+            except BulkWriteError as exc:
+                # Another consumer stored one of them first (a rebalance): the caller folds over it.
+                if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                    raise
+                applied = False
+        # Each replacement only where the guard still holds the event it was folded over.
+        changed = []
+        for held, after in writes:
+            if held is not None:
+                guard = referral_status_document(held)
+                changed.append(ReplaceOne({"_id": held.referral_id, "last_event_at": guard["last_event_at"],
+                                           "last_event_id": guard["last_event_id"]}, referral_status_document(after)))
+        if changed:
+            result = await self.referral_status.bulk_write(changed, ordered=False)
+            applied = applied and result.matched_count == len(changed)
+        return applied
+
+    async def referral_statuses_of_case(self, case_id: str) -> list[ReferralStatusView]:
+        docs = await self.referral_status.find({"case_id": case_id}).to_list()
+        return [referral_status_from_document(doc) for doc in docs]

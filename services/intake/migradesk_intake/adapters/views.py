@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from migradesk_intake.adapters.mappers import erased_person_document, person_document
@@ -15,6 +16,7 @@ from migradesk_intake.domain.activity import (
 from migradesk_intake.domain.case import Case
 from migradesk_intake.domain.duplicates import DuplicateCandidate
 from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_intake.domain.sensitive import (
     Declared,
     HealthInformation,
@@ -33,6 +35,7 @@ from migradesk_intake.entrypoints.schemas import (
     OpenCaseIn,
     ParticipationEventIn,
     PersonIn,
+    ReferralStatusOut,
     RequestOut,
     SensitiveIn,
     TrainingIn,
@@ -110,8 +113,9 @@ def log_activity_command(payload: TrainingIn | ParticipationEventIn | Informatio
 # --- domain -> views ----------------------------------------------------------------------------------------
 
 
-def case_view(case: Case, *, with_person: bool) -> CaseOut:
-    """The case; with the person's data as registered (or the mark of their erasure) when asked for."""
+def case_view(case: Case, *, with_person: bool, referrals: Sequence[ReferralStatusView] = ()) -> CaseOut:
+    """The case; with the person's data as registered (or the mark of their erasure) when asked for, and the
+    live status of its referrals."""
     person: dict[str, object] | None = None
     if with_person:
         person = person_document(case.person) if case.person is not None \
@@ -121,7 +125,10 @@ def case_view(case: Case, *, with_person: bool) -> CaseOut:
                    requests=[RequestOut(request_id=r.request_id, category=r.category,
                                         service_area=r.service_area.value if r.service_area else None,
                                         description=r.description) for r in case.requests],
-                   person=person)
+                   person=person,
+                   referrals=[ReferralStatusOut(referral_id=r.referral_id, request_id=r.request_id,
+                                                agency_id=r.agency_id, service_area=r.service_area,
+                                                status=r.status.value, status_at=r.status_at) for r in referrals])
 
 
 def candidates_view(found: list[DuplicateCandidate]) -> dict[str, Any]:

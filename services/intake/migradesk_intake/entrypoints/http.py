@@ -79,8 +79,9 @@ def build_router() -> APIRouter:
 
     @router.get("/cases/{case_id}", response_model=CaseOut)
     async def get_case(case_id: str, request: Request, caller: DeskStaff) -> CaseOut:
-        case = await use_cases(request).read_case(ReadCase(case_id=case_id, actor=caller.actor))
-        return case_view(case, with_person=True)
+        service = use_cases(request)
+        case = await service.read_case(ReadCase(case_id=case_id, actor=caller.actor))
+        return case_view(case, with_person=True, referrals=await service.referral_statuses(case_id))
 
     return router
 

@@ -213,6 +213,17 @@ class RequestOut(BaseModel):
     description: str | None = None
 
 
+class ReferralStatusOut(BaseModel):
+    """A referral's live status as the referral service reported it (de-identified)."""
+
+    referral_id: str
+    request_id: str | None
+    agency_id: str | None  # None while no agency could be chosen (needs manual routing)
+    service_area: str
+    status: str
+    status_at: datetime
+
+
 class CaseOut(BaseModel):
     case_id: str
     person_id: str
@@ -222,6 +233,7 @@ class CaseOut(BaseModel):
     municipality: str
     requests: list[RequestOut]
     person: dict[str, object] | None = None
+    referrals: list[ReferralStatusOut] = Field(default_factory=list)
 
 
 Sector = Annotated[str, Field(pattern=r"^[a-z_]{2,40}$")]
