@@ -299,10 +299,13 @@ class EventConsumer:
     async def _apply_tombstone(self, record: ConsumerRecord[Any, Any]) -> None:
         # Erasure: idempotent by nature (deleting twice deletes once), so no inbox entry is needed.
         assert self._tombstone_handler is not None
-        await _retry_transient(
-            functools.partial(self._tombstone_handler, record.key.decode(),
-                              Delivery(record.topic, record.partition, record.offset)),
-            self._policy, log.bind(topic=self.topic))
+        # An erasure is traced like any other effect, in the trace of the request that asked for it.
+        context = context_from_kafka_headers(record.headers)
+        with self._tracer.start_as_current_span(f"{self.topic} erase", context=context, kind=trace.SpanKind.CONSUMER):
+            await _retry_transient(
+                functools.partial(self._tombstone_handler, record.key.decode(),
+                                  Delivery(record.topic, record.partition, record.offset)),
+                self._policy, log.bind(topic=self.topic))
 
     async def _process_events(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         """Parse, de-duplicate and apply a run of events (no tombstone among them)."""

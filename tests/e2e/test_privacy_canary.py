@@ -230,6 +230,13 @@ async def test_no_personal_data_in_any_log_line_or_span(canary_stack: CanaryStac
                      what="intake's span of the erasure")
     await eventually(lambda: exported(services["referral"], f"GET /api/referrals/{rid}"),
                      what="referral's span of the agency's read")
+
+    async def erasure_traced() -> bool:
+        # The tombstone's span, named after the (namespaced) topic it was read from.
+        text = services["referral"].log_path.read_text(encoding="utf-8", errors="replace")
+        return 'intake.person-profiles.v1 erase"' in text
+
+    await eventually(erasure_traced, what="referral's span of the erasure")
     # Consumers may still be ending their spans (the erasure's tombstone, the acceptance in metrics): five
     # export intervals for them to reach the files.
     await asyncio.sleep(1)
