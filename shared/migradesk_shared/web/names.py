@@ -75,10 +75,14 @@ _CATALOG_NAMES: dict[str, str] = {"pt": N_("Portuguese"), "es": N_("Spanish"), "
                                   "fr": N_("French"), "en": N_("English"), "wba": N_("Warao"), "guc": N_("Wayuu")}
 
 
+# Read once: every language of every registration is checked against it.
+_CLDR_LANGUAGES: frozenset[str] = frozenset(Locale.parse("en").languages)
+
+
 def is_language_code(code: str) -> bool:
     """An ISO 639 code CLDR knows (a region subtag allowed: fa-AF), or one of the desk's own."""
     base = code.split("-", 1)[0]
-    return base in _CATALOG_NAMES or base in Locale.parse("en").languages
+    return base in _CATALOG_NAMES or base in _CLDR_LANGUAGES
 
 
 def _capitalised(name: str) -> str:
