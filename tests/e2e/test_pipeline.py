@@ -472,7 +472,10 @@ async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_
             assert doc is not None
             case_events = [e for e in doc["outbox"] if e["topic"] == "intake.case-events.v1"]
             assert [e["event_type"] for e in case_events] == ["CaseOpened", "RequestLogged"]
-            assert "Daniela" not in str(doc)  # not in the outbox copies either
+            record = await mongo[f"{stack_namespace}_intake"]["persons"].find_one({"_id": shared["person_id"]})
+            assert record is not None and record["person"]["erased"] is True
+            # Neither the case nor the person's record, not even in the outbox copies.
+            assert "Daniela" not in str(doc) and "Daniela" not in str(record)
         finally:
             await mongo.close()
         again = await client.delete(f"{intake}/api/persons/{shared['person_id']}")

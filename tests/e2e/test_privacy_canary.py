@@ -177,7 +177,7 @@ async def test_no_personal_data_in_any_log_line_or_span(canary_stack: CanaryStac
         assert {"full name", "CPF digits", "passport", "description"} <= set(canaries_in(read_back.text, canaries))
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_uri)
         try:
-            stored = await mongo[f"{canary_stack.namespace}_intake"]["cases"].find_one({"_id": case_id})
+            stored = await mongo[f"{canary_stack.namespace}_intake"]["persons"].find_one({"_id": person_id})
             assert stored is not None and "full name" in canaries_in(str(stored), canaries)
         finally:
             await mongo.close()

@@ -95,27 +95,27 @@ def test_the_partner_profile_carries_the_languages_and_never_sensitive_data() ->
     assert partner_profile(shared_case(False)) == ()
 
 
-def test_withdrawing_the_sharing_scrubs_the_profiles_and_tombstones_the_newest_case() -> None:
+def test_withdrawing_the_sharing_scrubs_the_profiles_and_tombstones_the_partners_copy() -> None:
     case = shared_case(True)
     assert case.person is not None
     later = NOW + timedelta(days=3)
     withdrawn = ConsentGiven(LegalBasis.PUBLIC_POLICY, False, "bia", recorded_at=later)
-    newest = change_consent(case, withdrawn, newest=case.person, is_newest=True, now=later)
-    assert newest.scrub_profiles and newest.events == (ProfileWithdrawn("p1"),)
-    assert newest.case.person is not None and newest.case.person.consent == withdrawn
-    assert newest.case.person.consent_history == (case.person.consent,)
-    older = change_consent(case, withdrawn, newest=case.person, is_newest=False, now=later)
-    assert older.scrub_profiles and older.events == ()
+    changed = change_consent("p1", case.person, withdrawn, case_ids=("c0", case.case_id), now=later)
+    assert changed.scrub_profiles and changed.events == (ProfileWithdrawn("p1"),)
+    assert changed.person.consent == withdrawn
+    assert changed.person.consent_history == (case.person.consent,)
 
 
-def test_giving_the_sharing_shares_the_newest_data_under_each_case_dated_by_the_change() -> None:
+def test_giving_the_sharing_shares_the_data_under_each_case_dated_by_the_change() -> None:
     case = shared_case(False)
     later = NOW + timedelta(days=3)
     given = ConsentGiven(LegalBasis.CONSENT, True, "bia", recorded_at=later)
     assert case.person is not None
-    changed = change_consent(case, given, newest=replace(case.person, phone="+50930000000"), is_newest=False,
-                             now=later)
-    [profile] = changed.events
-    assert isinstance(profile, PersonProfileUpserted) and not changed.scrub_profiles
-    assert (profile.case_id, profile.phone, profile.occurred_at) == (case.case_id, "+50930000000", later)
+    changed = change_consent("p1", replace(case.person, phone="+50930000000"), given,
+                             case_ids=("c0", case.case_id), now=later)
+    assert not changed.scrub_profiles
+    assert [p.case_id for p in changed.events if isinstance(p, PersonProfileUpserted)] == ["c0", case.case_id]
+    profile = changed.events[-1]
+    assert isinstance(profile, PersonProfileUpserted)
+    assert (profile.person_id, profile.phone, profile.occurred_at) == ("p1", "+50930000000", later)
     assert (profile.consent.recorded_at, profile.consent.recorded_by) == (later.date(), "bia")

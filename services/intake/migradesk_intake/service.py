@@ -4,49 +4,88 @@ events (the repository stores them in the same write and wakes the relay)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from migradesk_intake.adapters.repository import IntakeRepository
 from migradesk_intake.domain.activity import Activity, LoggedActivity, log_activity
-from migradesk_intake.domain.audit import Access, AccessKind
+from migradesk_intake.domain.audit import Access, AccessKind, Write
 from migradesk_intake.domain.case import (
     Case,
     CaseEvent,
+    CaseOutcome,
     FacetSource,
     ProfileWithdrawn,
     change_consent,
     open_case,
-    partner_profile,
+    shared_profiles,
+    suggested_outcome,
 )
-from migradesk_intake.domain.duplicates import DuplicateCandidate, PersonRecord, candidates_among_cases, match_keys
-from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.duplicates import (
+    DuplicateCandidate,
+    PersonRecord,
+    candidates_among_people,
+    match_keys,
+    person_record,
+)
+from migradesk_intake.domain.person import (
+    ConsentGiven,
+    Document,
+    Person,
+    PersonChange,
+    RegisteredPerson,
+    changed_fields,
+    corrected,
+)
 from migradesk_intake.domain.referral_status import ReferralStatusView, fold_changes, status_change
 from migradesk_shared.contracts.categories import CATEGORIES, Category
 from migradesk_shared.contracts.vocabulary import LegalBasis
 from migradesk_shared.errors import Conflict, DomainRuleViolation, NotFound
 
-# How many cases sharing a look-up key with the person at the desk are scored at most.
+# How many people sharing a look-up key with the person at the desk are scored at most.
 MATCH_SCAN_LIMIT = 500
 # How many times a batch of referral events is folded again over statuses another consumer changed meanwhile.
 STATUS_WRITE_ATTEMPTS = 5
+# How many times a write that does not depend on what the page showed (a note, a consent, an erasure) is tried
+# again over a record another write changed meanwhile.
+WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
 class OpenCase:
-    person: Person
+    """A visit: the person (new), or the id of a registered person who returned; the requests; who took it."""
+
+    person: Person | None
     requests: tuple[tuple[str, str | None], ...]  # (category, description)
     actor: str
     # Could the desk attend the person in their own language (staff or an interpreter)? Dimension 4.
     attended_in_own_language: bool | None = None
     # Staff link a returning person (found among the duplicate candidates) instead of creating a twin.
     existing_person_id: str | None = None
+    # The staff member who follows the case; by default who opened it.
+    assigned_to: str | None = None
 
 
 @dataclass(frozen=True)
 class ReadCase:
     case_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class ReadPerson:
+    person_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class CorrectPerson:
+    """The person's data as a page or a machine corrected it, over the version it showed."""
+
+    person_id: str
+    expected_version: int
+    person: Person  # its consent is ignored: consent changes go through ChangeConsent
     actor: str
 
 
@@ -86,6 +125,51 @@ class ConsentChange:
 
 
 @dataclass(frozen=True)
+class AddNote:
+    case_id: str
+    text: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class AddFollowUp:
+    case_id: str
+    text: str
+    due_on: date
+    actor: str
+
+
+@dataclass(frozen=True)
+class CompleteFollowUp:
+    case_id: str
+    follow_up_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class AddRequest:
+    case_id: str
+    category: str
+    description: str | None
+    actor: str
+
+
+@dataclass(frozen=True)
+class CloseCase:
+    case_id: str
+    outcome: CaseOutcome
+    expected_version: int
+    actor: str
+
+
+@dataclass(frozen=True)
+class ReopenCase:
+    case_id: str
+    expected_version: int
+    actor: str
+
+
+@dataclass(frozen=True)
 class LogActivity:
     activity: Activity
     actor: str
@@ -97,8 +181,27 @@ class Erasure:
     erased_from_cases: int
 
 
+@dataclass(frozen=True)
+class CaseFile:
+    """What the case page shows: the case with its person, the live status of its referrals, the outcome to
+    suggest when closing it, and the other cases of the same person."""
+
+    case: Case
+    referrals: list[ReferralStatusView]
+    suggested_outcome: CaseOutcome | None
+    person_version: int
+    other_case_ids: tuple[str, ...]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def stale(kind: str, record_id: str, *, shown: int, current: int, changed: Sequence[str]) -> Conflict:
+    """The 409 of an edit made over an older version: what changed since, by name, for the page to show."""
+    return Conflict(f"{kind} {record_id} was changed by someone else since version {shown} (now {current}): "
+                    f"{', '.join(changed) or 'its state'}", field="version", current_version=current,
+                    changed=list(changed))
 
 
 class IntakeService:
@@ -109,24 +212,163 @@ class IntakeService:
         self._clock = clock
         self._duplicate_limit = duplicate_limit
 
+    # -- people ----------------------------------------------------------------------------------------------
+
+    async def _registered(self, person_id: str, *, field: str = "person_id") -> RegisteredPerson:
+        registered = await self.repository.get_person(person_id)
+        if registered is None or registered.person is None:
+            raise NotFound(f"no person {person_id} is registered", field=field)
+        return registered
+
+    async def _index_person(self, registered: RegisteredPerson) -> None:
+        person = registered.person
+        keys = match_keys(person_record(registered.person_id, person)) if person is not None else []
+        await self.repository.set_match_keys(registered.person_id, keys)
+
     async def open_case(self, command: OpenCase) -> Case:
         """Register a person's visit: the case with its requests, announced (de-identified) to referral and
-        metrics, and the person's profile shared with the partner agencies if the consent allows it."""
-        person_id = str(uuid.uuid4())
+        metrics, and the person's profile shared with the partner agencies if the consent allows it. A new
+        person gets their own record; a returning one (`existing_person_id`) keeps theirs, as it is."""
+        now = self._clock()
+        registered: RegisteredPerson | None = None
         if command.existing_person_id is not None:
-            if not await self.repository.person_is_registered(command.existing_person_id):
-                raise NotFound(f"no person {command.existing_person_id} is registered", field="existing_person_id")
-            person_id = command.existing_person_id
+            registered = await self._registered(command.existing_person_id, field="existing_person_id")
+            person_id, person = registered.person_id, registered.person
+        elif command.person is not None:
+            person_id = str(uuid.uuid4())
+            # A consent given at a visit is dated by it.
+            person = replace(command.person, consent=replace(command.person.consent, recorded_at=now))
+        else:
+            raise DomainRuleViolation("give the person, or the id of a registered person", field="person")
+        assert person is not None  # _registered refuses an erased person
         try:
-            opened = open_case(person_id=person_id, facet_source=FacetSource.of(command.person),
-                               requests=list(command.requests), municipality=self.municipality, now=self._clock(),
+            opened = open_case(person_id=person_id, facet_source=FacetSource.of(person),
+                               requests=list(command.requests), municipality=self.municipality, now=now,
                                attended_in_own_language=command.attended_in_own_language)
         except ValueError as exc:  # an unknown category (UnknownCategory), or no request at all
             raise DomainRuleViolation(str(exc), field="requests") from exc
-        case = Case.opened(opened, command.person)
-        events: list[CaseEvent] = [*opened.events, *partner_profile(case)]
-        await self.repository.add_case(case, events, actor=command.actor)
+        case = Case.opened(opened, person, actor=command.actor, assigned_to=command.assigned_to)
+        profile = shared_profiles(person_id, person, [case.case_id], now=now)
+        # The person's record first: a crash before the case is written leaves a person with no case (found
+        # again at the next visit), never a case without its person.
+        if registered is None:
+            registered = RegisteredPerson(person_id=person_id, person=person, version=1,
+                                          case_ids=(case.case_id,), registered_at=now)
+            await self.repository.add_person(registered, profile,
+                                             write=Write(command.actor, AccessKind.PERSON_REGISTER, now))
+            await self._index_person(registered)
+        elif not await self.repository.attach_case(person_id, case.case_id, profile):
+            raise NotFound(f"no person {person_id} is registered", field="existing_person_id")
+        await self.repository.add_case(case, opened.events)
         return case
+
+    async def read_person(self, command: ReadPerson) -> RegisteredPerson:
+        """A person's record; the read is audited."""
+        registered = await self._registered(command.person_id)
+        await self.repository.record_access(Access(actor=command.actor, action=AccessKind.PERSON_READ,
+                                                   subject_id=registered.person_id,
+                                                   case_id=registered.case_ids[-1] if registered.case_ids else "",
+                                                   at=self._clock()))
+        return registered
+
+    async def correct_person(self, command: CorrectPerson) -> RegisteredPerson:
+        """Correct a person's data in their one record, over the version the page showed: an edit of an older
+        version is refused (409) with what changed since, never applied over someone else's. The partner
+        network gets the corrected profile if the consent allows it. Audited in the record."""
+        registered = await self._registered(command.person_id)
+        if registered.version != command.expected_version:
+            raise stale("person", registered.person_id, shown=command.expected_version,
+                        current=registered.version, changed=registered.changed_since(command.expected_version))
+        assert registered.person is not None
+        now = self._clock()
+        person = corrected(registered.person, command.person)
+        names = changed_fields(registered.person, person)
+        if not names:
+            return registered
+        version = registered.version + 1
+        after = replace(registered, person=person, version=version,
+                        changes=(*registered.changes, PersonChange(version, now, command.actor, names)))
+        # One profile is enough: the partner network keeps one copy per person, linked to every case it got.
+        events = shared_profiles(registered.person_id, person, registered.case_ids[-1:], now=now)
+        if not await self.repository.save_person(after, events, expected_version=registered.version,
+                                                 write=Write(command.actor, AccessKind.PERSON_CORRECT, now)):
+            current = await self._registered(command.person_id)
+            raise stale("person", registered.person_id, shown=command.expected_version, current=current.version,
+                        changed=current.changed_since(command.expected_version))
+        await self._index_person(after)
+        return after
+
+    async def find_duplicates(self, command: FindDuplicates) -> list[DuplicateCandidate]:
+        """Registered people who may be this person, best first, with the reasons (see domain.duplicates).
+        Each candidate shown is a read of their data, so it is audited."""
+        new = PersonRecord(person_id="", full_name=command.full_name, birth_date=command.birth_date,
+                           nationality=command.nationality,
+                           documents=tuple((d.type, d.number) for d in command.documents))
+        people = await self.repository.persons_matching(match_keys(new), limit=MATCH_SCAN_LIMIT)
+        found = candidates_among_people(new, people, limit=self._duplicate_limit)
+        for candidate in found:
+            await self.repository.record_access(Access(
+                actor=command.actor, action=AccessKind.DUPLICATE_CANDIDATE, subject_id=candidate.person.person_id,
+                case_id=candidate.case_ids[-1] if candidate.case_ids else "", at=self._clock()))
+        return found
+
+    async def erase_person(self, command: ErasePerson) -> Erasure:
+        """LGPD erasure: the person's data leave their record (name, documents, contact, look-up keys), every
+        case loses its free text (request descriptions, notes, follow-ups), and the partner network forgets them
+        (a tombstone on the compacted profiles topic makes referral delete its copy). De-identified counts stay.
+        Erasing again erases again (nothing is left to find)."""
+        now = self._clock()
+        for _ in range(WRITE_ATTEMPTS):
+            registered = await self.repository.get_person(command.person_id)
+            if registered is None:
+                raise NotFound(f"no person {command.person_id} is registered", field="person_id")
+            after = replace(registered, person=None, erased_at=now, version=registered.version + 1)
+            if await self.repository.save_person(after, [ProfileWithdrawn(registered.person_id)], scrub=True,
+                                                 expected_version=registered.version,
+                                                 write=Write(command.actor, AccessKind.PERSON_ERASE, now)):
+                break
+        else:
+            raise Conflict(f"person {command.person_id} kept changing while being erased", field="person_id")
+        await self.repository.set_match_keys(registered.person_id, [])
+        for case_id in registered.case_ids:
+            await self._change_case(case_id, lambda case: (case.erase_personal_data(now, actor=command.actor), []),
+                                    allow_erased=True)
+        await self.repository.record_access(Access(
+            actor=command.actor, action=AccessKind.PERSON_ERASE, subject_id=command.person_id,
+            case_id=registered.case_ids[-1] if registered.case_ids else "", at=now))
+        return Erasure(person_id=command.person_id, erased_from_cases=len(registered.case_ids))
+
+    async def change_consent(self, command: ChangeConsent) -> ConsentChange:
+        """Record a new consent in the person's record (the one before it is kept in their history), and tell
+        the partner network: sharing withdrawn, the profiles the record still holds are scrubbed and a tombstone
+        on the compacted profiles topic makes referral delete its copy (the path an erasure takes); sharing
+        given, the profile is shared again under each of their cases. Audited in the record and the access log.
+        A consent is a new decision, not an edit of what a page showed: it applies over any version."""
+        now = self._clock()
+        consent = ConsentGiven(legal_basis=command.legal_basis, share_with_partners=command.share_with_partners,
+                               recorded_by=command.recorded_by, recorded_at=now)
+        for _ in range(WRITE_ATTEMPTS):
+            registered = await self._registered(command.person_id)
+            assert registered.person is not None
+            changed = change_consent(registered.person_id, registered.person, consent,
+                                     case_ids=registered.case_ids, now=now)
+            version = registered.version + 1
+            after = replace(registered, person=changed.person, version=version,
+                            changes=(*registered.changes, PersonChange(version, now, command.actor, ("consent",))))
+            if await self.repository.save_person(after, changed.events, scrub=changed.scrub_profiles,
+                                                 expected_version=registered.version,
+                                                 write=Write(command.actor, AccessKind.CONSENT_CHANGE, now)):
+                break
+        else:
+            raise Conflict(f"person {command.person_id} kept changing while the consent was recorded",
+                           field="person_id")
+        await self.repository.record_access(Access(
+            actor=command.actor, action=AccessKind.CONSENT_CHANGE, subject_id=command.person_id,
+            case_id=registered.case_ids[-1] if registered.case_ids else "", at=now))
+        return ConsentChange(person_id=command.person_id, consent=consent,
+                             shared=consent.allows_sharing_with_partners(), cases_updated=len(registered.case_ids))
+
+    # -- cases -----------------------------------------------------------------------------------------------
 
     async def read_case(self, command: ReadCase) -> Case:
         """A case with its person's data; the read is audited."""
@@ -138,66 +380,85 @@ class IntakeService:
                                                    at=self._clock()))
         return case
 
-    async def find_duplicates(self, command: FindDuplicates) -> list[DuplicateCandidate]:
-        """Registered people who may be this person, best first, with the reasons (see domain.duplicates).
-        Each candidate shown is a read of their data, so it is audited."""
-        new = PersonRecord(person_id="", full_name=command.full_name, birth_date=command.birth_date,
-                           nationality=command.nationality,
-                           documents=tuple((d.type, d.number) for d in command.documents))
-        cases = await self.repository.cases_matching(match_keys(new), limit=MATCH_SCAN_LIMIT)
-        found = candidates_among_cases(new, cases, limit=self._duplicate_limit)
-        for candidate in found:
-            await self.repository.record_access(Access(
-                actor=command.actor, action=AccessKind.DUPLICATE_CANDIDATE, subject_id=candidate.person.person_id,
-                case_id=candidate.case_ids[0], at=self._clock()))
-        return found
+    async def case_file(self, command: ReadCase) -> CaseFile:
+        """Everything the case page shows (an audited read of the case)."""
+        case = await self.read_case(command)
+        referrals = await self.referral_statuses(case.case_id)
+        registered = await self.repository.get_person(case.person_id)
+        return CaseFile(case=case, referrals=referrals,
+                        suggested_outcome=suggested_outcome([r.status for r in referrals]),
+                        person_version=registered.version if registered is not None else 0,
+                        other_case_ids=tuple(c for c in (registered.case_ids if registered else ())
+                                             if c != case.case_id))
 
-    async def erase_person(self, command: ErasePerson) -> Erasure:
-        """LGPD erasure: the person's data leave every case (name, documents, contact, free-text notes, look-up
-        keys) and the partner network (a tombstone on the compacted profiles topic makes referral delete its
-        copy). De-identified counts stay. Erasing again erases again (nothing is left to find)."""
-        case_ids = await self.repository.case_ids_of_person(command.person_id)
-        if not case_ids:
-            raise NotFound(f"no person {command.person_id} is registered", field="person_id")
-        now = self._clock()
-        await self.repository.forget_match_keys(command.person_id)
-        for newest, case_id in enumerate(case_ids):
-            # The newest case also gets a fresh tombstone, so the topic forgets the person for sure.
-            events: list[CaseEvent] = [ProfileWithdrawn(command.person_id)] if newest == 0 else []
-            while (case := await self.repository.get_case(case_id)) is not None:
-                if await self.repository.save_erasure(case.erase_personal_data(now), events, actor=command.actor):
-                    break
-                # The case stored events meanwhile: read it again.
-        await self.repository.record_access(Access(actor=command.actor, action=AccessKind.PERSON_ERASE,
-                                                   subject_id=command.person_id, case_id=case_ids[0], at=now))
-        return Erasure(person_id=command.person_id, erased_from_cases=len(case_ids))
+    async def _change_case(self, case_id: str, change: Callable[[Case], tuple[Case, Sequence[CaseEvent]]], *,
+                           expected_version: int | None = None, allow_erased: bool = False) -> Case:
+        """Apply `change` to the case as stored now and save it over the version read. With `expected_version`
+        (what a page showed), a case changed since is refused with what changed (409); without, the change is
+        applied again over the newer case."""
+        for _ in range(WRITE_ATTEMPTS):
+            case = await self.repository.get_case(case_id)
+            if case is None:
+                raise NotFound(f"case {case_id} does not exist", field="case_id")
+            if case.erased and not allow_erased:
+                raise DomainRuleViolation(f"the person of case {case_id} was erased", field="case_id")
+            if expected_version is not None and case.version != expected_version:
+                since = case.writes[len(case.writes) - (case.version - expected_version):] \
+                    if case.version > expected_version else ()
+                raise stale("case", case_id, shown=expected_version, current=case.version,
+                            changed=[w.action.value for w in since])
+            changed, events = change(case)
+            if changed is case:
+                return case
+            if await self.repository.save_case(changed, events, expected_version=case.version):
+                return changed
+        raise Conflict(f"case {case_id} kept changing while it was written", field="case_id")
 
-    async def change_consent(self, command: ChangeConsent) -> ConsentChange:
-        """Record a new consent for every case of the person (the one before it is kept in their history), and
-        tell the partner network: sharing withdrawn, the profiles the cases still hold are scrubbed and a
-        tombstone on the compacted profiles topic makes referral delete its copy (the path an erasure takes);
-        sharing given, the newest profile is shared again under each case. Audited in each case changed and in
-        the access log."""
-        case_ids = await self.repository.case_ids_of_person(command.person_id)
-        newest = await self.repository.get_case(case_ids[0]) if case_ids else None
-        if newest is None or newest.person is None:
-            raise NotFound(f"no person {command.person_id} is registered", field="person_id")
+    async def add_note(self, command: AddNote) -> Case:
+        """A note of staff on the case (free text: it never leaves intake)."""
         now = self._clock()
-        consent = ConsentGiven(legal_basis=command.legal_basis, share_with_partners=command.share_with_partners,
-                               recorded_by=command.recorded_by, recorded_at=now)
-        updated = 0
-        for position, case_id in enumerate(case_ids):
-            while (case := await self.repository.get_case(case_id)) is not None and case.person is not None:
-                changed = change_consent(case, consent, newest=newest.person, is_newest=position == 0, now=now)
-                if await self.repository.save_consent(changed.case, changed.events, scrub=changed.scrub_profiles,
-                                                      actor=command.actor, at=now):
-                    updated += 1
-                    break
-                # The case stored events meanwhile: read it again.
-        await self.repository.record_access(Access(actor=command.actor, action=AccessKind.CONSENT_CHANGE,
-                                                   subject_id=command.person_id, case_id=case_ids[0], at=now))
-        return ConsentChange(person_id=command.person_id, consent=consent,
-                             shared=consent.allows_sharing_with_partners(), cases_updated=updated)
+        return await self._change_case(command.case_id, lambda case: (
+            case.add_note(command.text, by=command.actor, at=now), ()))
+
+    async def add_follow_up(self, command: AddFollowUp) -> Case:
+        now = self._clock()
+        return await self._change_case(command.case_id, lambda case: (
+            case.add_follow_up(command.text, command.due_on, by=command.actor, at=now), ()))
+
+    async def complete_follow_up(self, command: CompleteFollowUp) -> Case:
+        now = self._clock()
+        return await self._change_case(command.case_id, lambda case: (
+            case.complete_follow_up(command.follow_up_id, by=command.actor, at=now), ()))
+
+    async def add_request(self, command: AddRequest) -> Case:
+        """A request added to an open case: announced (de-identified) like the visit's, so it is routed."""
+        now = self._clock()
+
+        def add(case: Case) -> tuple[Case, Sequence[CaseEvent]]:
+            if case.person is None:
+                raise DomainRuleViolation(f"the person of case {case.case_id} was erased", field="case_id")
+            try:
+                changed, event = case.add_request(command.category, command.description,
+                                                  facet_source=FacetSource.of(case.person), by=command.actor,
+                                                  at=now)
+            except DomainRuleViolation:
+                raise
+            except ValueError as exc:  # an unknown category
+                raise DomainRuleViolation(str(exc), field="category") from exc
+            return changed, (event,)
+
+        return await self._change_case(command.case_id, add)
+
+    async def close_case(self, command: CloseCase) -> Case:
+        """Close the case with an outcome, over the version the page showed (409 if it changed since)."""
+        now = self._clock()
+        return await self._change_case(command.case_id, lambda case: (
+            case.close(command.outcome, by=command.actor, at=now), ()), expected_version=command.expected_version)
+
+    async def reopen_case(self, command: ReopenCase) -> Case:
+        now = self._clock()
+        return await self._change_case(command.case_id, lambda case: (
+            case.reopen(by=command.actor, at=now), ()), expected_version=command.expected_version)
 
     async def log_activity(self, command: LogActivity) -> LoggedActivity:
         """Log a governance activity; its event goes out with the activity's own write."""

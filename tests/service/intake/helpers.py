@@ -83,3 +83,8 @@ def open_case(person: Person = DANIELA, *categories: str, **options: Any) -> Ope
 def cheap_passwords() -> Argon2Passwords:
     """Argon2 with the cheapest parameters: the same code path, without a quarter second per hash."""
     return Argon2Passwords(PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+
+def as_registered(person: Person, at: datetime) -> Person:
+    """The person as their record keeps them: the consent given at the visit is dated by it."""
+    return replace(person, consent=replace(person.consent, recorded_at=at))

@@ -68,8 +68,11 @@ def open_case(client: TestClient, **extra: Any) -> dict[str, Any]:
 
 def test_a_case_is_opened_then_read_with_the_person_as_registered(client: TestClient) -> None:
     created = open_case(client, attended_in_own_language=True)
-    assert sorted(created) == ["case_id", "municipality", "opened_at", "person", "person_id", "referrals",
-                               "requests", "status", "version"]
+    assert sorted(created) == ["assigned_to", "case_id", "closed_at", "follow_ups", "municipality", "notes",
+                               "opened_at", "outcome", "person", "person_id", "referrals", "requests", "status",
+                               "timeline", "version"]
+    assert created["assigned_to"] == "ana"
+    assert [(w["actor"], w["action"]) for w in created["timeline"]] == [("staff:ana", "case.open")]
     assert created["referrals"] == []  # none routed yet
     assert (created["status"], created["version"], created["municipality"], created["person"]) == (
         "open", 1, "Dourados-MS", None)
@@ -77,7 +80,10 @@ def test_a_case_is_opened_then_read_with_the_person_as_registered(client: TestCl
         ("school_enrolment", "education", "6º ano"), ("documentation", None, None)]
     read = client.get(f"/api/cases/{created['case_id']}")
     assert read.status_code == 200
-    assert read.json() == {**created, "person": REGISTERED}
+    body = read.json()
+    # The consent given at the visit is dated by it.
+    assert body["person"]["consent"].pop("recorded_at").startswith(created["opened_at"][:10])
+    assert body == {**created, "person": REGISTERED}
 
 
 def refused(client: TestClient, person: dict[str, Any], **extra: Any) -> list[tuple[str, str]]:
@@ -149,7 +155,8 @@ def test_a_consent_is_changed_and_withdrawn_through_the_api(client: TestClient) 
     assert body["consent"]["recorded_by"] == "ana" and body["consent"]["legal_basis"] == "public_policy"
     person = client.get(f"/api/cases/{created['case_id']}").json()["person"]
     assert person["consent"]["share_with_partners"] is False and "recorded_at" in person["consent"]
-    assert person["consent_history"] == [PERSON["consent"]]
+    [given] = person["consent_history"]
+    assert given.pop("recorded_at").startswith(created["opened_at"][:10]) and given == PERSON["consent"]
     missing = client.post(path, json={"share_with_partners": True})
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "legal_basis"
     unknown = client.post("/api/persons/nobody/consent", json={"legal_basis": "consent", "share_with_partners": True})
@@ -160,9 +167,11 @@ def test_unknown_cases_people_and_links_answer_404_naming_the_field(client: Test
     missing = client.get("/api/cases/nope")
     assert missing.status_code == 404
     assert missing.json() == {"error": "not_found", "message": "case nope does not exist", "field": "case_id"}
-    link = client.post("/api/cases", json={"person": PERSON, "requests": [{"category": "sus_card"}],
-                                           "existing_person_id": "nobody"})
+    link = client.post("/api/cases", json={"requests": [{"category": "sus_card"}], "existing_person_id": "nobody"})
     assert link.status_code == 404 and link.json()["field"] == "existing_person_id"
+    both = client.post("/api/cases", json={"person": PERSON, "requests": [{"category": "sus_card"}],
+                                           "existing_person_id": "nobody"})
+    assert both.status_code == 422 and both.json()["errors"][0]["type"] == "person_and_existing"
     erase = client.delete("/api/persons/nobody")
     assert erase.status_code == 404 and erase.json()["field"] == "person_id"
 
@@ -177,8 +186,9 @@ def test_candidates_link_and_erasure(client: TestClient) -> None:
                          "reasons": ["same name (ignoring accents, case and spacing)", "same birth date"],
                          "full_name": "Wilner Joseph", "birth_date": "1988-03-14", "nationality": "HTI",
                          "case_ids": [created["case_id"]]}
-    linked = open_case(client, existing_person_id=created["person_id"])
-    assert linked["person_id"] == created["person_id"]
+    linked = client.post("/api/cases", json={"existing_person_id": created["person_id"],
+                                             "requests": [{"category": "sus_card"}]})
+    assert linked.status_code == 201 and linked.json()["person_id"] == created["person_id"]
     erased = client.delete(f"/api/persons/{created['person_id']}")
     assert erased.status_code == 200
     assert erased.json() == {"person_id": created["person_id"], "erased_from_cases": 2}

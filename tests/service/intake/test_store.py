@@ -1,6 +1,6 @@
 """What only the real store can prove: the stored documents keep the shapes other processes read (the relay,
-referral's tests, the benchmark), look-ups go through indexes, and a crash between the look-up keys and the
-case leaves nothing a look-up trips over."""
+the tests, the benchmark), look-ups go through indexes, and a look-up key left without its person (a crash
+between the two writes) leaves nothing a look-up trips over."""
 
 from __future__ import annotations
 
@@ -27,32 +27,49 @@ def service(mongo_repository: MongoIntakeRepository) -> IntakeService:
     return IntakeService(mongo_repository, municipality=TOWN, clock=Clock())
 
 
-async def test_a_case_document_keeps_its_shape_through_erasure(
+async def test_a_person_and_a_case_document_keep_their_shape_through_erasure(
         service: IntakeService, intake_db: AsyncDatabase[dict[str, Any]]) -> None:
     case = await service.open_case(open_case(DANIELA, "sus_card"))
-    doc = await intake_db["cases"].find_one({"_id": case.case_id})
-    assert doc is not None
-    assert list(doc) == ["_id", "person_id", "person", "status", "version", "opened_at", "municipality", "requests",
-                         "audit", *OUTBOX_FIELDS]
-    assert doc["person"] == {
+    record = await intake_db["persons"].find_one({"_id": case.person_id})
+    assert record is not None
+    assert list(record) == ["_id", "person", "version", "cases", "changes", "registered_at", "audit",
+                            *OUTBOX_FIELDS]
+    assert record["person"] == {
         "full_name": "Daniela Suárez", "birth_date": "1990-05-04", "sex": "female", "nationality": "VEN",
         "preferred_language": "es", "languages": ["es", "pt"], "migratory_status": "refugiado",
         "documents": [{"type": "rnm", "number": "V123456-A"}], "phone": "+5567999990000",
-        "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana"},
+        "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "ana",
+                    "recorded_at": case.opened_at.isoformat()},
         "consent_history": [], "sensitive": {}}
+    assert (record["version"], record["cases"], record["changes"]) == (1, [case.case_id], [])
+    assert [(a["actor"], a["action"]) for a in record["audit"]] == [("ana", "person.register")]
+    assert (record["outbox_total"], record["outbox_sent"], record["outbox_pending"]) == (1, 0, True)
+    assert list(record["outbox"][0]) == ["event_id", "event_type", "topic", "key", "value", "headers"]
+
+    doc = await intake_db["cases"].find_one({"_id": case.case_id})
+    assert doc is not None
+    assert list(doc) == ["_id", "person_id", "opened_at", "municipality", "status", "version", "assigned_to",
+                         "requests", "notes", "follow_ups", "outcome", "closed_at", "erased_at", "audit",
+                         *OUTBOX_FIELDS]
+    assert "person" not in doc and "Daniela" not in str(doc)  # the person lives in their record only
     assert doc["requests"] == [{"request_id": case.requests[0].request_id, "category": "sus_card",
                                 "service_area": "health", "description": "note about sus_card"}]
     assert [(a["actor"], a["action"]) for a in doc["audit"]] == [("ana", "case.open")]
-    assert (doc["outbox_total"], doc["outbox_sent"], doc["outbox_pending"]) == (3, 0, True)
-    assert list(doc["outbox"][0]) == ["event_id", "event_type", "topic", "key", "value", "headers"]
+    assert (doc["outbox_total"], doc["outbox_sent"], doc["outbox_pending"]) == (2, 0, True)
 
     await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
-    erased = await intake_db["cases"].find_one({"_id": case.case_id})
+    erased = await intake_db["persons"].find_one({"_id": case.person_id})
     assert erased is not None
     assert list(erased["person"]) == ["erased", "erased_at"] and erased["person"]["erased"] is True
-    assert erased["requests"][0]["description"] is None
-    assert [(a["actor"], a["action"]) for a in erased["audit"]] == [("ana", "case.open"), ("dpo", "person.erase")]
-    assert (erased["outbox_total"], erased["outbox_pending"]) == (4, True)
+    assert [(a["actor"], a["action"]) for a in erased["audit"]] == [("ana", "person.register"),
+                                                                    ("dpo", "person.erase")]
+    assert (erased["outbox_total"], erased["outbox_pending"]) == (2, True)
+    assert "Daniela" not in str(erased) and "V123456" not in str(erased)
+    erased_case = await intake_db["cases"].find_one({"_id": case.case_id})
+    assert erased_case is not None and erased_case["requests"][0]["description"] is None
+    assert erased_case["erased_at"] is not None and erased_case["outbox_total"] == 2
+    assert [(a["actor"], a["action"]) for a in erased_case["audit"]] == [("ana", "case.open"),
+                                                                         ("dpo", "person.erase")]
     assert await intake_db["match_keys"].count_documents({"person_id": case.person_id}) == 0
     reads = await intake_db["audit_log"].find({"subject_id": case.person_id}).to_list()
     assert [sorted(r) for r in reads] == [["_id", "action", "actor", "at", "case_id", "subject_id"]]
@@ -63,18 +80,20 @@ async def test_a_consent_change_is_written_into_the_person_with_its_history_and_
     case = await service.open_case(open_case(WILNER, "housing"))
     await service.change_consent(ChangeConsent(case.person_id, LegalBasis.PUBLIC_POLICY, share_with_partners=False,
                                                recorded_by="bia", actor="bia"))
-    doc = await intake_db["cases"].find_one({"_id": case.case_id})
+    doc = await intake_db["persons"].find_one({"_id": case.person_id})
     assert doc is not None
     person = doc["person"]
     assert (person["consent"]["legal_basis"], person["consent"]["share_with_partners"]) == ("public_policy", False)
     assert person["consent"]["recorded_by"] == "bia" and person["consent"]["recorded_at"].startswith("2026-11-22")
     assert person["consent_history"] == [{"legal_basis": "consent", "share_with_partners": True,
-                                          "recorded_by": "ana"}]
+                                          "recorded_by": "ana", "recorded_at": case.opened_at.isoformat()}]
     assert person["sensitive"]["race_colour"] == {"value": "preta", "legal_basis": "legal_obligation"}
     assert person["sensitive"]["sexual_orientation"]["recorded_at_persons_request"] is True
-    assert [(a["actor"], a["action"]) for a in doc["audit"]] == [("ana", "case.open"), ("bia", "person.consent")]
-    assert [e["event_type"] for e in doc["outbox"]][-2:] == ["Tombstone", "Tombstone"]
-    assert (doc["outbox_total"], doc["outbox_pending"]) == (len(doc["outbox"]), True)
+    assert [(a["actor"], a["action"]) for a in doc["audit"]] == [("ana", "person.register"),
+                                                                 ("bia", "person.consent")]
+    assert [(c["version"], c["by"], c["fields"]) for c in doc["changes"]] == [(2, "bia", ["consent"])]
+    assert [e["event_type"] for e in doc["outbox"]] == ["Tombstone", "Tombstone"]
+    assert (doc["version"], doc["outbox_total"], doc["outbox_pending"]) == (2, 2, True)
 
 
 async def test_an_activity_document_keeps_its_shape(service: IntakeService,
@@ -88,14 +107,13 @@ async def test_an_activity_document_keeps_its_shape(service: IntakeService,
     assert (doc["kind"], doc["held_on"], doc["logged_by"]) == ("training", "2026-11-10", "ana")
 
 
-async def test_a_look_up_key_left_by_a_crash_before_its_case_is_skipped(
+async def test_a_look_up_key_left_without_its_person_is_skipped(
         service: IntakeService, mongo_repository: MongoIntakeRepository,
         intake_db: AsyncDatabase[dict[str, Any]]) -> None:
     case = await service.open_case(open_case())
     keys = match_keys(PersonRecord("", DANIELA.full_name, DANIELA.birth_date))
-    await intake_db["match_keys"].insert_one({"_id": f"{keys[0]}|lost", "key": keys[0], "person_id": "p-lost",
-                                              "case_id": "lost"})
-    assert [c.case_id for c in await mongo_repository.cases_matching(keys, limit=10)] == [case.case_id]
+    await intake_db["match_keys"].insert_one({"_id": f"{keys[0]}|p-lost", "key": keys[0], "person_id": "p-lost"})
+    assert [p.person_id for p in await mongo_repository.persons_matching(keys, limit=10)] == [case.person_id]
 
 
 async def test_the_look_ups_have_their_indexes(mongo_repository: MongoIntakeRepository,
@@ -103,6 +121,6 @@ async def test_the_look_ups_have_their_indexes(mongo_repository: MongoIntakeRepo
     async def leading(collection: str) -> set[str]:
         return {next(iter(i["key"])) for i in await (await intake_db[collection].list_indexes()).to_list()}
 
-    assert {"person_id"} <= await leading("cases")
     assert {"key", "person_id"} <= await leading("match_keys")
     assert {"subject_id"} <= await leading("audit_log")
+    assert {"case_id"} <= await leading("referral_status")

@@ -15,9 +15,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from migradesk_intake.domain.activity import InformationMaterial, LoggedActivity, ParticipationEvent, Training
-from migradesk_intake.domain.audit import Access, AccessKind
-from migradesk_intake.domain.case import Case, CaseEvent, CaseStatus, LoggedRequest, ProfileWithdrawn
-from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.audit import Access, AccessKind, Write
+from migradesk_intake.domain.case import (
+    Case,
+    CaseEvent,
+    CaseOutcome,
+    CaseStatus,
+    FollowUp,
+    LoggedRequest,
+    Note,
+    ProfileWithdrawn,
+)
+from migradesk_intake.domain.person import ConsentGiven, Document, Person, PersonChange, RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_intake.domain.sensitive import (
     NO_SENSITIVE_DATA,
@@ -198,40 +207,115 @@ def request_document(request: LoggedRequest) -> dict[str, Any]:
             "description": request.description}
 
 
-def audit_entry(actor: str, action: AccessKind, at: datetime) -> dict[str, Any]:
-    return {"actor": actor, "action": action.value, "at": at}
+def audit_entry(actor: str, action: AccessKind, at: datetime, subject: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"actor": actor, "action": action.value, "at": at}
+    if subject is not None:
+        entry["subject"] = subject
+    return entry
 
 
-def case_document(case: Case, *, actor: str) -> dict[str, Any]:
-    """A new case's state, without its outbox (the repository adds that, in the same write)."""
-    if case.person is None:
-        raise ValueError("a case is opened with its person")
+def write_document(write: Write) -> dict[str, Any]:
+    return audit_entry(write.actor, write.action, write.at, write.subject)
+
+
+def write_from_document(doc: dict[str, Any]) -> Write:
+    return Write(actor=doc["actor"], action=AccessKind(doc["action"]), at=doc["at"], subject=doc.get("subject"))
+
+
+# --- a person's record --------------------------------------------------------------------------------------
+
+def person_change_document(change: PersonChange) -> dict[str, Any]:
+    return {"version": change.version, "at": change.at, "by": change.by, "fields": list(change.fields)}
+
+
+def person_record_document(registered: RegisteredPerson) -> dict[str, Any]:
+    """A person's record: their data (or the mark of their erasure), its version, their cases, what changed when.
+    Personal data lives here, and in the look-up keys it is found by."""
+    person = registered.person
     return {
-        "_id": case.case_id,
-        "person_id": case.person_id,
-        # Personal data lives only here (and in referral's copy for the serving agency).
-        "person": person_document(case.person),
-        "status": case.status.value,
-        "version": case.version,
-        "opened_at": case.opened_at,
-        "municipality": case.municipality,
-        "requests": [request_document(r) for r in case.requests],
-        # Who wrote what and when, in the same write as the change it audits (reads go to audit_log).
-        "audit": [audit_entry(actor, AccessKind.CASE_OPEN, case.opened_at)],
+        "_id": registered.person_id,
+        "person": person_document(person) if person is not None
+        else erased_person_document(registered.erased_at or datetime.now(UTC)),
+        "version": registered.version,
+        "cases": list(registered.case_ids),
+        "changes": [person_change_document(c) for c in registered.changes],
+        "registered_at": registered.registered_at,
     }
 
 
-def case_from_document(doc: dict[str, Any]) -> Case:
-    stored_person = doc["person"]
+def person_record_from_document(doc: dict[str, Any]) -> RegisteredPerson:
+    stored = doc["person"]
+    return RegisteredPerson(
+        person_id=doc["_id"], person=person_from_document(stored), version=doc["version"],
+        case_ids=tuple(doc.get("cases", ())),
+        changes=tuple(PersonChange(version=c["version"], at=c["at"], by=c["by"], fields=tuple(c["fields"]))
+                      for c in doc.get("changes", ())),
+        erased_at=stored.get("erased_at") if stored.get("erased") else None,
+        registered_at=doc.get("registered_at"))
+
+
+# --- cases --------------------------------------------------------------------------------------------------
+
+def note_document(note: Note) -> dict[str, Any]:
+    return {"note_id": note.note_id, "text": note.text, "at": note.at, "by": note.by}
+
+
+def follow_up_document(follow_up: FollowUp) -> dict[str, Any]:
+    return {"follow_up_id": follow_up.follow_up_id, "text": follow_up.text,
+            "due_on": follow_up.due_on.isoformat(), "at": follow_up.at, "by": follow_up.by,
+            "done_at": follow_up.done_at, "done_by": follow_up.done_by}
+
+
+def case_state(case: Case) -> dict[str, Any]:
+    """The parts of a case a write after its opening may change (its outbox and audit are appended to)."""
+    return {
+        "status": case.status.value,
+        "version": case.version,
+        "assigned_to": case.assigned_to,
+        "requests": [request_document(r) for r in case.requests],
+        "notes": [note_document(n) for n in case.notes],
+        "follow_ups": [follow_up_document(f) for f in case.follow_ups],
+        "outcome": case.outcome.value if case.outcome else None,
+        "closed_at": case.closed_at,
+        "erased_at": case.erased_at,
+    }
+
+
+def case_document(case: Case) -> dict[str, Any]:
+    """A new case's state, without its outbox (the repository adds that, in the same write). The person is not
+    in it: their record is (person_record_document), one for all their cases."""
+    return {
+        "_id": case.case_id,
+        "person_id": case.person_id,
+        "opened_at": case.opened_at,
+        "municipality": case.municipality,
+        **case_state(case),
+        # Who wrote what and when, in the same write as the change it audits (reads go to audit_log): the
+        # case's timeline.
+        "audit": [write_document(w) for w in case.writes],
+    }
+
+
+def case_from_document(doc: dict[str, Any], person: RegisteredPerson | None) -> Case:
+    """The case, with its person as their record holds them now (None if erased or missing)."""
     return Case(
-        case_id=doc["_id"], person_id=doc["person_id"], person=person_from_document(stored_person),
+        case_id=doc["_id"], person_id=doc["person_id"], person=person.person if person is not None else None,
         opened_at=doc["opened_at"], municipality=doc["municipality"],
         requests=tuple(LoggedRequest(request_id=r["request_id"], category=r["category"],
                                      service_area=ServiceArea(r["service_area"]) if r.get("service_area") else None,
                                      description=r.get("description")) for r in doc["requests"]),
         status=CaseStatus(doc["status"]), version=doc["version"],
-        erased_at=stored_person.get("erased_at") if stored_person.get("erased") else None,
-        events_stored=doc.get("outbox_total", 0))
+        erased_at=doc.get("erased_at") or (person.erased_at if person is not None else None),
+        events_stored=doc.get("outbox_total", 0),
+        assigned_to=doc.get("assigned_to", ""),
+        notes=tuple(Note(note_id=n["note_id"], text=n["text"], at=n["at"], by=n["by"]) for n in doc.get("notes", ())),
+        follow_ups=tuple(FollowUp(follow_up_id=f["follow_up_id"], text=f["text"],
+                                  due_on=date.fromisoformat(f["due_on"]), at=f["at"], by=f["by"],
+                                  done_at=f.get("done_at"), done_by=f.get("done_by"))
+                         for f in doc.get("follow_ups", ())),
+        outcome=CaseOutcome(doc["outcome"]) if doc.get("outcome") else None,
+        closed_at=doc.get("closed_at"),
+        writes=tuple(write_from_document(w) for w in doc.get("audit", ())))
 
 
 # --- audit and activities -----------------------------------------------------------------------------------

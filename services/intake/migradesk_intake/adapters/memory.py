@@ -1,5 +1,5 @@
 """An in-memory IntakeRepository for fast tests, keeping the store's rules: unique ids (Conflict), look-up keys
-written once per (key, case), the conditional erasure, and events kept as outbox entries written with the
+replaced per person, writes conditional on the version read, and events kept as outbox entries written with the
 state (the same entries the store keeps) with the relay told after each such write."""
 
 from __future__ import annotations
@@ -7,32 +7,35 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
-from migradesk_intake.adapters.mappers import (
-    StoredEvent,
-    outbox_entries,
-    scrub_profiles,
-    stored_event,
-    tombstones,
-    with_topics,
-)
-from migradesk_intake.adapters.repository import ACTIVITIES, CASES, OnWrite, StatusWrite, no_relay
+from migradesk_intake.adapters.mappers import StoredEvent, outbox_entries, scrub_profiles, stored_event, with_topics
+from migradesk_intake.adapters.repository import ACTIVITIES, CASES, PERSONS, OnWrite, StatusWrite, no_relay
 from migradesk_intake.domain.activity import LoggedActivity
-from migradesk_intake.domain.audit import Access, AccessKind
+from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
-from migradesk_intake.domain.duplicates import match_keys, person_record
+from migradesk_intake.domain.person import RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_shared.errors import Conflict
 from migradesk_shared.outbox import new_document_outbox
 
 
 @dataclass
-class _StoredCase:
-    case: Case
+class _Stored:
+    """A record with its outbox entries and its audit trail, like a document of the store."""
+
     outbox: list[dict[str, Any]]
-    writes: list[tuple[str, AccessKind]] = field(default_factory=list)  # (actor, action), like `audit`
+    writes: list[Write]
+
+
+@dataclass
+class _StoredCase(_Stored):
+    case: Case = field(kw_only=True)
+
+
+@dataclass
+class _StoredPerson(_Stored):
+    registered: RegisteredPerson = field(kw_only=True)
 
 
 @dataclass
@@ -42,18 +45,12 @@ class _StoredActivity:
     logged_by: str
 
 
-@dataclass(frozen=True)
-class _MatchKey:
-    key: str
-    person_id: str
-    case_id: str
-
-
 class InMemoryIntakeRepository:
     def __init__(self, on_write: OnWrite = no_relay) -> None:
         self._cases: dict[str, _StoredCase] = {}
+        self._persons: dict[str, _StoredPerson] = {}
         self._activities: dict[str, _StoredActivity] = {}
-        self._match_keys: dict[str, _MatchKey] = {}  # by "key|case_id", unique like the store's _id
+        self._match_keys: dict[str, set[str]] = {}  # person id -> keys
         self._accesses: list[Access] = []
         self._referral_status: dict[str, ReferralStatusView] = {}
         self._on_write = on_write
@@ -61,61 +58,85 @@ class InMemoryIntakeRepository:
     async def ensure_indexes(self) -> None:
         return None
 
-    async def add_case(self, case: Case, events: Sequence[CaseEvent], *, actor: str) -> None:
-        if case.person is None:
-            raise ValueError("a case is opened with its person")
-        for key in match_keys(person_record(case.person_id, case.person)):
-            self._match_keys.setdefault(f"{key}|{case.case_id}", _MatchKey(key, case.person_id, case.case_id))
-        outbox = new_document_outbox(with_topics(events))["outbox"]
+    async def add_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *, write: Write) -> None:
+        if registered.person_id in self._persons:
+            raise Conflict(f"person {registered.person_id} already exists", field="person_id")
+        self._persons[registered.person_id] = _StoredPerson(outbox_entries(events), [write], registered=registered)
+        if events:
+            self._on_write(PERSONS, registered.person_id)
+
+    async def attach_case(self, person_id: str, case_id: str, events: Sequence[CaseEvent]) -> bool:
+        stored = self._persons.get(person_id)
+        if stored is None or stored.registered.erased:
+            return False
+        stored.registered = replace(stored.registered, case_ids=(*stored.registered.case_ids, case_id))
+        stored.outbox += outbox_entries(events)
+        if events:
+            self._on_write(PERSONS, person_id)
+        return True
+
+    async def get_person(self, person_id: str) -> RegisteredPerson | None:
+        stored = self._persons.get(person_id)
+        return stored.registered if stored is not None else None
+
+    async def get_persons(self, person_ids: Sequence[str]) -> dict[str, RegisteredPerson]:
+        return {i: self._persons[i].registered for i in person_ids if i in self._persons}
+
+    async def save_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *,
+                          expected_version: int, write: Write, scrub: bool = False) -> bool:
+        stored = self._persons.get(registered.person_id)
+        if stored is None or stored.registered.version != expected_version:
+            return False
+        # The cases attached meanwhile stay: a save writes the person's data, not their list of cases.
+        stored.registered = replace(registered, case_ids=stored.registered.case_ids)
+        stored.outbox = (scrub_profiles(stored.outbox) if scrub else stored.outbox) + outbox_entries(events)
+        stored.writes.append(write)
+        if events or scrub:
+            self._on_write(PERSONS, registered.person_id)
+        return True
+
+    async def set_match_keys(self, person_id: str, keys: Sequence[str]) -> None:
+        self._match_keys[person_id] = set(keys)
+        if not keys:
+            del self._match_keys[person_id]
+
+    async def persons_matching(self, keys: Sequence[str], *, limit: int) -> list[RegisteredPerson]:
+        wanted = set(keys)
+        found = [person_id for person_id, held in self._match_keys.items() if held & wanted][:limit]
+        return [self._persons[p].registered for p in found if p in self._persons]
+
+    async def add_case(self, case: Case, events: Sequence[CaseEvent]) -> None:
         if case.case_id in self._cases:
             raise Conflict(f"case {case.case_id} already exists", field="case_id")
-        self._cases[case.case_id] = _StoredCase(replace(case, events_stored=len(outbox)), outbox,
-                                                [(actor, AccessKind.CASE_OPEN)])
-        self._on_write(CASES, case.case_id)
+        outbox = outbox_entries(events)
+        self._cases[case.case_id] = _StoredCase(outbox, list(case.writes),
+                                                case=replace(case, person=None, events_stored=len(outbox)))
+        if events:
+            self._on_write(CASES, case.case_id)
+
+    def _joined(self, stored: _StoredCase) -> Case:
+        person = self._persons.get(stored.case.person_id)
+        registered = person.registered if person is not None else None
+        return replace(stored.case, person=registered.person if registered else None,
+                       erased_at=stored.case.erased_at or (registered.erased_at if registered else None),
+                       events_stored=len(stored.outbox), writes=tuple(stored.writes))
 
     async def get_case(self, case_id: str) -> Case | None:
         stored = self._cases.get(case_id)
-        return stored.case if stored is not None else None
+        return self._joined(stored) if stored is not None else None
 
-    async def person_is_registered(self, person_id: str) -> bool:
-        return any(s.case.person_id == person_id and not s.case.erased for s in self._cases.values())
+    async def get_cases(self, case_ids: Sequence[str]) -> list[Case]:
+        return [self._joined(self._cases[c]) for c in dict.fromkeys(case_ids) if c in self._cases]
 
-    async def cases_matching(self, keys: Sequence[str], *, limit: int) -> list[Case]:
-        found: dict[str, None] = {}
-        for key in keys:
-            for entry in [m for m in self._match_keys.values() if m.key == key][:limit]:
-                found[entry.case_id] = None
-        return [self._cases[c].case for c in list(found)[:limit] if c in self._cases]
-
-    async def case_ids_of_person(self, person_id: str) -> list[str]:
-        of_person = [s.case for s in self._cases.values() if s.case.person_id == person_id]
-        return [c.case_id for c in sorted(of_person, key=lambda c: c.opened_at, reverse=True)]
-
-    async def forget_match_keys(self, person_id: str) -> None:
-        self._match_keys = {k: m for k, m in self._match_keys.items() if m.person_id != person_id}
-
-    async def save_erasure(self, case: Case, events: Sequence[CaseEvent], *, actor: str) -> bool:
-        if case.erased_at is None:
-            raise ValueError("only an erased case is saved as one")
+    async def save_case(self, case: Case, events: Sequence[CaseEvent], *, expected_version: int) -> bool:
         stored = self._cases.get(case.case_id)
-        if stored is None or len(stored.outbox) != case.events_stored:
+        if stored is None or stored.case.version != expected_version:
             return False
-        stored.outbox = scrub_profiles(stored.outbox) + tombstones(events)
-        stored.case = replace(case, events_stored=len(stored.outbox))
-        stored.writes.append((actor, AccessKind.PERSON_ERASE))
-        self._on_write(CASES, case.case_id)
-        return True
-
-    async def save_consent(self, case: Case, events: Sequence[CaseEvent], *, scrub: bool, actor: str,
-                           at: datetime) -> bool:
-        if case.person is None:
-            raise ValueError("an erased case has no consent to change")
-        stored = self._cases.get(case.case_id)
-        if stored is None or len(stored.outbox) != case.events_stored or stored.case.erased:
-            return False
-        stored.outbox = (scrub_profiles(stored.outbox) if scrub else stored.outbox) + outbox_entries(events)
-        stored.case = replace(case, events_stored=len(stored.outbox))
-        stored.writes.append((actor, AccessKind.CONSENT_CHANGE))
+        new_writes = case.writes[len(case.writes) - (case.version - expected_version):] \
+            if case.version > expected_version else ()
+        stored.case = replace(case, person=None)
+        stored.writes += new_writes
+        stored.outbox += outbox_entries(events)
         if events:
             self._on_write(CASES, case.case_id)
         return True
@@ -135,6 +156,10 @@ class InMemoryIntakeRepository:
 
     async def case_events(self, case_id: str) -> list[StoredEvent]:
         stored = self._cases.get(case_id)
+        return [stored_event(copy.deepcopy(e)) for e in stored.outbox] if stored else []
+
+    async def person_events(self, person_id: str) -> list[StoredEvent]:
+        stored = self._persons.get(person_id)
         return [stored_event(copy.deepcopy(e)) for e in stored.outbox] if stored else []
 
     async def activity_events(self, activity_id: str) -> list[StoredEvent]:

@@ -9,7 +9,7 @@ desk stays as fast with 10^5 cases as with ten.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pymongo import ReplaceOne
@@ -21,24 +21,24 @@ from migradesk_intake.adapters.mappers import (
     access_document,
     access_from_document,
     activity_document,
-    audit_entry,
     case_document,
     case_from_document,
-    erased_person_document,
+    case_state,
     outbox_entries,
-    person_document,
+    person_change_document,
+    person_record_document,
+    person_record_from_document,
     referral_status_document,
     referral_status_from_document,
-    request_document,
     scrub_profiles,
     stored_event,
-    tombstones,
     with_topics,
+    write_document,
 )
 from migradesk_intake.domain.activity import LoggedActivity
-from migradesk_intake.domain.audit import Access, AccessKind
+from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
-from migradesk_intake.domain.duplicates import match_keys, person_record
+from migradesk_intake.domain.person import RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_shared.errors import Conflict
 from migradesk_shared.outbox import new_document_outbox
@@ -48,9 +48,16 @@ StatusWrite = tuple[ReferralStatusView | None, ReferralStatusView]
 
 # Called after a write that stored events in a document's outbox: (collection name, document id).
 OnWrite = Callable[[str, Any], None]
-CASES, ACTIVITIES = "cases", "activities"
-# The collections whose documents carry an outbox: the runtime's relay publishes them.
-OUTBOX_COLLECTIONS = (CASES, ACTIVITIES)
+CASES, PERSONS, ACTIVITIES = "cases", "persons", "activities"
+# The collections whose documents carry an outbox: the runtime's relay publishes them. A person's record holds
+# every event keyed by the person (their profile for the partner network, its tombstones), so they go out in the
+# order they were written; a case holds its case events.
+OUTBOX_COLLECTIONS = (CASES, PERSONS, ACTIVITIES)
+
+
+# What a read of a record returns: never its outbox (the relay's) nor its audit trail (the timeline's, read apart).
+PERSON_FIELDS = {"outbox": 0, "audit": 0}
+CASE_FIELDS = {"outbox": 0}
 
 
 def no_relay(collection: str, doc_id: Any) -> None:
@@ -58,41 +65,54 @@ def no_relay(collection: str, doc_id: Any) -> None:
 
 
 class IntakeRepository(Protocol):
-    """Where intake keeps cases (with the look-up keys of their people), the access log and activities."""
+    """Where intake keeps people's records (with the look-up keys they are found by), cases, the access log,
+    activities and its read model of referrals. Every write of a record carrying events stores them with it."""
 
     async def ensure_indexes(self) -> None: ...
 
-    async def add_case(self, case: Case, events: Sequence[CaseEvent], *, actor: str) -> None:
-        """Store a new case with its events, and the keys its person is found by. Conflict if the id exists."""
+    async def add_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *, write: Write) -> None:
+        """Store a new person's record with its events. Conflict if the id exists."""
         ...
 
-    async def get_case(self, case_id: str) -> Case | None: ...
-
-    async def person_is_registered(self, person_id: str) -> bool:
-        """Some case holds this person, not erased."""
+    async def attach_case(self, person_id: str, case_id: str, events: Sequence[CaseEvent]) -> bool:
+        """Add a case to a registered person's record, with `events` (their profile shared for it). False if the
+        person is unknown or erased. Not a change of the person's data: the version stays."""
         ...
 
-    async def cases_matching(self, keys: Sequence[str], *, limit: int) -> list[Case]:
-        """Cases whose person has one of these look-up keys (see domain.duplicates.match_keys), at most `limit`."""
+    async def get_person(self, person_id: str) -> RegisteredPerson | None: ...
+
+    async def get_persons(self, person_ids: Sequence[str]) -> dict[str, RegisteredPerson]: ...
+
+    async def save_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *,
+                          expected_version: int, write: Write, scrub: bool = False) -> bool:
+        """Store the person's record as `registered` if its version is still `expected_version` (the write that
+        made `registered` is its last change), with `events` appended; with `scrub`, the profile events it
+        still holds are scrubbed first. False (nothing written) when it changed meanwhile or is gone."""
         ...
 
-    async def case_ids_of_person(self, person_id: str) -> list[str]:
-        """Newest first."""
+    async def set_match_keys(self, person_id: str, keys: Sequence[str]) -> None:
+        """The keys the person is found by from now on (those they had before are dropped); none: forgotten."""
         ...
 
-    async def forget_match_keys(self, person_id: str) -> None: ...
-
-    async def save_erasure(self, case: Case, events: Sequence[CaseEvent], *, actor: str) -> bool:
-        """Store an erased case: its personal data go, also from the profile events it still stores, and
-        `events` are added. Conditional: False (nothing written) when the case has stored events since it was
-        read (`case.events_stored`) or is gone; read it again then."""
+    async def persons_matching(self, keys: Sequence[str], *, limit: int) -> list[RegisteredPerson]:
+        """People with one of these look-up keys (see domain.duplicates.match_keys), at most `limit`."""
         ...
 
-    async def save_consent(self, case: Case, events: Sequence[CaseEvent], *, scrub: bool, actor: str,
-                           at: datetime) -> bool:
-        """Store a case whose person's consent changed, with `events` appended; with `scrub`, the
-        profile events it still stores are scrubbed first (as an erasure does). Conditional like save_erasure:
-        False (nothing written) when the case stored events since it was read, or is gone or erased."""
+    async def add_case(self, case: Case, events: Sequence[CaseEvent]) -> None:
+        """Store a new case with its events and the write that opened it. Conflict if the id exists."""
+        ...
+
+    async def get_case(self, case_id: str) -> Case | None:
+        """The case with its person as their record holds them now."""
+        ...
+
+    async def get_cases(self, case_ids: Sequence[str]) -> list[Case]:
+        """The cases found, in the order asked, each with its person (two queries whatever their number)."""
+        ...
+
+    async def save_case(self, case: Case, events: Sequence[CaseEvent], *, expected_version: int) -> bool:
+        """Store the case as `case` if its version is still `expected_version`, with the writes made since (its
+        timeline) and `events`. False (nothing written) when it changed meanwhile or is gone."""
         ...
 
     async def record_access(self, access: Access) -> None: ...
@@ -105,6 +125,10 @@ class IntakeRepository(Protocol):
 
     async def case_events(self, case_id: str) -> list[StoredEvent]:
         """The events stored with a case, in order: what the relay publishes (or published)."""
+        ...
+
+    async def person_events(self, person_id: str) -> list[StoredEvent]:
+        """The events stored with a person's record, in order (their profile, its tombstones)."""
         ...
 
     async def activity_events(self, activity_id: str) -> list[StoredEvent]: ...
@@ -124,10 +148,12 @@ class IntakeRepository(Protocol):
 class MongoIntakeRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = no_relay) -> None:
         self.cases = db[CASES]
+        # One record per person, whatever their number of cases: their data is corrected in one place.
+        self.persons = db[PERSONS]
         self.audit = db["audit_log"]
         # Governance activities (trainings, participation events, information materials): no personal data.
         self.activities = db[ACTIVITIES]
-        # One entry per (look-up key, case): the phonetic name, the birth date, each document number. The store
+        # One entry per (look-up key, person): the phonetic name, the birth date, each document number. The store
         # has no $text and uses an index only for a top-level equality, so duplicate candidates are found
         # through these, never by scanning the cases.
         self.match_keys = db["match_keys"]
@@ -137,105 +163,134 @@ class MongoIntakeRepository:
         self._on_write = on_write
 
     async def ensure_indexes(self) -> None:
-        await self.cases.create_index([("person_id", 1)])
         await self.referral_status.create_index([("case_id", 1)])
         await self.match_keys.create_index([("key", 1)])
         await self.match_keys.create_index([("person_id", 1)])
         await self.audit.create_index([("subject_id", 1), ("at", 1)])
 
-    async def add_case(self, case: Case, events: Sequence[CaseEvent], *, actor: str) -> None:
-        # The keys are written before the case: a crash in between leaves an entry pointing at no case, which
-        # look-ups skip, rather than a case its twin can't find.
-        if case.person is None:
-            raise ValueError("a case is opened with its person")
-        await self._index_match_keys(match_keys(person_record(case.person_id, case.person)),
-                                     person_id=case.person_id, case_id=case.case_id)
+    async def add_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *, write: Write) -> None:
+        document = {**person_record_document(registered), "audit": [write_document(write)],
+                    **new_document_outbox([])}
+        entries = outbox_entries(events)
+        document |= {"outbox": entries, "outbox_total": len(entries), "outbox_pending": bool(entries)}
+        try:
+            await self.persons.insert_one(document)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"person {registered.person_id} already exists", field="person_id") from exc
+        if entries:
+            self._on_write(PERSONS, registered.person_id)
+
+    async def attach_case(self, person_id: str, case_id: str, events: Sequence[CaseEvent]) -> bool:
+        entries = outbox_entries(events)
+        update: dict[str, Any] = {"$push": {"cases": case_id}}
+        if entries:
+            update = {"$push": {"cases": case_id, "outbox": {"$each": entries}},
+                      "$inc": {"outbox_total": len(entries)},
+                      "$set": {"outbox_pending": True, "outbox_at": datetime.now(UTC)}}
+        result = await self.persons.update_one({"_id": person_id, "person.erased": {"$ne": True}}, update)
+        if not result.matched_count:
+            return False
+        if entries:
+            self._on_write(PERSONS, person_id)
+        return True
+
+    async def get_person(self, person_id: str) -> RegisteredPerson | None:
+        doc = await self.persons.find_one({"_id": person_id}, PERSON_FIELDS)
+        return person_record_from_document(doc) if doc is not None else None
+
+    async def get_persons(self, person_ids: Sequence[str]) -> dict[str, RegisteredPerson]:
+        if not person_ids:
+            return {}
+        docs = await self.persons.find({"_id": {"$in": list(dict.fromkeys(person_ids))}}, PERSON_FIELDS).to_list()
+        return {doc["_id"]: person_record_from_document(doc) for doc in docs}
+
+    async def save_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *,
+                          expected_version: int, write: Write, scrub: bool = False) -> bool:
+        state = person_record_document(registered)
+        changes: dict[str, Any] = {"person": state["person"], "version": registered.version}
+        update: dict[str, Any] = {"$set": changes, "$push": {"audit": write_document(write)}}
+        if registered.changes and registered.changes[-1].version == registered.version:
+            update["$push"]["changes"] = person_change_document(registered.changes[-1])
+        guard = {"_id": registered.person_id, "version": expected_version}
+        entries = outbox_entries(events)
+        if scrub:
+            # The whole outbox is rewritten: conditional on the version, so no event appended meanwhile is lost
+            # (every write that appends to it also changes the version or is an attach_case, which is guarded
+            # by the event count below).
+            stored = await self.persons.find_one(guard, {"outbox": 1, "outbox_total": 1})
+            if stored is None:
+                return False
+            outbox = scrub_profiles(stored.get("outbox", [])) + entries
+            guard["outbox_total"] = stored.get("outbox_total", 0)
+            changes |= {"outbox": outbox, "outbox_total": len(outbox)}
+        elif entries:
+            update["$push"]["outbox"] = {"$each": entries}
+            update["$inc"] = {"outbox_total": len(entries)}
+        if entries or scrub:
+            changes |= {"outbox_pending": True, "outbox_at": write.at}
+        result = await self.persons.update_one(guard, update)
+        if not result.matched_count:
+            return False
+        if entries or scrub:
+            self._on_write(PERSONS, registered.person_id)
+        return True
+
+    async def set_match_keys(self, person_id: str, keys: Sequence[str]) -> None:
+        # Replaced, not merged: a corrected name must stop finding the person by the old one.
+        await self.match_keys.delete_many({"person_id": person_id})
+        if keys:
+            await self.match_keys.insert_many([{"_id": f"{key}|{person_id}", "key": key, "person_id": person_id}
+                                               for key in dict.fromkeys(keys)], ordered=False)
+
+    async def persons_matching(self, keys: Sequence[str], *, limit: int) -> list[RegisteredPerson]:
+        found: dict[str, None] = {}
+        for key in keys:
+            async for entry in self.match_keys.find({"key": key}, {"person_id": 1}).limit(limit):
+                found[entry["person_id"]] = None
+        people = await self.get_persons(list(found)[:limit])
+        return [people[person_id] for person_id in found if person_id in people]
+
+    async def add_case(self, case: Case, events: Sequence[CaseEvent]) -> None:
         # State and events in ONE document write: the transactional outbox.
-        document = {**case_document(case, actor=actor), **new_document_outbox(with_topics(events))}
+        document = {**case_document(case), **new_document_outbox([])}
+        entries = outbox_entries(events)
+        document |= {"outbox": entries, "outbox_total": len(entries), "outbox_pending": bool(entries)}
         try:
             await self.cases.insert_one(document)
         except DuplicateKeyError as exc:
             raise Conflict(f"case {case.case_id} already exists", field="case_id") from exc
-        self._on_write(CASES, case.case_id)
-
-    async def _index_match_keys(self, keys: list[str], *, person_id: str, case_id: str) -> None:
-        if not keys:
-            return
-        try:
-            await self.match_keys.insert_many([{"_id": f"{key}|{case_id}", "key": key, "person_id": person_id,
-                                                "case_id": case_id} for key in keys], ordered=False)
-        except BulkWriteError as exc:
-            # Keys already there (a retried write) are fine; anything else is not.
-            if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
-                raise
+        if entries:
+            self._on_write(CASES, case.case_id)
 
     async def get_case(self, case_id: str) -> Case | None:
-        doc = await self.cases.find_one({"_id": case_id}, {"outbox": 0, "audit": 0})
-        return case_from_document(doc) if doc is not None else None
+        doc = await self.cases.find_one({"_id": case_id}, CASE_FIELDS)
+        if doc is None:
+            return None
+        return case_from_document(doc, await self.get_person(doc["person_id"]))
 
-    async def person_is_registered(self, person_id: str) -> bool:
-        known = {"person_id": person_id, "person.erased": {"$ne": True}}
-        return await self.cases.find_one(known, {"_id": 1}) is not None
-
-    async def cases_matching(self, keys: Sequence[str], *, limit: int) -> list[Case]:
-        found: dict[str, None] = {}
-        for key in keys:
-            async for entry in self.match_keys.find({"key": key}, {"case_id": 1}).limit(limit):
-                found[entry["case_id"]] = None
-        case_ids = list(found)[:limit]
+    async def get_cases(self, case_ids: Sequence[str]) -> list[Case]:
         if not case_ids:
             return []
-        docs = await self.cases.find({"_id": {"$in": case_ids}}, {"outbox": 0, "audit": 0}).to_list()
-        return [case_from_document(doc) for doc in docs]
+        docs = await self.cases.find({"_id": {"$in": list(dict.fromkeys(case_ids))}}, CASE_FIELDS).to_list()
+        people = await self.get_persons([doc["person_id"] for doc in docs])
+        by_id = {doc["_id"]: case_from_document(doc, people.get(doc["person_id"])) for doc in docs}
+        return [by_id[case_id] for case_id in case_ids if case_id in by_id]
 
-    async def case_ids_of_person(self, person_id: str) -> list[str]:
-        docs = await self.cases.find({"person_id": person_id}, {"_id": 1, "opened_at": 1}) \
-            .sort("opened_at", -1).to_list()
-        return [doc["_id"] for doc in docs]
-
-    async def forget_match_keys(self, person_id: str) -> None:
-        await self.match_keys.delete_many({"person_id": person_id})
-
-    async def save_erasure(self, case: Case, events: Sequence[CaseEvent], *, actor: str) -> bool:
-        if case.erased_at is None:
-            raise ValueError("only an erased case is saved as one")
-        stored = await self.cases.find_one({"_id": case.case_id}, {"outbox": 1, "outbox_total": 1})
-        if stored is None or stored.get("outbox_total", 0) != case.events_stored:
-            return False
-        outbox = scrub_profiles(stored.get("outbox", [])) + tombstones(events)
-        # Conditional on the event count, so it never overwrites an event appended meanwhile; and because the
-        # count changes, the relay will not clear `outbox_pending` on the strength of what it read before.
-        result = await self.cases.update_one({"_id": case.case_id, "outbox_total": case.events_stored}, {
-            "$set": {"person": erased_person_document(case.erased_at),
-                     "requests": [request_document(r) for r in case.requests],
-                     "outbox": outbox, "outbox_total": len(outbox), "outbox_pending": True,
-                     "outbox_at": case.erased_at},
-            "$unset": {"match_keys": ""},
-            "$push": {"audit": audit_entry(actor, AccessKind.PERSON_ERASE, case.erased_at)}})
+    async def save_case(self, case: Case, events: Sequence[CaseEvent], *, expected_version: int) -> bool:
+        new_writes = case.writes[len(case.writes) - (case.version - expected_version):] \
+            if case.version > expected_version else ()
+        entries = outbox_entries(events)
+        push: dict[str, Any] = {"audit": {"$each": [write_document(w) for w in new_writes]}}
+        update: dict[str, Any] = {"$set": case_state(case), "$push": push}
+        if entries:
+            push["outbox"] = {"$each": entries}
+            update["$inc"] = {"outbox_total": len(entries)}
+            update["$set"] |= {"outbox_pending": True, "outbox_at": new_writes[-1].at if new_writes
+                               else datetime.now(UTC)}
+        result = await self.cases.update_one({"_id": case.case_id, "version": expected_version}, update)
         if not result.matched_count:
             return False
-        self._on_write(CASES, case.case_id)
-        return True
-
-    async def save_consent(self, case: Case, events: Sequence[CaseEvent], *, scrub: bool, actor: str,
-                           at: datetime) -> bool:
-        if case.person is None:
-            raise ValueError("an erased case has no consent to change")
-        stored = await self.cases.find_one({"_id": case.case_id}, {"outbox": 1, "outbox_total": 1, "person": 1})
-        if stored is None or stored.get("outbox_total", 0) != case.events_stored or stored["person"].get("erased"):
-            return False
-        outbox = stored.get("outbox", [])
-        outbox = (scrub_profiles(outbox) if scrub else outbox) + outbox_entries(events)
-        changes: dict[str, Any] = {"person": person_document(case.person), "outbox": outbox,
-                                   "outbox_total": len(outbox)}
-        if events:
-            changes |= {"outbox_pending": True, "outbox_at": at}
-        # Conditional on the event count, as an erasure is: it never overwrites an event appended meanwhile.
-        result = await self.cases.update_one({"_id": case.case_id, "outbox_total": case.events_stored}, {
-            "$set": changes, "$push": {"audit": audit_entry(actor, AccessKind.CONSENT_CHANGE, at)}})
-        if not result.matched_count:
-            return False
-        if events:
+        if entries:
             self._on_write(CASES, case.case_id)
         return True
 
@@ -258,6 +313,10 @@ class MongoIntakeRepository:
 
     async def case_events(self, case_id: str) -> list[StoredEvent]:
         doc = await self.cases.find_one({"_id": case_id}, {"outbox": 1})
+        return [stored_event(e) for e in doc.get("outbox", [])] if doc else []
+
+    async def person_events(self, person_id: str) -> list[StoredEvent]:
+        doc = await self.persons.find_one({"_id": person_id}, {"outbox": 1})
         return [stored_event(e) for e in doc.get("outbox", [])] if doc else []
 
     async def activity_events(self, activity_id: str) -> list[StoredEvent]:

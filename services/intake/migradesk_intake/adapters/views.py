@@ -15,7 +15,7 @@ from migradesk_intake.domain.activity import (
 )
 from migradesk_intake.domain.case import Case
 from migradesk_intake.domain.duplicates import DuplicateCandidate
-from migradesk_intake.domain.person import ConsentGiven, Document, Person
+from migradesk_intake.domain.person import ConsentGiven, Document, Person, RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_intake.domain.sensitive import (
     Declared,
@@ -31,17 +31,33 @@ from migradesk_intake.entrypoints.schemas import (
     ConsentOut,
     DocumentIn,
     DuplicateCheckIn,
+    FollowUpOut,
     InformationMaterialIn,
+    NoteOut,
     OpenCaseIn,
     ParticipationEventIn,
+    PersonChangeOut,
+    PersonCorrectionIn,
+    PersonDataIn,
     PersonIn,
+    PersonOut,
     ReferralStatusOut,
     RequestOut,
     SensitiveIn,
     TrainingIn,
+    WriteOut,
 )
-from migradesk_intake.service import ChangeConsent, ConsentChange, Erasure, FindDuplicates, LogActivity, OpenCase
+from migradesk_intake.service import (
+    ChangeConsent,
+    ConsentChange,
+    CorrectPerson,
+    Erasure,
+    FindDuplicates,
+    LogActivity,
+    OpenCase,
+)
 from migradesk_shared.contracts.categories import Category
+from migradesk_shared.contracts.vocabulary import LegalBasis
 
 # --- payloads -> commands -----------------------------------------------------------------------------------
 
@@ -65,22 +81,35 @@ def sensitive_of(payload: SensitiveIn | None) -> SensitiveData:
         if orientation else None)
 
 
-def person_of(payload: PersonIn) -> Person:
-    return Person(full_name=payload.full_name, nationality=payload.nationality,
-                  consent=ConsentGiven(legal_basis=payload.consent.legal_basis,
-                                       share_with_partners=payload.consent.share_with_partners,
-                                       recorded_by=payload.consent.recorded_by),
+# A correction carries no consent: the service keeps the one on record.
+NO_CONSENT = ConsentGiven(legal_basis=LegalBasis.CONSENT, share_with_partners=False, recorded_by="")
+
+
+def person_of(payload: PersonDataIn, consent: ConsentGiven = NO_CONSENT) -> Person:
+    return Person(full_name=payload.full_name, nationality=payload.nationality, consent=consent,
                   birth_date=payload.birth_date, sex=payload.sex, preferred_language=payload.preferred_language,
                   languages=tuple(payload.languages), migratory_status=payload.migratory_status,
                   documents=_documents(payload.documents), phone=payload.phone,
                   sensitive=sensitive_of(payload.sensitive))
 
 
-def open_case_command(payload: OpenCaseIn, *, actor: str) -> OpenCase:
-    return OpenCase(person=person_of(payload.person),
+def registered_person_of(payload: PersonIn) -> Person:
+    return person_of(payload, ConsentGiven(legal_basis=payload.consent.legal_basis,
+                                           share_with_partners=payload.consent.share_with_partners,
+                                           recorded_by=payload.consent.recorded_by))
+
+
+def correct_person_command(person_id: str, payload: PersonCorrectionIn, *, actor: str) -> CorrectPerson:
+    return CorrectPerson(person_id=person_id, expected_version=payload.version, person=person_of(payload.person),
+                         actor=actor)
+
+
+def open_case_command(payload: OpenCaseIn, *, actor: str, staff: str | None = None) -> OpenCase:
+    """`staff`: the username of who takes the visit, who follows the case from then on."""
+    return OpenCase(person=registered_person_of(payload.person) if payload.person is not None else None,
                     requests=tuple((r.category, r.description) for r in payload.requests), actor=actor,
                     attended_in_own_language=payload.attended_in_own_language,
-                    existing_person_id=payload.existing_person_id)
+                    existing_person_id=payload.existing_person_id, assigned_to=staff)
 
 
 def change_consent_command(person_id: str, payload: ConsentChangeIn, *, actor: str, staff: str) -> ChangeConsent:
@@ -114,8 +143,8 @@ def log_activity_command(payload: TrainingIn | ParticipationEventIn | Informatio
 
 
 def case_view(case: Case, *, with_person: bool, referrals: Sequence[ReferralStatusView] = ()) -> CaseOut:
-    """The case; with the person's data as registered (or the mark of their erasure) when asked for, and the
-    live status of its referrals."""
+    """The case; with the person's data as registered (or the mark of their erasure), its notes, follow-ups and
+    timeline when asked for (a read of personal data), and the live status of its referrals."""
     person: dict[str, object] | None = None
     if with_person:
         person = person_document(case.person) if case.person is not None \
@@ -128,7 +157,24 @@ def case_view(case: Case, *, with_person: bool, referrals: Sequence[ReferralStat
                    person=person,
                    referrals=[ReferralStatusOut(referral_id=r.referral_id, request_id=r.request_id,
                                                 agency_id=r.agency_id, service_area=r.service_area,
-                                                status=r.status.value, status_at=r.status_at) for r in referrals])
+                                                status=r.status.value, status_at=r.status_at) for r in referrals],
+                   assigned_to=case.assigned_to,
+                   notes=[NoteOut(note_id=n.note_id, text=n.text, at=n.at, by=n.by) for n in case.notes]
+                   if with_person else [],
+                   follow_ups=[FollowUpOut(follow_up_id=f.follow_up_id, text=f.text, due_on=f.due_on, at=f.at,
+                                           by=f.by, done_at=f.done_at, done_by=f.done_by) for f in case.follow_ups]
+                   if with_person else [],
+                   outcome=case.outcome.value if case.outcome else None, closed_at=case.closed_at,
+                   timeline=[WriteOut(actor=w.actor, action=w.action.value, at=w.at, subject=w.subject)
+                             for w in case.writes])
+
+
+def person_view(registered: RegisteredPerson) -> PersonOut:
+    assert registered.person is not None  # an erased person is not found
+    return PersonOut(person_id=registered.person_id, version=registered.version,
+                     person=person_document(registered.person), case_ids=list(registered.case_ids),
+                     changes=[PersonChangeOut(version=c.version, at=c.at, by=c.by, fields=list(c.fields))
+                              for c in registered.changes])
 
 
 def candidates_view(found: list[DuplicateCandidate]) -> dict[str, Any]:

@@ -13,6 +13,16 @@ class AccessKind(StrEnum):
     DUPLICATE_CANDIDATE = "person.duplicate_candidate"
     PERSON_ERASE = "person.erase"
     CONSENT_CHANGE = "person.consent"
+    PERSON_REGISTER = "person.register"
+    PERSON_READ = "person.read"
+    PERSON_CORRECT = "person.correct"
+    # The writes of a case after it was opened: each is an entry of its timeline.
+    CASE_NOTE = "case.note"
+    CASE_FOLLOW_UP = "case.follow_up"
+    CASE_FOLLOW_UP_DONE = "case.follow_up_done"
+    CASE_REQUEST = "case.request"
+    CASE_CLOSE = "case.close"
+    CASE_REOPEN = "case.reopen"
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,17 @@ class Access:
     subject_id: str  # the person
     case_id: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class Write:
+    """A write of a case or a person, kept in the document it changed, in the same write: who, what, when, and
+    which part (a note's, follow-up's or request's id, the outcome of a closing); ids and codes only."""
+
+    actor: str
+    action: AccessKind
+    at: datetime
+    subject: str | None = None
 
 
 # --- accounts and sign-in ------------------------------------------------------------------------------------

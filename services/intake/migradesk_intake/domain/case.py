@@ -6,18 +6,91 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TypeAlias
 
+from migradesk_intake.domain.audit import AccessKind, Write
 from migradesk_intake.domain.person import ConsentGiven, Person, age_band
 from migradesk_intake.domain.sensitive import UNKNOWN_FACETS, SensitiveFacets, statistical_facets
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
 from migradesk_shared.contracts.categories import area_of
 from migradesk_shared.contracts.person_profiles import ConsentRecord, IdentityDocument, PersonProfileUpserted
-from migradesk_shared.contracts.vocabulary import MigratoryStatus, ServiceArea, Sex
+from migradesk_shared.contracts.vocabulary import MigratoryStatus, ReferralStatus, ServiceArea, Sex
+from migradesk_shared.errors import DomainRuleViolation, NotFound
+
+NOTE_MAX = 4000
+FOLLOW_UP_MAX = 500
+ERASED_TEXT = ""
 
 
 class CaseStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
+
+
+class CaseOutcome(StrEnum):
+    """How a case ended, as the desk records it when closing it."""
+
+    SERVED = "served"  # every request was met
+    PARTLY_SERVED = "partly_served"  # some were, some were not
+    NOT_SERVED = "not_served"  # none could be met
+    UNREACHABLE = "unreachable"  # the person could not be reached any more
+    WITHDRAWN = "withdrawn"  # the person no longer needs it (moved away, solved it elsewhere)
+
+
+# Where a referral ends; the others are still under way.
+FINAL_REFERRAL_STATUSES = frozenset({ReferralStatus.COMPLETED, ReferralStatus.ATTENDED, ReferralStatus.DECLINED,
+                                     ReferralStatus.CANCELLED, ReferralStatus.NO_SHOW,
+                                     ReferralStatus.UNABLE_TO_CONTACT})
+MET_REFERRAL_STATUSES = frozenset({ReferralStatus.COMPLETED, ReferralStatus.ATTENDED})
+
+
+def suggested_outcome(referral_statuses: list[ReferralStatus]) -> CaseOutcome | None:
+    """The outcome to offer when closing, once every referral of the case has ended (None while one is under
+    way, or when there is none): served if all were met, not served if none was, partly served otherwise."""
+    if not referral_statuses or any(s not in FINAL_REFERRAL_STATUSES for s in referral_statuses):
+        return None
+    met = sum(s in MET_REFERRAL_STATUSES for s in referral_statuses)
+    if met == len(referral_statuses):
+        return CaseOutcome.SERVED
+    if all(s == ReferralStatus.UNABLE_TO_CONTACT for s in referral_statuses):
+        return CaseOutcome.UNREACHABLE
+    return CaseOutcome.PARTLY_SERVED if met else CaseOutcome.NOT_SERVED
+
+
+@dataclass(frozen=True)
+class Note:
+    """A free-text note of staff: personal data that never leaves intake (no event carries it)."""
+
+    note_id: str
+    text: str
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Something staff must do for the person by a date (call back, check a document arrived...)."""
+
+    follow_up_id: str
+    text: str
+    due_on: date
+    at: datetime
+    by: str
+    done_at: datetime | None = None
+    done_by: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.done_at is not None
+
+
+def _text(value: str, *, field: str, limit: int) -> str:
+    text = value.strip()
+    if not text:
+        raise DomainRuleViolation(f"the {field} is empty", field=field)
+    if len(text) > limit:
+        raise DomainRuleViolation(f"the {field} has {len(text)} characters; at most {limit}", field=field)
+    return text
 
 
 @dataclass(frozen=True)
@@ -101,7 +174,7 @@ class ProfileWithdrawn:
 
 # What a case stores with its state: de-identified case events, and the person's profile (or its withdrawal) for
 # the partner network.
-CaseEvent = CaseOpened | RequestLogged | PersonProfileUpserted | ProfileWithdrawn
+CaseEvent: TypeAlias = CaseOpened | RequestLogged | PersonProfileUpserted | ProfileWithdrawn
 
 
 @dataclass(frozen=True)
@@ -119,68 +192,137 @@ class Case:
     version: int = 1
     erased_at: datetime | None = None
     events_stored: int = 0
+    # The staff member who follows the case (who opened it, unless it was handed over).
+    assigned_to: str = ""
+    notes: tuple[Note, ...] = ()
+    follow_ups: tuple[FollowUp, ...] = ()
+    outcome: CaseOutcome | None = None
+    closed_at: datetime | None = None
+    # Every write of the case, oldest first: its timeline.
+    writes: tuple[Write, ...] = ()
 
     @classmethod
-    def opened(cls, opened: OpenedCase, person: Person) -> Case:
+    def opened(cls, opened: OpenedCase, person: Person, *, actor: str = "", assigned_to: str | None = None) -> Case:
         return cls(case_id=opened.case_id, person_id=opened.person_id, person=person, opened_at=opened.opened_at,
                    municipality=opened.municipality, requests=opened.requests, status=opened.status,
-                   version=opened.version)
+                   version=opened.version, assigned_to=assigned_to or actor,
+                   writes=(Write(actor, AccessKind.CASE_OPEN, opened.opened_at),))
+
+    def _written(self, actor: str, action: AccessKind, at: datetime, subject: str | None = None,
+                 **changes: object) -> Case:
+        return replace(self, version=self.version + 1, writes=(*self.writes, Write(actor, action, at, subject)),
+                       **changes)  # type: ignore[arg-type]
+
+    def _require_open(self, doing: str) -> None:
+        if self.status is not CaseStatus.OPEN:
+            raise DomainRuleViolation(f"case {self.case_id} is closed: reopen it to {doing}", field="status")
+
+    def add_note(self, text: str, *, by: str, at: datetime) -> Case:
+        note = Note(str(uuid.uuid4()), _text(text, field="text", limit=NOTE_MAX), at, by)
+        return self._written(by, AccessKind.CASE_NOTE, at, note.note_id, notes=(*self.notes, note))
+
+    def add_follow_up(self, text: str, due_on: date, *, by: str, at: datetime) -> Case:
+        self._require_open("plan a follow-up")
+        if due_on < at.date():
+            raise DomainRuleViolation(f"the due date {due_on.isoformat()} is in the past", field="due_on")
+        follow_up = FollowUp(str(uuid.uuid4()), _text(text, field="text", limit=FOLLOW_UP_MAX), due_on, at, by)
+        return self._written(by, AccessKind.CASE_FOLLOW_UP, at, follow_up.follow_up_id,
+                             follow_ups=(*self.follow_ups, follow_up))
+
+    def complete_follow_up(self, follow_up_id: str, *, by: str, at: datetime) -> Case:
+        found = next((f for f in self.follow_ups if f.follow_up_id == follow_up_id), None)
+        if found is None:
+            raise NotFound(f"case {self.case_id} has no follow-up {follow_up_id}", field="follow_up_id")
+        if found.done:
+            return self
+        done = tuple(replace(f, done_at=at, done_by=by) if f is found else f for f in self.follow_ups)
+        return self._written(by, AccessKind.CASE_FOLLOW_UP_DONE, at, follow_up_id, follow_ups=done)
+
+    def add_request(self, category: str, description: str | None, *, facet_source: FacetSource, by: str,
+                    at: datetime, producer: str = "intake") -> tuple[Case, RequestLogged]:
+        """A request added to the open case, announced like those of the visit that opened it.
+        Raises UnknownCategory (a ValueError) for a category outside the table."""
+        self._require_open("add a request")
+        request = LoggedRequest(str(uuid.uuid4()), category, area_of(category), description or None)
+        event = RequestLogged(producer=producer, occurred_at=at, correlation_id=self.case_id,
+                              case_id=self.case_id, request_id=request.request_id, category=request.category,
+                              service_area=request.service_area, municipality=self.municipality,
+                              facets=facet_source.facets(at.date()))
+        return self._written(by, AccessKind.CASE_REQUEST, at, request.request_id,
+                             requests=(*self.requests, request)), event
+
+    def close(self, outcome: CaseOutcome, *, by: str, at: datetime) -> Case:
+        self._require_open("close it")
+        return self._written(by, AccessKind.CASE_CLOSE, at, outcome.value, status=CaseStatus.CLOSED,
+                             outcome=outcome, closed_at=at)
+
+    def reopen(self, *, by: str, at: datetime) -> Case:
+        if self.status is not CaseStatus.CLOSED:
+            raise DomainRuleViolation(f"case {self.case_id} is open already", field="status")
+        return self._written(by, AccessKind.CASE_REOPEN, at, status=CaseStatus.OPEN, outcome=None,
+                             closed_at=None)
+
+    def overdue_follow_ups(self, today: date) -> tuple[FollowUp, ...]:
+        return tuple(f for f in self.follow_ups if not f.done and f.due_on < today)
 
     @property
     def erased(self) -> bool:
         return self.erased_at is not None
 
-    def with_consent(self, consent: ConsentGiven) -> Case:
-        if self.person is None:
-            raise ValueError("an erased person has no consent to change")
-        return replace(self, person=self.person.with_consent(consent))
+    def erase_personal_data(self, now: datetime, *, actor: str = "") -> Case:
+        """LGPD erasure: the person and every free text (request descriptions, notes, follow-ups) go; what was
+        asked, where and when, and who did what, stay (counts, accountability)."""
+        return replace(self, person=None, erased_at=now, version=self.version + 1,
+                       requests=tuple(replace(r, description=None) for r in self.requests),
+                       notes=tuple(replace(n, text=ERASED_TEXT) for n in self.notes),
+                       follow_ups=tuple(replace(f, text=ERASED_TEXT) for f in self.follow_ups),
+                       writes=(*self.writes, Write(actor, AccessKind.PERSON_ERASE, now)))
 
-    def erase_personal_data(self, now: datetime) -> Case:
-        """LGPD erasure: the person and the free-text notes go; what was asked, where and when stays (counts)."""
-        return replace(self, person=None, erased_at=now,
-                       requests=tuple(replace(r, description=None) for r in self.requests))
 
-
-def partner_profile(case: Case, *, person: Person | None = None,
-                    now: datetime | None = None) -> tuple[PersonProfileUpserted, ...]:
-    """The person's profile for the partner network (restricted topic), only if the consent allows it: what the
-    serving agency needs to reach them, never their sensitive data. `person`: the person as known now, when
-    the case holds an older copy (a consent changed later shares the newest data under every case)."""
-    person = person or case.person
-    if person is None:
-        return ()
-    consent = person.consent.on(case.opened_at.date())
+def shared_profiles(person_id: str, person: Person, case_ids: list[str] | tuple[str, ...], *,
+                    now: datetime) -> tuple[PersonProfileUpserted, ...]:
+    """The person's profile for the partner network (restricted topic), once per case (the partner network links
+    each case's referrals to the person), only if the consent allows it: what the serving agency needs to reach
+    them, never their sensitive data."""
+    consent = person.consent.on(now.date())
     if not consent.allows_sharing_with_partners():
         return ()
-    return (PersonProfileUpserted(
-        producer="intake", occurred_at=now or case.opened_at, correlation_id=case.case_id, person_id=case.person_id,
-        case_id=case.case_id, full_name=person.full_name, birth_date=person.birth_date, sex=person.sex,
+    return tuple(PersonProfileUpserted(
+        producer="intake", occurred_at=now, correlation_id=case_id, person_id=person_id,
+        case_id=case_id, full_name=person.full_name, birth_date=person.birth_date, sex=person.sex,
         nationality=person.nationality, languages=list(person.languages),
         migratory_status=person.migratory_status,
         documents=[IdentityDocument(type=d.type, number=d.number) for d in person.documents], phone=person.phone,
         consent=ConsentRecord(legal_basis=consent.legal_basis, share_with_partners=consent.share_with_partners,
-                              recorded_at=consent.recorded_on, recorded_by=consent.recorded_by)),)
+                              recorded_at=consent.recorded_on, recorded_by=consent.recorded_by))
+        for case_id in case_ids)
+
+
+def partner_profile(case: Case, *, person: Person | None = None,
+                    now: datetime | None = None) -> tuple[PersonProfileUpserted, ...]:
+    """The profile shared for one case (see shared_profiles); `person`: the person as known now."""
+    person = person or case.person
+    if person is None:
+        return ()
+    return shared_profiles(case.person_id, person, [case.case_id], now=now or case.opened_at)
 
 
 @dataclass(frozen=True)
 class ConsentChanged:
-    """One case of the person after a consent change: its new state, the events it stores with it, and whether
-    the profile events it still holds must be scrubbed (sharing withdrawn: none of them may go out any more)."""
+    """A person after a consent change: the person, the events their record stores with it, and whether the
+    profile events it still holds must be scrubbed (sharing withdrawn: none of them may go out any more)."""
 
-    case: Case
+    person: Person
     events: tuple[CaseEvent, ...]
     scrub_profiles: bool
 
 
-def change_consent(case: Case, consent: ConsentGiven, *, newest: Person, is_newest: bool,
+def change_consent(person_id: str, person: Person, consent: ConsentGiven, *, case_ids: tuple[str, ...],
                    now: datetime) -> ConsentChanged:
-    """A new consent for the person of `case`, whose newest data is `newest`. Sharing on: every case shares the
-    newest profile again under its own id (the partner network links each case's referrals to the person).
-    Sharing off: the case's stored profiles are scrubbed, and the newest case stores a tombstone on the
-    compacted profiles topic, which makes referral delete its copy, as an erasure does."""
-    changed = case.with_consent(consent)
-    shared_person = newest.with_consent(consent)
+    """A new consent for a person. Sharing on: the profile is shared again under each of their cases. Sharing off:
+    the profiles their record still holds are scrubbed, and a tombstone on the compacted profiles topic makes
+    referral delete its copy, as an erasure does."""
+    changed = person.with_consent(consent)
     if consent.allows_sharing_with_partners():
-        return ConsentChanged(changed, partner_profile(changed, person=shared_person, now=now), scrub_profiles=False)
-    withdrawn: tuple[CaseEvent, ...] = (ProfileWithdrawn(case.person_id),) if is_newest else ()
-    return ConsentChanged(changed, withdrawn, scrub_profiles=True)
+        return ConsentChanged(changed, shared_profiles(person_id, changed, case_ids, now=now), scrub_profiles=False)
+    return ConsentChanged(changed, (ProfileWithdrawn(person_id),), scrub_profiles=True)

@@ -17,8 +17,7 @@ from enum import StrEnum
 
 import jellyfish
 
-from migradesk_intake.domain.case import Case
-from migradesk_intake.domain.person import Person
+from migradesk_intake.domain.person import Person, RegisteredPerson
 from migradesk_shared.contracts.vocabulary import DocumentType
 
 PARTICLES = frozenset({"da", "de", "do", "das", "dos", "del", "la", "las", "los", "y", "e", "van", "von", "di"})
@@ -141,14 +140,11 @@ class DuplicateCandidate:
     case_ids: tuple[str, ...]
 
 
-def candidates_among_cases(new: PersonRecord, cases: Iterable[Case], limit: int = 10) -> list[DuplicateCandidate]:
-    """Ranked candidates among the people of some cases (erased people are no one's twin)."""
-    people: dict[str, PersonRecord] = {}
-    cases_of: dict[str, list[str]] = {}
-    for case in cases:
-        if case.person is None:
-            continue
-        cases_of.setdefault(case.person_id, []).append(case.case_id)
-        people[case.person_id] = person_record(case.person_id, case.person)
-    return [DuplicateCandidate(candidate=c, person=people[c.person_id], case_ids=tuple(cases_of[c.person_id]))
-            for c in find_candidates(new, people.values(), limit=limit)]
+def candidates_among_people(new: PersonRecord, registered: Iterable[RegisteredPerson],
+                            limit: int = 10) -> list[DuplicateCandidate]:
+    """Ranked candidates among registered people (erased people are no one's twin)."""
+    people = {r.person_id: r for r in registered if r.person is not None}
+    records = [person_record(r.person_id, r.person) for r in people.values() if r.person is not None]
+    return [DuplicateCandidate(candidate=c, person=next(p for p in records if p.person_id == c.person_id),
+                               case_ids=people[c.person_id].case_ids)
+            for c in find_candidates(new, records, limit=limit)]

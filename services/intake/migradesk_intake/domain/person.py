@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 
 from migradesk_intake.domain.sensitive import NO_SENSITIVE_DATA, SensitiveData
@@ -54,7 +54,7 @@ class Document:
 @dataclass(frozen=True)
 class Person:
     """The person as registered at the desk. Personal data: it stays in intake, and goes to the partner agencies
-    only as the consent allows (see case.partner_profile)."""
+    only as the consent allows (see case.shared_profiles)."""
 
     full_name: str
     nationality: str
@@ -77,6 +77,57 @@ class Person:
 
     def with_consent(self, consent: ConsentGiven) -> Person:
         return replace(self, consent=consent, consent_history=(*self.consent_history, self.consent))
+
+
+# What a correction may change, by the names the pages and the API give them (consent has its own route, and its
+# history is never rewritten).
+CORRECTABLE_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(Person) if f.name not in {"consent", "consent_history"})
+
+
+def changed_fields(before: Person, after: Person) -> tuple[str, ...]:
+    """The fields of the person that differ, in the record's order."""
+    return tuple(f.name for f in fields(Person) if getattr(before, f.name) != getattr(after, f.name))
+
+
+def corrected(person: Person, correction: Person) -> Person:
+    """The person with the correctable fields of `correction`; the consent and its history stay as they are."""
+    return replace(correction, consent=person.consent, consent_history=person.consent_history)
+
+
+@dataclass(frozen=True)
+class PersonChange:
+    """One write of a person's record: which version it made, when, by whom, and which fields it changed (the
+    names only: the values before are not kept, so an erasure leaves nothing of them)."""
+
+    version: int
+    at: datetime
+    by: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RegisteredPerson:
+    """A person's own record, one for all their visits: the data the desk corrects in one place, its version
+    (every write of the person's data makes a new one, so a page that edits an older one is refused, not
+    silently overwritten), their cases (oldest first) and what changed when."""
+
+    person_id: str
+    person: Person | None  # None once erased
+    version: int
+    case_ids: tuple[str, ...] = ()
+    changes: tuple[PersonChange, ...] = ()
+    erased_at: datetime | None = None
+    registered_at: datetime | None = None
+
+    @property
+    def erased(self) -> bool:
+        return self.person is None
+
+    def changed_since(self, version: int) -> tuple[str, ...]:
+        """The fields written after `version`, each once, in the order they were first changed."""
+        names = (name for change in self.changes if change.version > version for name in change.fields)
+        return tuple(dict.fromkeys(names))
 
 
 AGE_BANDS: tuple[tuple[int, int | None, str], ...] = (

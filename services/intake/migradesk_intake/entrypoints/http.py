@@ -13,20 +13,40 @@ from migradesk_intake.adapters.views import (
     categories_view,
     change_consent_command,
     consent_change_view,
+    correct_person_command,
     erasure_view,
     find_duplicates_command,
     log_activity_command,
     open_case_command,
+    person_view,
 )
 from migradesk_intake.entrypoints.schemas import (
     ActivityIn,
     CaseOut,
+    CloseCaseIn,
     ConsentChangeIn,
     ConsentChangeOut,
     DuplicateCheckIn,
+    FollowUpIn,
+    NoteIn,
     OpenCaseIn,
+    PersonCorrectionIn,
+    PersonOut,
+    ReopenCaseIn,
+    RequestIn,
 )
-from migradesk_intake.service import ErasePerson, IntakeService, ReadCase
+from migradesk_intake.service import (
+    AddFollowUp,
+    AddNote,
+    AddRequest,
+    CloseCase,
+    CompleteFollowUp,
+    ErasePerson,
+    IntakeService,
+    ReadCase,
+    ReadPerson,
+    ReopenCase,
+)
 from migradesk_shared.auth import Principal, Role, requires
 
 DeskStaff = Annotated[Principal, Depends(requires(Role.STAFF, Role.ADMIN))]
@@ -43,7 +63,8 @@ def build_router() -> APIRouter:
 
     @router.post("/cases", status_code=201, response_model=CaseOut)
     async def open_case(payload: OpenCaseIn, request: Request, caller: DeskStaff) -> CaseOut:
-        case = await use_cases(request).open_case(open_case_command(payload, actor=caller.actor))
+        case = await use_cases(request).open_case(open_case_command(payload, actor=caller.actor,
+                                                                          staff=caller.subject))
         return case_view(case, with_person=False)
 
     @router.post("/persons/duplicate-candidates")
@@ -82,6 +103,57 @@ def build_router() -> APIRouter:
         service = use_cases(request)
         case = await service.read_case(ReadCase(case_id=case_id, actor=caller.actor))
         return case_view(case, with_person=True, referrals=await service.referral_statuses(case_id))
+
+    @router.get("/persons/{person_id}", response_model=PersonOut)
+    async def get_person(person_id: str, request: Request, caller: DeskStaff) -> PersonOut:
+        """The person's record: their data, its version (send it back with a correction) and their cases."""
+        registered = await use_cases(request).read_person(ReadPerson(person_id=person_id, actor=caller.actor))
+        return person_view(registered)
+
+    @router.patch("/persons/{person_id}", response_model=PersonOut)
+    async def correct_person(person_id: str, payload: PersonCorrectionIn, request: Request,
+                             caller: DeskStaff) -> PersonOut:
+        """Correct the person's data over the version read: 409 (with `details.changed`, the fields changed since,
+        and `details.current_version`) if someone changed it meanwhile; nothing is overwritten."""
+        registered = await use_cases(request).correct_person(
+            correct_person_command(person_id, payload, actor=caller.actor))
+        return person_view(registered)
+
+    @router.post("/cases/{case_id}/notes", status_code=201, response_model=CaseOut)
+    async def add_note(case_id: str, payload: NoteIn, request: Request, caller: DeskStaff) -> CaseOut:
+        case = await use_cases(request).add_note(AddNote(case_id, payload.text, actor=caller.actor))
+        return case_view(case, with_person=True)
+
+    @router.post("/cases/{case_id}/follow-ups", status_code=201, response_model=CaseOut)
+    async def add_follow_up(case_id: str, payload: FollowUpIn, request: Request, caller: DeskStaff) -> CaseOut:
+        case = await use_cases(request).add_follow_up(AddFollowUp(case_id, payload.text, payload.due_on,
+                                                                  actor=caller.actor))
+        return case_view(case, with_person=True)
+
+    @router.post("/cases/{case_id}/follow-ups/{follow_up_id}/done", response_model=CaseOut)
+    async def complete_follow_up(case_id: str, follow_up_id: str, request: Request, caller: DeskStaff) -> CaseOut:
+        case = await use_cases(request).complete_follow_up(CompleteFollowUp(case_id, follow_up_id,
+                                                                            actor=caller.actor))
+        return case_view(case, with_person=True)
+
+    @router.post("/cases/{case_id}/requests", status_code=201, response_model=CaseOut)
+    async def add_request(case_id: str, payload: RequestIn, request: Request, caller: DeskStaff) -> CaseOut:
+        """A request added to an open case; it is routed like those of the visit."""
+        case = await use_cases(request).add_request(AddRequest(case_id, payload.category, payload.description,
+                                                               actor=caller.actor))
+        return case_view(case, with_person=True)
+
+    @router.post("/cases/{case_id}/close", response_model=CaseOut)
+    async def close_case(case_id: str, payload: CloseCaseIn, request: Request, caller: DeskStaff) -> CaseOut:
+        """Close the case with an outcome, over the version read (409 if it changed since)."""
+        case = await use_cases(request).close_case(CloseCase(case_id, payload.outcome, payload.version,
+                                                             actor=caller.actor))
+        return case_view(case, with_person=True)
+
+    @router.post("/cases/{case_id}/reopen", response_model=CaseOut)
+    async def reopen_case(case_id: str, payload: ReopenCaseIn, request: Request, caller: DeskStaff) -> CaseOut:
+        case = await use_cases(request).reopen_case(ReopenCase(case_id, payload.version, actor=caller.actor))
+        return case_view(case, with_person=True)
 
     return router
 

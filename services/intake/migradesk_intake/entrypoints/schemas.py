@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from migradesk_intake.domain.case import CaseOutcome
 from migradesk_intake.domain.contact import PhoneFormatError, normalise_phone
 from migradesk_intake.domain.documents import DocumentFormatError, normalise_document
 from migradesk_intake.domain.sensitive import HEALTH_NOTE_MAX, HealthFlag, SexualOrientation
@@ -111,7 +112,9 @@ class SensitiveIn(Strict):
     sexual_orientation: SexualOrientationIn | None = None
 
 
-class PersonIn(Strict):
+class PersonDataIn(Strict):
+    """The person's data as the desk takes it down or corrects it (the consent has its own route once given)."""
+
     full_name: Name
     birth_date: date | None = None
     sex: Sex = Sex.NOT_INFORMED
@@ -123,7 +126,6 @@ class PersonIn(Strict):
     documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
     # Stored in E.164 (+5567999990000); a number without a country code is Brazilian.
     phone: Annotated[str, Field(max_length=40)] | None = None
-    consent: ConsentIn
     sensitive: SensitiveIn | None = None
 
     @field_validator("phone")
@@ -144,6 +146,17 @@ class PersonIn(Strict):
         return value
 
 
+class PersonIn(PersonDataIn):
+    consent: ConsentIn
+
+
+class PersonCorrectionIn(Strict):
+    """A correction of a person's data over the version the page showed (409 if someone changed it since)."""
+
+    version: int = Field(ge=1)
+    person: PersonDataIn
+
+
 class RequestIn(Strict):
     category: str
     description: Annotated[str, Field(max_length=2000)] | None = None
@@ -157,12 +170,44 @@ class RequestIn(Strict):
 
 
 class OpenCaseIn(Strict):
-    person: PersonIn
+    """A visit: a new person, or a registered one who returned (`existing_person_id`, found among the duplicate
+    candidates or by search), whose record stays as it is (corrections go through PATCH /api/persons/{id})."""
+
+    # Declared before `person`, whose check reads it.
+    existing_person_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    person: Annotated[PersonIn | None, Field(validate_default=True)] = None
     requests: list[RequestIn] = Field(min_length=1, max_length=20)
     # Could the desk attend the person in their own language (staff or an interpreter)? Dimension 4.
     attended_in_own_language: bool | None = None
-    # Staff link a returning person (found among the duplicate candidates) instead of creating a twin.
-    existing_person_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @field_validator("person")
+    @classmethod
+    def _one_person(cls, value: PersonIn | None, info: ValidationInfo) -> PersonIn | None:
+        linked = info.data.get("existing_person_id") is not None
+        if value is None and not linked:
+            raise PydanticCustomError("missing", "give the person, or existing_person_id (a registered person)")
+        if value is not None and linked:
+            raise PydanticCustomError("person_and_existing", "give the person or existing_person_id, not both: a "
+                                      "returning person's record is corrected with PATCH /api/persons/{id}")
+        return value
+
+
+class NoteIn(Strict):
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class FollowUpIn(Strict):
+    text: Annotated[str, Field(min_length=1, max_length=500)]
+    due_on: date
+
+
+class CloseCaseIn(Strict):
+    outcome: CaseOutcome
+    version: int = Field(ge=1)
+
+
+class ReopenCaseIn(Strict):
+    version: int = Field(ge=1)
 
 
 class ConsentChangeIn(Strict):
@@ -224,6 +269,32 @@ class ReferralStatusOut(BaseModel):
     status_at: datetime
 
 
+class NoteOut(BaseModel):
+    note_id: str
+    text: str
+    at: datetime
+    by: str
+
+
+class FollowUpOut(BaseModel):
+    follow_up_id: str
+    text: str
+    due_on: date
+    at: datetime
+    by: str
+    done_at: datetime | None = None
+    done_by: str | None = None
+
+
+class WriteOut(BaseModel):
+    """An entry of a case's timeline: who did what, when, to which part."""
+
+    actor: str
+    action: str
+    at: datetime
+    subject: str | None = None
+
+
 class CaseOut(BaseModel):
     case_id: str
     person_id: str
@@ -234,6 +305,27 @@ class CaseOut(BaseModel):
     requests: list[RequestOut]
     person: dict[str, object] | None = None
     referrals: list[ReferralStatusOut] = Field(default_factory=list)
+    assigned_to: str = ""
+    notes: list[NoteOut] = Field(default_factory=list)
+    follow_ups: list[FollowUpOut] = Field(default_factory=list)
+    outcome: str | None = None
+    closed_at: datetime | None = None
+    timeline: list[WriteOut] = Field(default_factory=list)
+
+
+class PersonChangeOut(BaseModel):
+    version: int
+    at: datetime
+    by: str
+    fields: list[str]
+
+
+class PersonOut(BaseModel):
+    person_id: str
+    version: int
+    person: dict[str, object]
+    case_ids: list[str]
+    changes: list[PersonChangeOut]
 
 
 Sector = Annotated[str, Field(pattern=r"^[a-z_]{2,40}$")]
