@@ -22,6 +22,7 @@ from migradesk_intake.adapters.passwords import Argon2Passwords, Passwords
 from migradesk_intake.adapters.repository import OUTBOX_COLLECTIONS, IntakeRepository, MongoIntakeRepository
 from migradesk_intake.entrypoints import consumers
 from migradesk_intake.entrypoints.account_pages import build_account_pages
+from migradesk_intake.entrypoints.case_pages import build_case_pages
 from migradesk_intake.entrypoints.http import build_router
 from migradesk_intake.entrypoints.identity import IntakeSessions
 from migradesk_intake.entrypoints.pages import build_pages, desk_pages
@@ -83,7 +84,8 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime is None and repository is not None:
             app.state.runtime, app.state.store = None, repository
-            app.state.service = IntakeService(repository, municipality=settings.municipality)
+            app.state.service = IntakeService(repository, municipality=settings.municipality,
+                                              timezone=settings.timezone)
             await start_accounts(app, account_service(accounts or InMemoryAccountRepository(),
                                                       sessions or InMemorySessionRepository()))
             yield
@@ -92,7 +94,7 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         # The repository tells the relay of every write with events, so they go out at once.
         repo = repository or MongoIntakeRepository(rt.db, on_write=rt.written)
         await repo.ensure_indexes()
-        app.state.service = IntakeService(repo, municipality=settings.municipality)
+        app.state.service = IntakeService(repo, municipality=settings.municipality, timezone=settings.timezone)
         consumers.subscribe(rt, app.state.service)
         service = account_service(accounts or MongoAccountRepository(rt.db), sessions or MongoSessionRepository(rt.db))
         await start_accounts(app, service)
@@ -119,5 +121,6 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
     app.add_middleware(SessionCookieMiddleware)
     pages.install_error_pages(app)
     app.include_router(build_pages(pages))
+    app.include_router(build_case_pages(pages))
     app.include_router(build_account_pages(pages))
     return app

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from migradesk_intake.adapters.repository import IntakeRepository
 from migradesk_intake.domain.activity import Activity, LoggedActivity, log_activity
@@ -206,11 +207,17 @@ def stale(kind: str, record_id: str, *, shown: int, current: int, changed: Seque
 
 class IntakeService:
     def __init__(self, repository: IntakeRepository, *, municipality: str,
-                 clock: Callable[[], datetime] = utc_now, duplicate_limit: int = 10) -> None:
+                 clock: Callable[[], datetime] = utc_now, duplicate_limit: int = 10,
+                 timezone: str = "America/Sao_Paulo") -> None:
         self.repository = repository
         self.municipality = municipality
         self._clock = clock
         self._duplicate_limit = duplicate_limit
+        self._zone = ZoneInfo(timezone)
+
+    def today(self) -> date:
+        """The date where the desk is (a follow-up due today is not in the past at 22:00 in Brazil)."""
+        return self._clock().astimezone(self._zone).date()
 
     # -- people ----------------------------------------------------------------------------------------------
 
@@ -423,7 +430,8 @@ class IntakeService:
     async def add_follow_up(self, command: AddFollowUp) -> Case:
         now = self._clock()
         return await self._change_case(command.case_id, lambda case: (
-            case.add_follow_up(command.text, command.due_on, by=command.actor, at=now), ()))
+            case.add_follow_up(command.text, command.due_on, by=command.actor, at=now,
+                               today=now.astimezone(self._zone).date()), ()))
 
     async def complete_follow_up(self, command: CompleteFollowUp) -> Case:
         now = self._clock()

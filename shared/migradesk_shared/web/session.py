@@ -247,13 +247,13 @@ class CsrfRejected(Forbidden):
     code = "csrf_failed"
 
 
-async def submitted_form(request: Request) -> dict[str, str]:
-    """The fields of a posted form (application/x-www-form-urlencoded), read once per request; the last value
-    of a repeated field. Nothing else is a form of ours: a JSON or multipart body gives no fields."""
-    cached: dict[str, str] | None = getattr(request.state, "submitted_form", None)
+async def submitted_fields(request: Request) -> list[tuple[str, str]]:
+    """The fields of a posted form (application/x-www-form-urlencoded) in order, repeated ones repeated, read
+    once per request. Nothing else is a form of ours: a JSON or multipart body gives no fields."""
+    cached: list[tuple[str, str]] | None = getattr(request.state, "submitted_fields", None)
     if cached is not None:
         return cached
-    form: dict[str, str] = {}
+    fields: list[tuple[str, str]] = []
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         body = bytearray()
@@ -261,9 +261,14 @@ async def submitted_form(request: Request) -> dict[str, str]:
             body += chunk
             if len(body) > MAX_FORM_BYTES:
                 raise PageRefused(PageRefused.TOO_LARGE, status_code=413)
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    request.state.submitted_form = form
-    return form
+        fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    request.state.submitted_fields = fields
+    return fields
+
+
+async def submitted_form(request: Request) -> dict[str, str]:
+    """The fields of a posted form, the last value of a repeated field (see submitted_fields)."""
+    return dict(await submitted_fields(request))
 
 
 async def csrf_token_sent(request: Request) -> str | None:

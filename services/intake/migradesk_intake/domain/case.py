@@ -221,9 +221,10 @@ class Case:
         note = Note(str(uuid.uuid4()), _text(text, field="text", limit=NOTE_MAX), at, by)
         return self._written(by, AccessKind.CASE_NOTE, at, note.note_id, notes=(*self.notes, note))
 
-    def add_follow_up(self, text: str, due_on: date, *, by: str, at: datetime) -> Case:
+    def add_follow_up(self, text: str, due_on: date, *, by: str, at: datetime, today: date | None = None) -> Case:
+        """`today`: the date where the desk is (by default `at`'s)."""
         self._require_open("plan a follow-up")
-        if due_on < at.date():
+        if due_on < (today or at.date()):
             raise DomainRuleViolation(f"the due date {due_on.isoformat()} is in the past", field="due_on")
         follow_up = FollowUp(str(uuid.uuid4()), _text(text, field="text", limit=FOLLOW_UP_MAX), due_on, at, by)
         return self._written(by, AccessKind.CASE_FOLLOW_UP, at, follow_up.follow_up_id,
