@@ -85,8 +85,6 @@ def test_a_referral_no_agency_could_take_needs_manual_routing() -> None:
         ReferralStatus.NEEDS_MANUAL_ROUTING, None, "req-1")
 
 
-def test_an_overdue_flag_changes_no_status() -> None:
-    assert status_change(ReferralOverdue(**at(60), deadline=T0 + timedelta(minutes=30))) is None
 
 
 def journey() -> list[Event]:
@@ -120,3 +118,21 @@ def test_a_redelivered_event_changes_nothing() -> None:
     held = {"ref-1": fold(events)}
     changes = [c for e in events if (c := status_change(e)) is not None]
     assert fold_changes(held, changes) == {}
+
+
+def overdue(minutes: int) -> ReferralOverdue:
+    return ReferralOverdue(**at(minutes), deadline=T0 + timedelta(minutes=minutes - 1))
+
+
+def test_an_overdue_flag_keeps_the_status_and_holds_until_the_next_change_whatever_the_order() -> None:
+    events: list[Event] = [created(0), ReferralAccepted(**at(1)), overdue(2)]
+    for order in itertools.permutations(events):
+        view = fold(list(order))
+        assert (view.status, view.request_id, view.agency_id, view.overdue) == (
+            ReferralStatus.ACCEPTED, "req-1", "ubs-1", True)
+    # Scheduled after the flag: no longer overdue, whatever order the four came in.
+    later = [*events, ReferralScheduled(**at(3), scheduled_for=T0 + timedelta(days=1))]
+    assert {(fold(list(order)).status, fold(list(order)).overdue) for order in itertools.permutations(later)} == {
+        (ReferralStatus.SCHEDULED, False)}
+    # Flagged again later: overdue again.
+    assert fold([*later, overdue(5)]).overdue

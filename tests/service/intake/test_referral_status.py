@@ -74,6 +74,10 @@ async def test_an_older_event_never_overwrites_a_newer_status(service: IntakeSer
     assert await service.record_referral_events([created("ref-1", "case-1", "req-1")]) == 1
     assert statuses(await service.referral_statuses("case-1")) == {
         "ref-1": ("req-1", "ubs-1", ReferralStatus.SCHEDULED, T0 + timedelta(minutes=10))}
-    # An overdue flag is no status of its own.
+    # An overdue flag is no status of its own: the status stays, flagged, and a redelivery changes nothing.
     overdue = ReferralOverdue(**life("ref-1", "case-1", 60), deadline=T0 + timedelta(minutes=30))
+    assert await service.record_referral_events([overdue]) == 1
     assert await service.record_referral_events([overdue]) == 0
+    [flagged] = await service.referral_statuses("case-1")
+    assert (flagged.status, flagged.status_at, flagged.overdue) == (
+        ReferralStatus.SCHEDULED, T0 + timedelta(minutes=10), True)

@@ -350,7 +350,8 @@ def referral_status_document(view: ReferralStatusView) -> dict[str, Any]:
     return {"_id": view.referral_id, "case_id": view.case_id, "request_id": view.request_id,
             "agency_id": view.agency_id, "service_area": view.service_area, "status": view.status.value,
             "status_at": view.status_at, "last_event_at": view.last_event_at.astimezone(UTC).isoformat(),
-            "last_event_id": view.last_event_id}
+            "last_event_id": view.last_event_id,
+            "overdue_at": view.overdue_at.astimezone(UTC).isoformat() if view.overdue_at else None}
 
 
 def referral_status_from_document(doc: dict[str, Any]) -> ReferralStatusView:
@@ -358,4 +359,5 @@ def referral_status_from_document(doc: dict[str, Any]) -> ReferralStatusView:
                               agency_id=doc.get("agency_id"), service_area=doc["service_area"],
                               status=ReferralStatus(doc["status"]), status_at=doc["status_at"],
                               last_event_at=datetime.fromisoformat(doc["last_event_at"]),
-                              last_event_id=doc["last_event_id"])
+                              last_event_id=doc["last_event_id"],
+                              overdue_at=datetime.fromisoformat(doc["overdue_at"]) if doc.get("overdue_at") else None)

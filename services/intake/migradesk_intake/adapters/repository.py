@@ -346,7 +346,8 @@ class MongoIntakeRepository:
             if held is not None:
                 guard = referral_status_document(held)
                 changed.append(ReplaceOne({"_id": held.referral_id, "last_event_at": guard["last_event_at"],
-                                           "last_event_id": guard["last_event_id"]}, referral_status_document(after)))
+                                           "last_event_id": guard["last_event_id"],
+                                           "overdue_at": guard["overdue_at"]}, referral_status_document(after)))
         if changed:
             result = await self.referral_status.bulk_write(changed, ordered=False)
             applied = applied and result.matched_count == len(changed)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from migradesk_shared.contracts.referral_events import (
     ReferralAccepted,
@@ -22,12 +22,16 @@ from migradesk_shared.contracts.referral_events import (
     ReferralLifecycleEvent,
     ReferralNeedsManualRouting,
     ReferralNoShow,
+    ReferralOverdue,
     ReferralReopened,
     ReferralScheduled,
     ReferralUnableToContact,
     RoutedRequest,
 )
 from migradesk_shared.contracts.vocabulary import ReferralStatus
+
+# The guard of a status not known yet (only an overdue flag was seen): older than any event.
+UNKNOWN = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The status each lifecycle event leaves a referral in (referral's state machine); a reopening names its own.
 LIFECYCLE_STATUSES: dict[type[ReferralLifecycleEvent], ReferralStatus] = {
@@ -56,6 +60,8 @@ class StatusChange:
     request_id: str | None = None
     # None when no agency could be chosen (needs manual routing).
     agency_id: str | None = None
+    # An overdue flag, not a status: the referral keeps its status and is overdue until a newer change.
+    overdue: bool = False
 
     @property
     def order(self) -> tuple[datetime, str]:
@@ -75,14 +81,23 @@ class ReferralStatusView:
     # The event the status came from: the guard that keeps an older event from overwriting a newer status.
     last_event_at: datetime
     last_event_id: str
+    # When referral last reported it past the deadline set for its agency (None: never). Kept apart from the
+    # status's own guard, so folding in any order gives the same flag.
+    overdue_at: datetime | None = None
 
     @property
     def order(self) -> tuple[datetime, str]:
         return self.last_event_at, self.last_event_id
 
+    @property
+    def overdue(self) -> bool:
+        """Reported overdue after its last change of status."""
+        return self.overdue_at is not None and self.overdue_at > self.last_event_at
+
 
 def status_change(event: object) -> StatusChange | None:
-    """The status an event reports, or None for an event that changes no status (an overdue flag)."""
+    """The status an event reports (an overdue flag keeps the status and marks it overdue), or None for an event
+    that says nothing of a status."""
     if isinstance(event, RoutedRequest):
         if isinstance(event, ReferralCreated):
             status, agency_id = ReferralStatus.PENDING, event.agency_id
@@ -93,6 +108,10 @@ def status_change(event: object) -> StatusChange | None:
         return StatusChange(referral_id=event.referral_id, case_id=event.case_id,
                             service_area=str(event.service_area), status=status, at=event.occurred_at,
                             event_id=event.event_id, request_id=event.request_id, agency_id=agency_id)
+    if isinstance(event, ReferralOverdue):
+        return StatusChange(referral_id=event.referral_id, case_id=event.case_id,
+                            service_area=str(event.service_area), status=ReferralStatus.PENDING,
+                            at=event.occurred_at, event_id=event.event_id, agency_id=event.agency_id, overdue=True)
     if isinstance(event, ReferralReopened):
         status = event.reopened_to
     elif isinstance(event, ReferralLifecycleEvent) and type(event) in LIFECYCLE_STATUSES:
@@ -105,7 +124,18 @@ def status_change(event: object) -> StatusChange | None:
 
 def apply_change(current: ReferralStatusView | None, change: StatusChange) -> ReferralStatusView:
     """The status after `change`: a change older than (or the same as) the one held leaves the status as it is,
-    though it may still fill in the request the held status did not know."""
+    though it may still fill in the request the held status did not know. An overdue flag only moves the time
+    the referral was last reported overdue."""
+    if change.overdue:
+        if current is None:
+            # Its status is not known yet: pending until an event says otherwise (any real one is newer).
+            return ReferralStatusView(referral_id=change.referral_id, case_id=change.case_id, request_id=None,
+                                      agency_id=change.agency_id, service_area=change.service_area,
+                                      status=ReferralStatus.PENDING, status_at=change.at, last_event_at=UNKNOWN,
+                                      last_event_id="", overdue_at=change.at)
+        if current.overdue_at is not None and current.overdue_at >= change.at:
+            return current
+        return replace(current, overdue_at=change.at)
     if current is not None and change.order <= current.order:
         if current.request_id is None and change.request_id is not None:
             return replace(current, request_id=change.request_id)
@@ -115,7 +145,8 @@ def apply_change(current: ReferralStatusView | None, change: StatusChange) -> Re
         request_id=change.request_id if change.request_id is not None
         else current.request_id if current is not None else None,
         agency_id=change.agency_id, service_area=change.service_area, status=change.status, status_at=change.at,
-        last_event_at=change.at, last_event_id=change.event_id)
+        last_event_at=change.at, last_event_id=change.event_id,
+        overdue_at=current.overdue_at if current is not None else None)
 
 
 def fold_changes(held: Mapping[str, ReferralStatusView], changes: Iterable[StatusChange]
