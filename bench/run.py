@@ -10,12 +10,15 @@
   (d) dashboard: the metrics summary read from rollups vs a naive $group over one document per request, at
       growing numbers of requests;
   (e) rebuild by replay (bench/replay.py): metrics' rebuild (`python -m migradesk_metrics rebuild`) from
-      offset 0 into an empty store vs a raw aiokafka drain of the same topics.
+      offset 0 into an empty store vs a raw aiokafka drain of the same topics;
+  (f) worklist and person search (bench/worklist.py): p50/p95 of worklist pages and searches over
+      BENCH_WORKLIST_SIZES stored cases and people (bulk-seeded through the index adapters), the ratio
+      largest/smallest, and a plain find_one by _id on the same store as the baseline.
 
 Sizes are env-overridable: BENCH_EVENTS, BENCH_REQUESTS, BENCH_DASHBOARD_SIZES, BENCH_STORED_SIZES, BENCH_RATES,
-BENCH_SECONDS, BENCH_BURST, BENCH_REPLAY_EVENTS, BENCH_STORE_SIZES (lists comma-separated); the defaults keep a
-run under about 20 minutes on 2 cores. BENCH_ONLY=a,e (and/or b, c, d, store) runs only those parts. Nothing here
-asserts a time: it prints ratios.
+BENCH_SECONDS, BENCH_BURST, BENCH_REPLAY_EVENTS, BENCH_STORE_SIZES, BENCH_WORKLIST_SIZES (lists comma-separated);
+the defaults keep a run under about 20 minutes on 2 cores. BENCH_ONLY=a,e (and/or b, c, d, f, store) runs only those
+parts. Nothing here asserts a time: it prints ratios.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from pymongo.errors import BulkWriteError
 
 from bench.e2e import bench_latency
 from bench.replay import bench_replay, desk_wide_counts, live_metrics_consumers
+from bench.worklist import bench_worklist
 from infra.local.paths import LOCAL_DIR, REPO_ROOT
 from infra.local.process import free_port, spawn, wait_http_ready
 from infra.local.services import start_service
@@ -314,8 +318,9 @@ async def main() -> None:
     # A rebuild replays a city's whole log: 10^5 events is a year of a large desk.
     replay_events = int(os.environ.get("BENCH_REPLAY_EVENTS", "100000"))
     store_sizes = sizes_from_env("BENCH_STORE_SIZES", "")
+    worklist_sizes = sizes_from_env("BENCH_WORKLIST_SIZES", "1000,100000")
     # BENCH_ONLY=a,e (letters of the list above, and "store") runs a part; all of them by default.
-    only = {part.strip() for part in os.environ.get("BENCH_ONLY", "a,b,c,d,e,store").split(",") if part.strip()}
+    only = {part.strip() for part in os.environ.get("BENCH_ONLY", "a,b,c,d,e,f,store").split(",") if part.strip()}
     run_name = f"bench-{uuid.uuid4().hex[:6]}"
     # `kill` (or `timeout`) must not leave a broker, a store and services running: cancelling this task runs
     # every clean-up below, as Ctrl-C does.
@@ -339,6 +344,9 @@ async def main() -> None:
                 say(line)
         if "e" in only:
             for line in await bench_replay(infra, replay_events):
+                say(line)
+        if "f" in only:
+            for line in await bench_worklist(client, worklist_sizes):
                 say(line)
         if "store" in only:
             await store_bench_hook(store_sizes)

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.infra, pytest.mark.slow]
 TINY = {"BENCH_EVENTS": "60", "BENCH_REQUESTS": "20", "BENCH_DASHBOARD_SIZES": "200",
         "BENCH_STORED_SIZES": "20,50", "BENCH_RATES": "5", "BENCH_SECONDS": "2", "BENCH_BURST": "20",
         "BENCH_REPLAY_EVENTS": "100", "BENCH_STORE_SIZES": "200", "BENCH_STORE_SECONDS": "0.2",
+        "BENCH_WORKLIST_SIZES": "50,100", "BENCH_WORKLIST_QUERIES": "5",
         # a tiny store drains in seconds; a stall must fail this test quickly, not after minutes
         "BENCH_STALL_SECONDS": "60"}
 
@@ -30,7 +31,8 @@ def test_a_tiny_benchmark_run_prints_every_labelled_line() -> None:
         return [line for line in lines if line.startswith(label) and all(w in line for w in words)]
 
     for label, word in (("(a) pipeline", "ratio"), ("(c) intake", "ratio"), ("    memory", "ratio"),
-                        ("(d) dashboard", "speed-up"), ("(e) replay", "ratio")):
+                        ("(d) dashboard", "speed-up"), ("(e) replay", "ratio"), ("(f) worklist", "ratio 100/50"),
+                        ("(f) worklist", "below 50 ms")):
         assert printed(label, word), (label, lines)
     # (b): a drained seeding, a latency line and a burst line per stored size, then ratios that were computed
     for stored in ("20", "50"):

@@ -57,3 +57,20 @@ def test_candidates_are_ranked_best_first() -> None:
 
 def test_normalisation() -> None:
     assert normalise_name("  JOSÉ   da\tSilva-Núñez ") == "jose da silva nunez"
+
+
+def test_each_reason_has_a_stable_code_in_the_same_order() -> None:
+    """Pages say the reasons in their own language from the codes; the English reasons stay as they were."""
+    old = PersonRecord("p1", "Jean-Baptiste Pierre", BORN, "HTI", ((DocumentType.PASSPORT, "HT123456"),))
+    new = PersonRecord("new", "jean baptiste  PIERRE", BORN, "HTI", ((DocumentType.PASSPORT, "ht-123456"),))
+    [candidate] = find_candidates(new, [old])
+    assert candidate.codes == ("same_document:passport", "same_name", "same_birth_date", "same_nationality")
+    assert candidate.reasons == ("same passport number", "same name (ignoring accents, case and spacing)",
+                                 "same birth date", "same nationality")
+    sounds = find_candidates(PersonRecord("new", "Yesica Gonsalez", BORN),
+                             [PersonRecord("p1", "Yésica González", BORN)])
+    assert [c.codes for c in sounds] == [("name_sounds_same", "same_birth_date")]
+    similar = find_candidates(PersonRecord("new", "Maria Fernanda Rojas", BORN, "VEN"),
+                              [PersonRecord("p1", "Maria Fernanda Rojo", BORN, "VEN")])
+    assert [c.codes for c in similar] == [("similar_name", "same_birth_date", "same_nationality")]
+    assert len(similar[0].codes) == len(similar[0].reasons) and similar[0].reasons[0].startswith("similar names (")

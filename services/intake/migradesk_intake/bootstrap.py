@@ -22,7 +22,7 @@ from migradesk_intake.adapters.passwords import Argon2Passwords, Passwords
 from migradesk_intake.adapters.repository import OUTBOX_COLLECTIONS, IntakeRepository, MongoIntakeRepository
 from migradesk_intake.entrypoints import consumers
 from migradesk_intake.entrypoints.account_pages import build_account_pages
-from migradesk_intake.entrypoints.case_pages import build_case_pages
+from migradesk_intake.entrypoints.case_pages import build_case_pages, build_worklist_page
 from migradesk_intake.entrypoints.http import build_router
 from migradesk_intake.entrypoints.identity import IntakeSessions
 from migradesk_intake.entrypoints.pages import build_pages, desk_pages
@@ -122,5 +122,6 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
     pages.install_error_pages(app)
     app.include_router(build_pages(pages))
     app.include_router(build_case_pages(pages))
+    app.include_router(build_worklist_page(pages))
     app.include_router(build_account_pages(pages))
     return app

@@ -40,6 +40,8 @@ from migradesk_intake.domain.person import (
     corrected,
 )
 from migradesk_intake.domain.referral_status import ReferralStatusView, fold_changes, status_change
+from migradesk_intake.domain.search import SearchablePerson, SearchHit
+from migradesk_intake.domain.worklist import DESK, WorklistEntry, WorklistQuery
 from migradesk_shared.contracts.categories import CATEGORIES, Category
 from migradesk_shared.contracts.vocabulary import LegalBasis
 from migradesk_shared.errors import Conflict, DomainRuleViolation, NotFound
@@ -194,8 +196,57 @@ class CaseFile:
     other_case_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class WorklistRow:
+    """A line of the worklist: the case as listed, with its person's name (None once erased)."""
+
+    entry: WorklistEntry
+    full_name: str | None
+
+
+@dataclass(frozen=True)
+class WorklistView:
+    rows: list[WorklistRow]
+    total: int
+    total_is_exact: bool
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SearchPeople:
+    text: str
+    actor: str
+    after: str | None = None
+    page_size: int = 20
+
+
+@dataclass(frozen=True)
+class FoundPerson:
+    hit: SearchHit
+    case_ids: tuple[str, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class PeopleFound:
+    people: list[FoundPerson]
+    next_cursor: str | None
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def searchable(person_id: str, person: Person) -> SearchablePerson:
+    return SearchablePerson(person_id=person_id, full_name=person.full_name, birth_date=person.birth_date,
+                            documents=tuple(d.number for d in person.documents), phone=person.phone)
+
+
+def worklist_entry(case: Case, *, overdue: bool) -> WorklistEntry:
+    return WorklistEntry(case_id=case.case_id, person_id=case.person_id, opened_at=case.opened_at,
+                         status=case.status.value,
+                         service_areas=frozenset(r.service_area.value if r.service_area else DESK
+                                                 for r in case.requests),
+                         assigned_to=case.assigned_to, overdue=overdue)
 
 
 def stale(kind: str, record_id: str, *, shown: int, current: int, changed: Sequence[str]) -> Conflict:
@@ -228,9 +279,19 @@ class IntakeService:
         return registered
 
     async def _index_person(self, registered: RegisteredPerson) -> None:
+        """The keys the person is found by, for duplicate candidates and for search (none once erased)."""
         person = registered.person
         keys = match_keys(person_record(registered.person_id, person)) if person is not None else []
         await self.repository.set_match_keys(registered.person_id, keys)
+        if person is not None:
+            await self.repository.search.put(searchable(registered.person_id, person))
+        else:
+            await self.repository.search.forget(registered.person_id)
+
+    async def _index_case(self, case: Case) -> None:
+        """The case as the worklist lists it; whether a referral is overdue comes from referral's events."""
+        held = await self.repository.worklist.get(case.case_id)
+        await self.repository.worklist.put(worklist_entry(case, overdue=held.overdue if held else False))
 
     async def open_case(self, command: OpenCase) -> Case:
         """Register a person's visit: the case with its requests, announced (de-identified) to referral and
@@ -267,6 +328,7 @@ class IntakeService:
         elif not await self.repository.attach_case(person_id, case.case_id, profile):
             raise NotFound(f"no person {person_id} is registered", field="existing_person_id")
         await self.repository.add_case(case, opened.events)
+        await self._index_case(case)
         return case
 
     async def read_person(self, command: ReadPerson) -> RegisteredPerson:
@@ -336,7 +398,7 @@ class IntakeService:
                 break
         else:
             raise Conflict(f"person {command.person_id} kept changing while being erased", field="person_id")
-        await self.repository.set_match_keys(registered.person_id, [])
+        await self._index_person(after)
         for case_id in registered.case_ids:
             await self._change_case(case_id, lambda case: (case.erase_personal_data(now, actor=command.actor), []),
                                     allow_erased=True)
@@ -418,6 +480,7 @@ class IntakeService:
             if changed is case:
                 return case
             if await self.repository.save_case(changed, events, expected_version=case.version):
+                await self._index_case(changed)
                 return changed
         raise Conflict(f"case {case_id} kept changing while it was written", field="case_id")
 
@@ -489,9 +552,50 @@ class IntakeService:
                 return 0
             if await self.repository.save_referral_statuses([(held.get(referral_id), after)
                                                              for referral_id, after in changed.items()]):
+                await self._mark_overdue({after.case_id for after in changed.values()})
                 return len(changed)
             # A status was changed meanwhile (another consumer, during a rebalance): fold over it again.
         raise Conflict("referral statuses kept changing while they were recorded", field="referral_id")
+
+    async def _mark_overdue(self, case_ids: set[str]) -> None:
+        """The worklist's overdue flag of each case whose referrals changed: set while one of them is overdue."""
+        for case_id in case_ids:
+            held = await self.repository.worklist.get(case_id)
+            if held is None:
+                continue  # a case of another desk, or not listed yet: _index_case reads the flag when it is
+            overdue = any(v.overdue for v in await self.repository.referral_statuses_of_case(case_id))
+            if overdue != held.overdue:
+                await self.repository.worklist.put(replace(held, overdue=overdue))
+
+    async def worklist(self, query: WorklistQuery, *, actor: str) -> WorklistView:
+        """A page of the worklist, with the names of the people listed (each a read of their data, audited in
+        one write)."""
+        page = await self.repository.worklist.page(query)
+        people = await self.repository.get_persons([e.person_id for e in page.entries])
+        names = {pid: r.person.full_name for pid, r in people.items() if r.person is not None}
+        now = self._clock()
+        await self.repository.record_accesses([
+            Access(actor=actor, action=AccessKind.PERSON_LISTED, subject_id=e.person_id, case_id=e.case_id, at=now)
+            for e in page.entries if e.person_id in names])
+        return WorklistView(rows=[WorklistRow(e, names.get(e.person_id)) for e in page.entries], total=page.total,
+                            total_is_exact=page.total_is_exact, next_cursor=page.next_cursor)
+
+    async def search_people(self, command: SearchPeople) -> PeopleFound:
+        """People found by name (accents, case and common misspellings forgiven), document number or phone,
+        best first, with their cases; each one shown is a read of their data, audited in one write."""
+        try:
+            found = await self.repository.search.search(command.text, after=command.after,
+                                                        page_size=command.page_size)
+        except ValueError as exc:
+            raise DomainRuleViolation(str(exc), field="q") from exc
+        people = await self.repository.get_persons([h.person_id for h in found.hits])
+        listed = [FoundPerson(h, people[h.person_id].case_ids) for h in found.hits
+                  if h.person_id in people and people[h.person_id].person is not None]
+        now = self._clock()
+        await self.repository.record_accesses([
+            Access(actor=command.actor, action=AccessKind.PERSON_LISTED, subject_id=f.hit.person_id,
+                   case_id=f.case_ids[-1] if f.case_ids else "", at=now) for f in listed])
+        return PeopleFound(people=listed, next_cursor=found.next_cursor)
 
     async def referral_statuses(self, case_id: str) -> list[ReferralStatusView]:
         """The live status of each referral of a case, those of one request together, in a stable order."""

@@ -157,3 +157,46 @@ def test_the_consent_is_changed_from_the_persons_page(browser: TestClient) -> No
     record = browser.get(f"/api/persons/{case['person_id']}", headers=API).json()
     assert record["person"]["consent"]["share_with_partners"] is False
     assert record["person"]["consent"]["recorded_by"] == "ana"
+
+
+def test_the_worklist_lists_filters_pages_and_finds_people(browser: TestClient) -> None:
+    cases = [opened(browser) for _ in range(3)]
+    other = browser.post("/api/cases", headers=API, json={"person": {**PERSON, "full_name": "María José Pérez",
+                                                                       "documents": []},
+                                                            "requests": [{"category": "sus_card"}]}).json()
+    page = browser.get("/cases")
+    assert page.status_code == 200 and "4 cases" in page.text
+    assert all(f'data-case="{c["case_id"]}"' in page.text for c in [*cases, other])
+    health = browser.get("/cases", params={"area": "health"}).text
+    assert f'data-case="{other["case_id"]}"' in health and f'data-case="{cases[0]["case_id"]}"' not in health
+    mine = browser.get("/cases", params={"staff": "bia"}).text  # the API's caller opened them
+    assert "4 cases" in mine
+    assert "0 cases" in browser.get("/cases", params={"staff": "ana"}).text
+    bad = browser.get("/cases", params={"older_than_days": "soon"})
+    assert bad.status_code == 422 and "Enter a whole number." in bad.text
+
+    found = browser.get("/cases", params={"q": "maria jose peres"})
+    assert found.status_code == 200 and f'data-person="{other["person_id"]}"' in found.text
+    assert f'href="/cases/{other["case_id"]}"' in found.text and "The name sounds the same" in found.text
+    assert "Nobody found" in browser.get("/cases", params={"q": "Zacarias Quintanilha"}).text
+
+
+def test_the_worklist_and_search_apis_page_and_name_a_bad_parameter(browser: TestClient) -> None:
+    cases = [opened(browser)["case_id"] for _ in range(3)]
+    first = browser.get("/api/cases", headers=API, params={"page_size": 2}).json()
+    assert [c["case_id"] for c in first["cases"]] == cases[:2] and first["total"] == 3 and first["next"]
+    assert first["cases"][0]["full_name"] == "Wilner Joseph" and first["cases"][0]["service_areas"] == ["education"]
+    rest = browser.get("/api/cases", headers=API, params={"page_size": 2, "after": first["next"]}).json()
+    assert [c["case_id"] for c in rest["cases"]] == cases[2:] and rest["next"] is None
+    newest = browser.get("/api/cases", headers=API, params={"order": "newest"}).json()
+    assert [c["case_id"] for c in newest["cases"]] == cases[::-1]
+    for params, field in (({"order": "sideways"}, "order"), ({"after": "garbage"}, "after"),
+                          ({"status": "lost"}, "status"), ({"page_size": 0}, "page_size")):
+        refused = browser.get("/api/cases", headers=API, params=params)
+        assert refused.status_code == 422, params
+        body = refused.json()
+        assert body.get("field") == field or body["errors"][0]["field"] == field, body
+    found = browser.get("/api/persons", headers=API, params={"q": "wilner josef"}).json()
+    # Three visits registered as three people (nobody linked them): three found, one case each.
+    assert [(p["full_name"], len(p["case_ids"])) for p in found["people"]] == [("Wilner Joseph", 1)] * 3
+    assert browser.get("/api/persons", headers=API, params={"q": ""}).status_code == 422

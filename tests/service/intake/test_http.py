@@ -184,6 +184,7 @@ def test_candidates_link_and_erasure(client: TestClient) -> None:
     [candidate] = check.json()["candidates"]
     assert candidate == {"person_id": created["person_id"], "score": 90, "strength": "probable",
                          "reasons": ["same name (ignoring accents, case and spacing)", "same birth date"],
+                         "reason_codes": ["same_name", "same_birth_date"],
                          "full_name": "Wilner Joseph", "birth_date": "1988-03-14", "nationality": "HTI",
                          "case_ids": [created["case_id"]]}
     linked = client.post("/api/cases", json={"existing_person_id": created["person_id"],

@@ -11,6 +11,8 @@ from typing import Any
 
 from migradesk_intake.adapters.mappers import StoredEvent, outbox_entries, scrub_profiles, stored_event, with_topics
 from migradesk_intake.adapters.repository import ACTIVITIES, CASES, PERSONS, OnWrite, StatusWrite, no_relay
+from migradesk_intake.adapters.search_index import InMemoryPersonSearchIndex, PersonSearchIndex
+from migradesk_intake.adapters.worklist import InMemoryWorklistIndex, WorklistIndex
 from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
@@ -53,6 +55,8 @@ class InMemoryIntakeRepository:
         self._match_keys: dict[str, set[str]] = {}  # person id -> keys
         self._accesses: list[Access] = []
         self._referral_status: dict[str, ReferralStatusView] = {}
+        self.worklist: WorklistIndex = InMemoryWorklistIndex()
+        self.search: PersonSearchIndex = InMemoryPersonSearchIndex()
         self._on_write = on_write
 
     async def ensure_indexes(self) -> None:
@@ -143,6 +147,9 @@ class InMemoryIntakeRepository:
 
     async def record_access(self, access: Access) -> None:
         self._accesses.append(access)
+
+    async def record_accesses(self, accesses: Sequence[Access]) -> None:
+        self._accesses.extend(accesses)
 
     async def accesses_to(self, person_id: str) -> list[Access]:
         return sorted((a for a in self._accesses if a.subject_id == person_id), key=lambda a: a.at)

@@ -35,6 +35,8 @@ from migradesk_intake.adapters.mappers import (
     with_topics,
     write_document,
 )
+from migradesk_intake.adapters.search_index import MongoPersonSearchIndex, PersonSearchIndex
+from migradesk_intake.adapters.worklist import MongoWorklistIndex, WorklistIndex
 from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
@@ -66,7 +68,11 @@ def no_relay(collection: str, doc_id: Any) -> None:
 
 class IntakeRepository(Protocol):
     """Where intake keeps people's records (with the look-up keys they are found by), cases, the access log,
-    activities and its read model of referrals. Every write of a record carrying events stores them with it."""
+    activities and its read model of referrals. Every write of a record carrying events stores them with it.
+    `worklist` and `search` are the indexes the desk lists cases and finds people by, on the same store."""
+
+    worklist: WorklistIndex
+    search: PersonSearchIndex
 
     async def ensure_indexes(self) -> None: ...
 
@@ -117,6 +123,10 @@ class IntakeRepository(Protocol):
 
     async def record_access(self, access: Access) -> None: ...
 
+    async def record_accesses(self, accesses: Sequence[Access]) -> None:
+        """Several reads at once (a page listing people), in one write."""
+        ...
+
     async def accesses_to(self, person_id: str) -> list[Access]:
         """The reads of a person's data, oldest first (their right to know who saw it)."""
         ...
@@ -160,9 +170,13 @@ class MongoIntakeRepository:
         # Intake's read model of referral's events: each referral's live status. De-identified, so an erasure
         # leaves it.
         self.referral_status = db["referral_status"]
+        self.worklist: WorklistIndex = MongoWorklistIndex(db)
+        self.search: PersonSearchIndex = MongoPersonSearchIndex(db)
         self._on_write = on_write
 
     async def ensure_indexes(self) -> None:
+        await self.worklist.ensure_indexes()
+        await self.search.ensure_indexes()
         await self.referral_status.create_index([("case_id", 1)])
         await self.match_keys.create_index([("key", 1)])
         await self.match_keys.create_index([("person_id", 1)])
@@ -298,6 +312,10 @@ class MongoIntakeRepository:
         # LGPD: every read of a person record is audited (who, when, what), ids only. Writes carry their audit
         # entry inside the document they change, in the same write.
         await self.audit.insert_one(access_document(access))
+
+    async def record_accesses(self, accesses: Sequence[Access]) -> None:
+        if accesses:
+            await self.audit.insert_many([access_document(a) for a in accesses])
 
     async def accesses_to(self, person_id: str) -> list[Access]:
         docs = await self.audit.find({"subject_id": person_id}).sort("at", 1).to_list()

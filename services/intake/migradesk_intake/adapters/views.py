@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 from migradesk_intake.adapters.mappers import erased_person_document, person_document
@@ -23,6 +24,7 @@ from migradesk_intake.domain.sensitive import (
     SensitiveData,
     SexualOrientationDeclared,
 )
+from migradesk_intake.domain.worklist import WorklistQuery
 from migradesk_intake.entrypoints.schemas import (
     CandidateOut,
     CaseOut,
@@ -32,10 +34,12 @@ from migradesk_intake.entrypoints.schemas import (
     DocumentIn,
     DuplicateCheckIn,
     FollowUpOut,
+    FoundPersonOut,
     InformationMaterialIn,
     NoteOut,
     OpenCaseIn,
     ParticipationEventIn,
+    PeopleOut,
     PersonChangeOut,
     PersonCorrectionIn,
     PersonDataIn,
@@ -45,6 +49,8 @@ from migradesk_intake.entrypoints.schemas import (
     RequestOut,
     SensitiveIn,
     TrainingIn,
+    WorklistCaseOut,
+    WorklistOut,
     WriteOut,
 )
 from migradesk_intake.service import (
@@ -55,9 +61,12 @@ from migradesk_intake.service import (
     FindDuplicates,
     LogActivity,
     OpenCase,
+    PeopleFound,
+    WorklistView,
 )
 from migradesk_shared.contracts.categories import Category
 from migradesk_shared.contracts.vocabulary import LegalBasis
+from migradesk_shared.errors import DomainRuleViolation
 
 # --- payloads -> commands -----------------------------------------------------------------------------------
 
@@ -180,8 +189,9 @@ def person_view(registered: RegisteredPerson) -> PersonOut:
 def candidates_view(found: list[DuplicateCandidate]) -> dict[str, Any]:
     return {"candidates": [CandidateOut(
         person_id=c.person.person_id, score=c.candidate.score, strength=c.candidate.strength.value,
-        reasons=list(c.candidate.reasons), full_name=c.person.full_name, birth_date=c.person.birth_date,
-        nationality=c.person.nationality, case_ids=sorted(c.case_ids)).model_dump(mode="json") for c in found]}
+        reasons=list(c.candidate.reasons), reason_codes=list(c.candidate.codes), full_name=c.person.full_name,
+        birth_date=c.person.birth_date, nationality=c.person.nationality,
+        case_ids=list(c.case_ids)).model_dump(mode="json") for c in found]}
 
 
 def consent_change_view(change: ConsentChange) -> ConsentChangeOut:
@@ -206,3 +216,35 @@ def activity_view(logged: LoggedActivity) -> dict[str, Any]:
 def categories_view(categories: list[Category]) -> dict[str, Any]:
     return {"categories": [{"code": c.code, "area": c.area.value if c.area else None, "label_pt": c.label_pt}
                            for c in categories]}
+
+
+def worklist_query(*, status: str, area: str | None, staff: str | None, overdue: bool, older_than_days: int | None,
+                   order: str, after: str | None, page_size: int, today: date) -> WorklistQuery:
+    """The worklist's query parameters -> its query; a bad one is refused naming the parameter."""
+    if order not in {"oldest", "newest"}:
+        raise DomainRuleViolation("order must be 'oldest' or 'newest'", field="order")
+    try:
+        return WorklistQuery(status=status, service_area=area or None, assigned_to=staff or None,
+                             overdue_only=overdue, oldest_first=order == "oldest", after=after or None,
+                             page_size=page_size,
+                             opened_before=today - timedelta(days=older_than_days - 1)
+                             if older_than_days else None)
+    except ValueError as exc:
+        message = str(exc)
+        named = message.split(" ", 1)[0]
+        raise DomainRuleViolation(message, field={"service_area": "area", "assigned_to": "staff"}.get(
+            named, named)) from exc
+
+
+def worklist_view(view: WorklistView) -> WorklistOut:
+    return WorklistOut(cases=[WorklistCaseOut(
+        case_id=r.entry.case_id, person_id=r.entry.person_id, full_name=r.full_name, opened_at=r.entry.opened_at,
+        status=r.entry.status, service_areas=sorted(r.entry.service_areas), assigned_to=r.entry.assigned_to,
+        overdue=r.entry.overdue) for r in view.rows], total=view.total, total_is_exact=view.total_is_exact,
+        next=view.next_cursor)
+
+
+def people_view(found: PeopleFound) -> PeopleOut:
+    return PeopleOut(people=[FoundPersonOut(
+        person_id=f.hit.person_id, full_name=f.hit.full_name, birth_date=f.hit.birth_date, score=f.hit.score,
+        reasons=list(f.hit.reasons), case_ids=list(f.case_ids)) for f in found.people], next=found.next_cursor)

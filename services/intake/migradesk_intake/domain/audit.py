@@ -15,6 +15,8 @@ class AccessKind(StrEnum):
     CONSENT_CHANGE = "person.consent"
     PERSON_REGISTER = "person.register"
     PERSON_READ = "person.read"
+    # Named in a list staff saw: the worklist, search results.
+    PERSON_LISTED = "person.listed"
     PERSON_CORRECT = "person.correct"
     # The writes of a case after it was opened: each is an entry of its timeline.
     CASE_NOTE = "case.note"

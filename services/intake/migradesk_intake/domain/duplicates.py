@@ -88,41 +88,51 @@ class Candidate:
     score: int
     strength: Strength
     reasons: tuple[str, ...] = field(default=())
+    # The same reasons as stable codes, in the same order, for pages that say them in their own language:
+    # same_document:<type>, same_name, name_sounds_same, similar_name, same_birth_date, same_nationality.
+    codes: tuple[str, ...] = field(default=())
 
 
 def score_pair(new: PersonRecord, existing: PersonRecord) -> Candidate | None:
     reasons: list[str] = []
+    codes: list[str] = []
     score = 0
     new_docs = {(t, normalise_document(n)) for t, n in new.documents}
     for doc_type, number in existing.documents:
         if (doc_type, normalise_document(number)) in new_docs:
             reasons.append(f"same {doc_type.value} number")
+            codes.append(f"same_document:{doc_type.value}")
             score = max(score, 100)
     same_birth = new.birth_date is not None and new.birth_date == existing.birth_date
     norm_new, norm_old = normalise_name(new.full_name), normalise_name(existing.full_name)
     if norm_new and norm_new == norm_old:
         reasons.append("same name (ignoring accents, case and spacing)")
+        codes.append("same_name")
         name_score = 60
     elif phonetic_key(new.full_name) and phonetic_key(new.full_name) == phonetic_key(existing.full_name):
         reasons.append("names sound the same")
+        codes.append("name_sounds_same")
         name_score = 50
     else:
         similarity = jellyfish.jaro_winkler_similarity(norm_new, norm_old)
         name_score = 35 if similarity >= 0.9 else 0
         if name_score:
             reasons.append(f"similar names ({similarity:.2f})")
+            codes.append("similar_name")
     if name_score:
         if same_birth:
             reasons.append("same birth date")
+            codes.append("same_birth_date")
             name_score += 30
         if new.nationality and new.nationality == existing.nationality:
             reasons.append("same nationality")
+            codes.append("same_nationality")
             name_score += 5
         score = max(score, name_score)
     if score < 65:
         return None
     strength = Strength.STRONG if score >= 100 else Strength.PROBABLE if score >= 85 else Strength.POSSIBLE
-    return Candidate(existing.person_id, min(score, 100), strength, tuple(reasons))
+    return Candidate(existing.person_id, min(score, 100), strength, tuple(reasons), tuple(codes))
 
 
 def find_candidates(new: PersonRecord, registered: Iterable[PersonRecord], limit: int = 10) -> list[Candidate]:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from migradesk_intake.adapters.views import person_of
+from migradesk_intake.adapters.views import person_of, worklist_query
 from migradesk_intake.domain.audit import AccessKind
 from migradesk_intake.domain.case import CaseOutcome
 from migradesk_intake.domain.person import RegisteredPerson
@@ -41,6 +41,7 @@ from migradesk_intake.service import (
     ReadCase,
     ReadPerson,
     ReopenCase,
+    SearchPeople,
 )
 from migradesk_shared.contracts.categories import CATEGORIES
 from migradesk_shared.contracts.vocabulary import LegalBasis, MigratoryStatus, ReferralStatus, Sex
@@ -430,3 +431,78 @@ def build_case_pages(pages: Pages) -> APIRouter:
 
     return router
 
+
+
+# --- the worklist and search -----------------------------------------------------------------------------
+
+# Search reasons as the search gives them (English, some with numbers) -> the page's words.
+SEARCH_REASON_LABELS: tuple[tuple[str, str], ...] = (
+    ("same name", N_("Same name")),
+    ("name sounds the same", N_("The name sounds the same")),
+    ("names sound the same", N_("Some of the names sound the same")),
+    ("similar name", N_("Similar name")),
+    ("same document number", N_("Same document number")),
+    ("same phone", N_("Same phone")),
+)
+ORDER_LABELS: dict[str, str] = {"oldest": N_("Oldest first"), "newest": N_("Newest first")}
+STATUS_LABELS: dict[str, str] = {"open": N_("Open cases"), "closed": N_("Closed cases")}
+
+
+def search_reason_label(reason: str) -> str:
+    """The catalog message of a search reason (the most specific that matches), else the reason as it is."""
+    for text, label in SEARCH_REASON_LABELS:
+        if reason == text or (text != "same name" and text in reason):
+            return label
+    return reason
+
+
+def build_worklist_page(pages: Pages) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/cases", response_class=HTMLResponse)
+    async def worklist(request: Request, user: DeskUser) -> HTMLResponse:
+        params = request.query_params
+        service = use_cases(request)
+        chosen: dict[str, Any] = {"status": params.get("status", "open"), "area": params.get("area", ""),
+                  "staff": params.get("staff", "").strip(), "overdue": params.get("overdue") == "1",
+                  "older_than_days": params.get("older_than_days", "").strip(),
+                  "order": params.get("order", "oldest"), "q": params.get("q", "").strip()}
+        errors: dict[str, PageError] = {}
+        view = found = None
+        if chosen["q"]:
+            try:
+                found = await service.search_people(SearchPeople(chosen["q"], actor=user.actor,
+                                                                 after=params.get("after") or None))
+            except DomainRuleViolation:
+                errors["q"] = PageError(FIELD_ERRORS["missing"], {})
+        else:
+            days: int | None = None
+            if chosen["older_than_days"]:
+                try:
+                    days = int(chosen["older_than_days"])
+                    if not 1 <= days <= 3650:
+                        raise ValueError(days)
+                except ValueError:
+                    errors["older_than_days"] = PageError(FIELD_ERRORS["int_parsing"], {})
+            if not errors:
+                try:
+                    query = worklist_query(status=chosen["status"], area=chosen["area"] or None,
+                                           staff=chosen["staff"] or None, overdue=chosen["overdue"],
+                                           older_than_days=days, order=chosen["order"],
+                                           after=params.get("after") or None, page_size=25, today=service.today())
+                    view = await service.worklist(query, actor=user.actor)
+                except DomainRuleViolation as exc:
+                    errors[exc.field or "status"] = PageError(FIELD_ERRORS["enum"], {})
+        kept = [(k, v) for k, v in params.multi_items() if k not in {"after", "lang"}]
+        next_url = None
+        cursor = (found.next_cursor if found else view.next_cursor if view else None)
+        if cursor:
+            next_url = "/cases?" + urlencode([*kept, ("after", cursor)])
+        return await pages.render(request, "worklist.html", {
+            "user": user, "chosen": chosen, "view": view, "found": found, "errors": errors, "next_url": next_url,
+            "first_url": "/cases?" + urlencode(kept) if params.get("after") else None,
+            "area_labels": {(area.value if area else "desk"): label for area, label in AREA_LABELS.items()},
+            "order_labels": ORDER_LABELS, "status_labels": STATUS_LABELS, "today": service.today(),
+            "reason_label": search_reason_label}, status_code=422 if errors else 200)
+
+    return router

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from migradesk_intake.adapters.views import (
     activity_view,
@@ -18,7 +18,10 @@ from migradesk_intake.adapters.views import (
     find_duplicates_command,
     log_activity_command,
     open_case_command,
+    people_view,
     person_view,
+    worklist_query,
+    worklist_view,
 )
 from migradesk_intake.entrypoints.schemas import (
     ActivityIn,
@@ -30,10 +33,12 @@ from migradesk_intake.entrypoints.schemas import (
     FollowUpIn,
     NoteIn,
     OpenCaseIn,
+    PeopleOut,
     PersonCorrectionIn,
     PersonOut,
     ReopenCaseIn,
     RequestIn,
+    WorklistOut,
 )
 from migradesk_intake.service import (
     AddFollowUp,
@@ -46,6 +51,7 @@ from migradesk_intake.service import (
     ReadCase,
     ReadPerson,
     ReopenCase,
+    SearchPeople,
 )
 from migradesk_shared.auth import Principal, Role, requires
 
@@ -103,6 +109,32 @@ def build_router() -> APIRouter:
         service = use_cases(request)
         case = await service.read_case(ReadCase(case_id=case_id, actor=caller.actor))
         return case_view(case, with_person=True, referrals=await service.referral_statuses(case_id))
+
+    @router.get("/cases", response_model=WorklistOut)
+    async def list_cases(request: Request, caller: DeskStaff, status: str = "open", area: str | None = None,
+                         staff: str | None = None, overdue: bool = False,
+                         older_than_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
+                         order: str = "oldest", after: str | None = None,
+                         page_size: Annotated[int, Query(ge=1, le=100)] = 25) -> WorklistOut:
+        """The worklist: cases by status, service area, assigned staff member, overdue referrals and age
+        (opened at least `older_than_days` days ago), oldest (or newest) first, a page at a time: pass `next`
+        back as `after`. Each name listed is an audited read."""
+        service = use_cases(request)
+        query = worklist_query(status=status, area=area, staff=staff, overdue=overdue,
+                               older_than_days=older_than_days, order=order, after=after, page_size=page_size,
+                               today=service.today())
+        return worklist_view(await service.worklist(query, actor=caller.actor))
+
+    @router.get("/persons", response_model=PeopleOut)
+    async def search_people(request: Request, caller: DeskStaff, q: Annotated[str, Query(min_length=1,
+                                                                                       max_length=200)],
+                            after: str | None = None,
+                            page_size: Annotated[int, Query(ge=1, le=100)] = 20) -> PeopleOut:
+        """People found by name (accents, case and common misspellings forgiven), document number or phone,
+        best first. Each one listed is an audited read."""
+        found = await use_cases(request).search_people(SearchPeople(q, actor=caller.actor, after=after,
+                                                                    page_size=page_size))
+        return people_view(found)
 
     @router.get("/persons/{person_id}", response_model=PersonOut)
     async def get_person(person_id: str, request: Request, caller: DeskStaff) -> PersonOut:

@@ -244,11 +244,12 @@ class CandidateOut(BaseModel):
     person_id: str
     score: int
     strength: str
-    reasons: list[str]
+    reasons: list[str]  # in English, for people reading the API
+    reason_codes: list[str]  # the same reasons, in the same order, as codes (domain/duplicates.py's Candidate)
     full_name: str
     birth_date: date | None
     nationality: str | None
-    case_ids: list[str]
+    case_ids: list[str]  # oldest first: the last one is their latest visit
 
 
 class RequestOut(BaseModel):
@@ -354,3 +355,36 @@ class InformationMaterialIn(Strict):
 
 
 ActivityIn = Annotated[TrainingIn | ParticipationEventIn | InformationMaterialIn, Field(discriminator="kind")]
+
+
+class WorklistCaseOut(BaseModel):
+    case_id: str
+    person_id: str
+    full_name: str | None  # None once the person was erased
+    opened_at: datetime
+    status: str
+    service_areas: list[str]
+    assigned_to: str
+    overdue: bool
+
+
+class WorklistOut(BaseModel):
+    cases: list[WorklistCaseOut]
+    total: int
+    total_is_exact: bool
+    # Pass as `after` for the next page; None on the last one.
+    next: str | None
+
+
+class FoundPersonOut(BaseModel):
+    person_id: str
+    full_name: str
+    birth_date: date | None
+    score: int
+    reasons: list[str]
+    case_ids: list[str]
+
+
+class PeopleOut(BaseModel):
+    people: list[FoundPersonOut]
+    next: str | None

@@ -1,0 +1,172 @@
+"""The person search index, in memory and on the real store: misspelt names, numbers, pages, erasure."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from migradesk_intake.adapters.search_index import (
+    PERSON_SEARCH,
+    PERSON_SEARCH_KEYS,
+    InMemoryPersonSearchIndex,
+    MongoPersonSearchIndex,
+    PersonSearchIndex,
+)
+from migradesk_intake.domain.search import SearchablePerson
+
+PEOPLE = [
+    SearchablePerson("p-jose", "José González", date(1988, 3, 2), ("123.456.789-00",), "+5567999998888"),
+    SearchablePerson("p-johana", "Johana Pérez", date(1995, 7, 9), ("V-12.345.678",), "+5567988887777"),
+    SearchablePerson("p-maria", "María Rodríguez", date(1979, 1, 30), ("FH123456",)),
+    SearchablePerson("p-jean", "Jean-Pierre Louis", date(1990, 12, 1), ("RD7654321",), "+5511977776666"),
+    SearchablePerson("p-marcos", "Marcos Mendes"),
+    SearchablePerson("p-maria2", "Maria Fernandes da Silva"),
+    SearchablePerson("p-wilner", "Wilner Jean-Baptiste"),
+]
+
+
+@pytest.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.infra)])
+def store(request: pytest.FixtureRequest) -> PersonSearchIndex:
+    if request.param == "mongo":
+        # Resolved only for this param, so the memory variants never start the broker and the store.
+        db: AsyncDatabase[dict[str, Any]] = request.getfixturevalue("intake_db")
+        return MongoPersonSearchIndex(db)
+    return InMemoryPersonSearchIndex()
+
+
+@pytest.fixture
+async def index(store: PersonSearchIndex) -> PersonSearchIndex:
+    await store.ensure_indexes()
+    return store
+
+
+@pytest.fixture
+async def people(index: PersonSearchIndex) -> list[SearchablePerson]:
+    for person in PEOPLE:
+        await index.put(person)
+    return PEOPLE
+
+
+@pytest.mark.parametrize(("typed", "person_id"), [
+    ("Jose Gonzales", "p-jose"),
+    ("Yohana Peres", "p-johana"),
+    ("Mariah Rodriges", "p-maria"),
+    ("Jean Piere", "p-jean"),
+    ("MARÍA RODRÍGUEZ", "p-maria"),
+    ("jose gonzalez", "p-jose"),
+])
+async def test_misspelt_names_find_the_person_first(index: PersonSearchIndex, people: list[SearchablePerson],
+                                                    typed: str, person_id: str) -> None:
+    page = await index.search(typed)
+    assert page.hits, typed
+    assert page.hits[0].person_id == person_id
+    registered = next(p for p in people if p.person_id == person_id)
+    assert page.hits[0].full_name == registered.full_name and page.hits[0].birth_date == registered.birth_date
+    assert 0 < page.hits[0].score <= 100 and page.hits[0].reasons
+
+
+async def test_a_name_not_registered_finds_no_one(index: PersonSearchIndex, people: list[SearchablePerson]) -> None:
+    assert (await index.search("Kwame Nkrumah")).hits == []
+
+
+@pytest.mark.parametrize(("typed", "person_id", "reason"), [
+    ("123.456.789-00", "p-jose", "same document number"),
+    ("12345678900", "p-jose", "same document number"),
+    ("v12345678", "p-johana", "same document number"),
+    ("FH-123456", "p-maria", "same document number"),
+    ("(67) 99999-8888", "p-jose", "same phone"),
+    ("+55 11 97777-6666", "p-jean", "same phone"),
+])
+async def test_numbers_find_the_person_with_or_without_punctuation(
+        index: PersonSearchIndex, people: list[SearchablePerson], typed: str, person_id: str, reason: str) -> None:
+    page = await index.search(typed)
+    assert [h.person_id for h in page.hits] == [person_id]
+    assert reason in page.hits[0].reasons
+
+
+async def test_a_common_name_pages_without_duplicates_or_omissions(index: PersonSearchIndex) -> None:
+    registered = [SearchablePerson(f"p-{i:02}", f"Maria {surname} Santos")
+                  for i, surname in enumerate(["Silva", "Souza", "Costa", "Lima", "Alves", "Rocha", "Dias",
+                                               "Gomes", "Lopes", "Nunes", "Ramos", "Pinto"])]
+    registered.append(SearchablePerson("p-other", "Joao Santos"))
+    for person in registered:
+        await index.put(person)
+    pages = [await index.search("Maria Santos", page_size=5)]
+    while pages[-1].next_cursor is not None:
+        assert len(pages) < 10
+        pages.append(await index.search("Maria Santos", page_size=5, after=pages[-1].next_cursor))
+    found = [h.person_id for p in pages for h in p.hits]
+    # the pair (Maria, Santos) gives more than a page: single names are not read, Joao Santos is not listed
+    assert [len(p.hits) for p in pages] == [5, 5, 2]
+    assert len(set(found)) == len(found) == 12
+    assert set(found) == {p.person_id for p in registered[:12]}
+    # when the pair gives less than a page, single names are read too and rank after both names heard
+    wide = await index.search("Maria Santos", page_size=20)
+    assert len(wide.hits) == 13 and wide.hits[-1].person_id == "p-other" and wide.next_cursor is None
+
+
+async def test_put_again_replaces_the_persons_keys(index: PersonSearchIndex, people: list[SearchablePerson]) -> None:
+    await index.put(SearchablePerson("p-jose", "José Gonzaga", documents=("999",), phone="+5567911112222"))
+    await index.put(SearchablePerson("p-jose", "José Gonzaga", documents=("999",), phone="+5567911112222"))
+    assert "p-jose" not in [h.person_id for h in (await index.search("Jose Gonzales")).hits
+                            if "name sounds the same" in h.reasons]
+    assert (await index.search("123.456.789-00")).hits == []
+    assert (await index.search("(67) 99999-8888")).hits == []
+    hits = (await index.search("Jose Gonzaga")).hits
+    assert [h.person_id for h in hits][:1] == ["p-jose"] and hits[0].full_name == "José Gonzaga"
+    assert [h.person_id for h in (await index.search("(67) 91111-2222")).hits] == ["p-jose"]
+
+
+async def test_a_blank_query_is_refused_naming_q(index: PersonSearchIndex) -> None:
+    with pytest.raises(ValueError, match=r"\bq\b"):
+        await index.search("  ")
+
+
+async def test_forget_leaves_nothing_of_the_person(index: PersonSearchIndex, people: list[SearchablePerson]) -> None:
+    await index.forget("p-jose")
+    await index.forget("p-jose")  # again: nothing left to do, no error
+    assert (await index.search("José González")).hits == []
+    assert (await index.search("123.456.789-00")).hits == []
+    assert (await index.search("Johana Perez")).hits[0].person_id == "p-johana"  # the others stay
+
+
+@pytest.mark.infra
+async def test_forget_removes_every_stored_document_of_the_person(intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    index = MongoPersonSearchIndex(intake_db)
+    await index.ensure_indexes()
+    for person in PEOPLE:
+        await index.put(person)
+
+    async def stored_mentions(person: SearchablePerson) -> list[Any]:
+        found = []
+        for name in (PERSON_SEARCH, PERSON_SEARCH_KEYS):
+            async for doc in intake_db[name].find({}):
+                if person.person_id in repr(doc) or person.full_name in repr(doc) \
+                        or any(d in repr(doc) for d in person.documents):
+                    found.append(doc)
+        return found
+
+    jose = PEOPLE[0]
+    assert len(await stored_mentions(jose)) > 5
+    await index.forget(jose.person_id)
+    assert await stored_mentions(jose) == []
+    assert await intake_db[PERSON_SEARCH_KEYS].find_one({"key": "doc:12345678900"}) is None
+    assert await intake_db[PERSON_SEARCH_KEYS].find_one({"key": "phone:99998888"}) is None
+    assert await intake_db[PERSON_SEARCH].find_one({"_id": PEOPLE[1].person_id}) is not None
+
+
+@pytest.mark.infra
+async def test_the_bulk_load_writes_what_put_writes(intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    index = MongoPersonSearchIndex(intake_db)
+    bulk = MongoPersonSearchIndex(intake_db.client[f"{intake_db.name}_bulk"])
+    try:
+        for person in PEOPLE:
+            await index.put(person)
+        await bulk.put_many(PEOPLE)
+        for mine, theirs in ((index.persons, bulk.persons), (index.keys, bulk.keys)):
+            assert await mine.find({}).sort("_id", 1).to_list() == await theirs.find({}).sort("_id", 1).to_list()
+    finally:
+        await intake_db.client.drop_database(f"{intake_db.name}_bulk")
