@@ -1,7 +1,8 @@
 """The desk page in a real browser (Debian's Chromium driven by Playwright) against the running services, in
 Portuguese (the default) and in the other languages of the desk: a staff member signs in, registers a visit with
 two requests and a document (nothing ticked in advance, the legal basis read out in the person's language),
-signs out, and the pages are closed."""
+signs out, and the pages are closed; and, in English, a person who returns is found while staff type and the
+visit is registered for them."""
 
 from __future__ import annotations
 
@@ -113,6 +114,22 @@ TEXTS = {
         username="Non itilizatè", password="Modpas",
         sign_in="Konekte", sign_out="Dekonekte", signed_in_as="Konekte kòm ana (Ekip resepsyon)",
         wrong_credentials="Non itilizatè oswa modpas la pa bon."),
+    # English is the catalogs' own text: new messages read like this in every language until translated.
+    "en": Texts(
+        tag="en", browser_locale="en", heading="Register a visit", full_name="Full name",
+        birth_date="Date of birth", nationality="Nationality", language="Preferred language",
+        in_language="Attended in the person's language", migratory_status="Migratory status",
+        request="Request {n}", category="Category", add_request="Add a request", document="Document {n}",
+        document_type="Type", number="Number", add_document="Add a document", phone="Phone",
+        basis_consent="Consent of the person (LGPD art. 7 I; art. 11 I for sensitive data)", share_yes="Yes, share",
+        staff="Staff member", register="Register", registered="Visit registered:",
+        birth_date_in_future="The date of birth cannot be in the future.",
+        check_fields="Check the fields marked with an error.",
+        basis_missing="Choose the legal basis on which the desk holds the person's data.",
+        cpf_invalid="This CPF is not valid: its check digits do not match. Check the number.",
+        username="Username", password="Password",
+        sign_in="Sign in", sign_out="Sign out", signed_in_as="Signed in as ana (Desk staff)",
+        wrong_credentials="Wrong username or password."),
 }
 
 
@@ -160,6 +177,13 @@ def request_row(page: Page, texts: Texts, n: int) -> Locator:
     return page.get_by_role("group", name=texts.request.format(n=n), exact=True)
 
 
+def registered_case_id(status: Locator) -> str:
+    """The case the result links to: "Visit registered: <case id>" and a link to the case's page."""
+    href = status.get_by_role("link").get_attribute("href")
+    assert href is not None and href.startswith("/cases/"), href
+    return href.removeprefix("/cases/")
+
+
 def fill_the_essentials(page: Page, texts: Texts, *, name: str, nationality: str, language: str,
                         category: str) -> None:
     """What every registration needs, chosen as staff do: nothing of it is filled in by the page."""
@@ -205,7 +229,8 @@ def test_staff_sign_in_register_a_visit_with_two_requests_and_a_document_and_sig
     page.get_by_role("button", name=texts.register, exact=True).click()
     status = page.get_by_role("status")
     expect(status).to_contain_text(texts.registered)
-    case_id = status.inner_text().rsplit(":", 1)[1].strip()
+    case_id = registered_case_id(status)
+    assert case_id in status.inner_text()
     case = httpx.get(f"{url}/api/cases/{case_id}", headers=tokens.staff).json()
     person = case["person"]
     assert person["full_name"] == "Wislande Jean-Baptiste" and person["nationality"] == "HTI"
@@ -315,4 +340,74 @@ def test_the_language_switcher_changes_the_page_and_is_remembered(
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.get_by_role("navigation", name="Idioma de la página").get_by_role("link", name="Español")
            ).to_have_attribute("aria-current", "true")
+    page.close()
+
+
+def test_a_returning_person_is_found_while_staff_type_and_the_visit_is_registered_for_them(
+        services: dict[str, ServiceProcess], browser: Browser, tokens: Tokens) -> None:
+    texts, url = TEXTS["en"], services["intake"].url
+    page = sign_in(browser, url, texts)
+    # The first visit: a new person, with a passport.
+    fill_the_essentials(page, texts, name="Jean-Baptiste Pierre", nationality="HTI", language="ht",
+                        category="sus_card")
+    page.get_by_label(texts.birth_date).fill("1985-02-03")
+    page.get_by_role("button", name=texts.add_document, exact=True).click()
+    document = page.get_by_role("group", name=texts.document.format(n=1), exact=True)
+    document.get_by_label(texts.document_type).select_option("passport")
+    document.get_by_label(texts.number).fill("HT8502031")
+    page.get_by_role("radio", name=texts.basis_consent, exact=True).check()
+    page.get_by_role("radio", name=texts.share_yes, exact=True).check()
+    page.get_by_role("button", name=texts.register, exact=True).click()
+    status = page.get_by_role("status")
+    expect(status).to_contain_text(texts.registered)
+    first_case_id = registered_case_id(status)
+    first = httpx.get(f"{url}/api/cases/{first_case_id}", headers=tokens.staff).json()
+
+    # The next visit, on a fresh form: the name typed another way, the same date of birth.
+    page.goto(f"{url}/")
+    page.get_by_label(texts.full_name).press_sequentially("jean baptiste  PIERRE")
+    page.get_by_label(texts.birth_date).fill("1985-02-03")
+    candidate = page.locator("#duplicates .candidate", has=page.get_by_text("Jean-Baptiste Pierre", exact=True))
+    expect(candidate).to_have_count(1)
+    expect(candidate).to_contain_text("Probably the same person")
+    expect(candidate.locator(".candidate__reasons li")).to_have_text([
+        "The same name (ignoring accents, capitals and spacing)", "The same date of birth"])
+    expect(candidate).to_contain_text("Born on February 3, 1985")
+    expect(candidate).to_contain_text("Earlier visits: 1")
+    last_case = candidate.get_by_role("link", name="Open their last case (opens a new tab)", exact=True)
+    expect(last_case).to_have_attribute("href", f"/cases/{first_case_id}")
+    expect(last_case).to_have_attribute("target", "_blank")
+    same = candidate.get_by_role("button", name="Same person: register this visit for them", exact=True)
+    expect(same).to_have_accessible_description("Jean-Baptiste Pierre")
+    same.press("Enter")  # by keyboard
+
+    # Linked: the person's fields are put away, and the page says for whom the visit is.
+    linked = page.locator("#linked-text")
+    expect(linked).to_have_text("This visit will be registered for Jean-Baptiste Pierre, already registered.")
+    expect(linked).to_be_focused()
+    for label in (texts.full_name, texts.birth_date, texts.nationality, texts.phone, texts.staff):
+        expect(page.get_by_label(label, exact=True)).to_be_hidden()
+    expect(page.get_by_role("radio")).to_have_count(0)  # no legal basis nor sharing to choose
+    expect(page.get_by_role("button", name=texts.add_document, exact=True)).to_be_hidden()
+    # Not the same person after all: the fields come back as typed; then it is, after all.
+    page.get_by_role("button", name="Not the same person", exact=True).click()
+    expect(page.get_by_label(texts.full_name, exact=True)).to_have_value("jean baptiste  PIERRE")
+    expect(same).to_be_focused()
+    same.click()
+    expect(page.get_by_label(texts.full_name, exact=True)).to_be_hidden()
+
+    request_row(page, texts, 1).get_by_label(texts.category).select_option("documentation")
+    page.get_by_role("button", name=texts.register, exact=True).click()
+    expect(status).to_contain_text(texts.registered)
+    open_case = status.get_by_role("link", name="Open the case", exact=True)
+    case_id = registered_case_id(status)
+    assert case_id != first_case_id
+    case = httpx.get(f"{url}/api/cases/{case_id}", headers=tokens.staff).json()
+    assert case["person_id"] == first["person_id"]
+    assert [r["category"] for r in case["requests"]] == ["documentation"]
+    assert case["person"]["full_name"] == "Jean-Baptiste Pierre"  # the record as it was
+    # The result's link opens the new case's page.
+    open_case.click()
+    expect(page).to_have_url(f"{url}/cases/{case_id}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Jean-Baptiste Pierre")
     page.close()
