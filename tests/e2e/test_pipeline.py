@@ -279,11 +279,14 @@ async def test_staff_see_duplicate_candidates_and_link_instead_of_creating_a_twi
                                                "documents": [{"type": "rnm", "number": "v123456a"}]})
         assert [c["strength"] for c in by_document.json()["candidates"]] == ["strong"]
 
-        linked = await client.post(f"{intake}/api/cases",
-                                   json={**case_payload(**person), "existing_person_id": first["person_id"]})
+        visit = case_payload(**person)
+        linked = await client.post(f"{intake}/api/cases", json={
+            "requests": visit["requests"], "existing_person_id": first["person_id"]})
         assert linked.status_code == 201 and linked.json()["person_id"] == first["person_id"]
-        unknown = await client.post(f"{intake}/api/cases",
-                                    json={**case_payload(), "existing_person_id": "no-such-person"})
+        record = (await client.get(f"{intake}/api/persons/{first['person_id']}")).json()
+        assert record["case_ids"] == [first["case_id"], linked.json()["case_id"]]
+        unknown = await client.post(f"{intake}/api/cases", json={
+            "requests": visit["requests"], "existing_person_id": "no-such-person"})
         assert unknown.status_code == 404 and unknown.json()["field"] == "existing_person_id"
 
 
