@@ -278,11 +278,12 @@ class IntakeService:
             raise NotFound(f"no person {person_id} is registered", field=field)
         return registered
 
-    async def _index_person(self, registered: RegisteredPerson) -> None:
-        """The keys the person is found by, for duplicate candidates and for search (none once erased)."""
+    async def _index_person(self, registered: RegisteredPerson, *, new: bool = False) -> None:
+        """The keys the person is found by, for duplicate candidates and for search (none once erased). `new`:
+        just registered, with no keys to replace."""
         person = registered.person
         keys = match_keys(person_record(registered.person_id, person)) if person is not None else []
-        await self.repository.set_match_keys(registered.person_id, keys)
+        await self.repository.set_match_keys(registered.person_id, keys, replace=not new)
         if person is not None:
             await self.repository.search.put(searchable(registered.person_id, person))
         else:
@@ -324,11 +325,12 @@ class IntakeService:
                                           case_ids=(case.case_id,), registered_at=now)
             await self.repository.add_person(registered, profile,
                                              write=Write(command.actor, AccessKind.PERSON_REGISTER, now))
-            await self._index_person(registered)
+            await self._index_person(registered, new=True)
         elif not await self.repository.attach_case(person_id, case.case_id, profile):
             raise NotFound(f"no person {person_id} is registered", field="existing_person_id")
         await self.repository.add_case(case, opened.events)
-        await self._index_case(case)
+        # A new case: nothing of referral's can be known of it yet.
+        await self.repository.worklist.put(worklist_entry(case, overdue=False))
         return case
 
     async def read_person(self, command: ReadPerson) -> RegisteredPerson:

@@ -99,7 +99,7 @@ class InMemoryIntakeRepository:
             self._on_write(PERSONS, registered.person_id)
         return True
 
-    async def set_match_keys(self, person_id: str, keys: Sequence[str]) -> None:
+    async def set_match_keys(self, person_id: str, keys: Sequence[str], *, replace: bool = True) -> None:
         self._match_keys[person_id] = set(keys)
         if not keys:
             del self._match_keys[person_id]

@@ -96,8 +96,9 @@ class IntakeRepository(Protocol):
         still holds are scrubbed first. False (nothing written) when it changed meanwhile or is gone."""
         ...
 
-    async def set_match_keys(self, person_id: str, keys: Sequence[str]) -> None:
-        """The keys the person is found by from now on (those they had before are dropped); none: forgotten."""
+    async def set_match_keys(self, person_id: str, keys: Sequence[str], *, replace: bool = True) -> None:
+        """The keys the person is found by from now on (those they had before are dropped, unless `replace` is
+        False: a person just registered has none); none: forgotten."""
         ...
 
     async def persons_matching(self, keys: Sequence[str], *, limit: int) -> list[RegisteredPerson]:
@@ -249,9 +250,10 @@ class MongoIntakeRepository:
             self._on_write(PERSONS, registered.person_id)
         return True
 
-    async def set_match_keys(self, person_id: str, keys: Sequence[str]) -> None:
+    async def set_match_keys(self, person_id: str, keys: Sequence[str], *, replace: bool = True) -> None:
         # Replaced, not merged: a corrected name must stop finding the person by the old one.
-        await self.match_keys.delete_many({"person_id": person_id})
+        if replace:
+            await self.match_keys.delete_many({"person_id": person_id})
         if keys:
             await self.match_keys.insert_many([{"_id": f"{key}|{person_id}", "key": key, "person_id": person_id}
                                                for key in dict.fromkeys(keys)], ordered=False)
