@@ -7,18 +7,28 @@ import pytest
 
 from migradesk_intake.domain.case import (
     Case,
+    CaseOutcome,
     FacetSource,
     ProfileWithdrawn,
     change_consent,
     open_case,
     partner_profile,
+    suggested_outcome,
 )
 from migradesk_intake.domain.person import Consent, ConsentGiven, Person, age_band
 from migradesk_intake.domain.sensitive import Declared, SensitiveData
 from migradesk_shared.contracts.case_events import CaseOpened, RequestLogged
 from migradesk_shared.contracts.categories import UnknownCategory
 from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
-from migradesk_shared.contracts.vocabulary import GenderIdentity, LegalBasis, MigratoryStatus, RaceColour, Sex
+from migradesk_shared.contracts.vocabulary import (
+    GenderIdentity,
+    LegalBasis,
+    MigratoryStatus,
+    RaceColour,
+    ReferralStatus,
+    Sex,
+)
+from migradesk_shared.errors import DomainRuleViolation
 
 SOURCE = FacetSource(nationality="HTI", sex=Sex.MALE, birth_date=date(2010, 6, 1),
                      migratory_status=MigratoryStatus.HUMANITARIAN_RECEPTION, language="ht")
@@ -119,3 +129,51 @@ def test_giving_the_sharing_shares_the_data_under_each_case_dated_by_the_change(
     assert isinstance(profile, PersonProfileUpserted)
     assert (profile.person_id, profile.phone, profile.occurred_at) == ("p1", "+50930000000", later)
     assert (profile.consent.recorded_at, profile.consent.recorded_by) == (later.date(), "bia")
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    ([], None),  # nothing referred: staff decide
+    ([ReferralStatus.COMPLETED, ReferralStatus.PENDING], None),  # one still under way
+    ([ReferralStatus.COMPLETED, ReferralStatus.ATTENDED], CaseOutcome.SERVED),
+    ([ReferralStatus.COMPLETED, ReferralStatus.DECLINED], CaseOutcome.PARTLY_SERVED),
+    ([ReferralStatus.DECLINED, ReferralStatus.CANCELLED], CaseOutcome.NOT_SERVED),
+    ([ReferralStatus.UNABLE_TO_CONTACT], CaseOutcome.UNREACHABLE),
+    ([ReferralStatus.NEEDS_MANUAL_ROUTING], None),
+])
+def test_the_outcome_is_suggested_once_every_referral_ended(statuses: list[ReferralStatus],
+                                                            expected: CaseOutcome | None) -> None:
+    assert suggested_outcome(statuses) is expected
+
+
+def test_each_write_of_a_case_makes_a_version_and_an_entry_of_its_timeline() -> None:
+    case = shared_case(True)
+    noted = case.add_note("  Came with her son.  ", by="ana", at=NOW)
+    planned = noted.add_follow_up("Call back", date(2026, 11, 30), by="ana", at=NOW)
+    [follow_up] = planned.follow_ups
+    done = planned.complete_follow_up(follow_up.follow_up_id, by="bob", at=NOW + timedelta(days=1))
+    closed = done.close(CaseOutcome.SERVED, by="bob", at=NOW + timedelta(days=2))
+    assert [c.version for c in (case, noted, planned, done, closed)] == [1, 2, 3, 4, 5]
+    assert noted.notes[0].text == "Came with her son."
+    assert [w.action.value for w in closed.writes[-4:]] == ["case.note", "case.follow_up", "case.follow_up_done",
+                                                            "case.close"]
+    assert done.complete_follow_up(follow_up.follow_up_id, by="bob", at=NOW) is done  # done once
+    with pytest.raises(DomainRuleViolation) as closed_already:
+        closed.add_request("sus_card", None, facet_source=FacetSource.of(case.person), by="ana", at=NOW)  # type: ignore[arg-type]
+    assert closed_already.value.field == "status"
+    with pytest.raises(DomainRuleViolation) as too_long:
+        case.add_note("x" * 4001, by="ana", at=NOW)
+    assert too_long.value.field == "text"
+    # Due "today" where the desk is, though UTC is already on the next day.
+    late_evening = datetime(2026, 11, 23, 1, tzinfo=UTC)
+    assert case.add_follow_up("Call", date(2026, 11, 22), by="ana", at=late_evening, today=date(2026, 11, 22))
+    with pytest.raises(DomainRuleViolation):
+        case.add_follow_up("Call", date(2026, 11, 22), by="ana", at=late_evening)
+
+
+def test_an_erasure_blanks_every_free_text_and_keeps_who_did_what() -> None:
+    case = shared_case(True).add_note("Her brother's address is…", by="ana", at=NOW)
+    case = case.add_follow_up("Visit at home", date(2026, 12, 1), by="ana", at=NOW)
+    erased = case.erase_personal_data(NOW, actor="dpo")
+    assert erased.person is None and all(r.description is None for r in erased.requests)
+    assert [n.text for n in erased.notes] == [""] and [f.text for f in erased.follow_ups] == [""]
+    assert [n.by for n in erased.notes] == ["ana"] and erased.writes[-1].actor == "dpo"
