@@ -4,6 +4,7 @@ someone changed since comes back as 409 with what changed, and nothing of theirs
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 from collections.abc import Iterator
@@ -116,6 +117,8 @@ def test_a_stale_correction_keeps_the_entries_and_shows_what_is_recorded_now(bro
     page = browser.get(person_path)
     assert page.status_code == 200 and 'value="Wilner Joseph"' in page.text
     token, shown = csrf(page.text), version_in(page.text, person_path)
+    shown_values = re.search(r'name="shown" value="([^"]+)"', page.text)
+    assert shown_values is not None
     # Meanwhile a colleague corrects the phone through the API, over the version it read.
     record = browser.get(f"/api/persons/{case['person_id']}", headers=API).json()
     fixed = {k: v for k, v in record["person"].items() if k not in {"consent", "consent_history"}}
@@ -124,21 +127,29 @@ def test_a_stale_correction_keeps_the_entries_and_shows_what_is_recorded_now(bro
     assert changed.status_code == 200, changed.text
     form = {"csrf_token": token, "version": shown, "full_name": "Wilner Joseph Pierre", "birth_date": "1988-03-14",
             "sex": "male", "nationality": "HTI", "preferred_language": "ht", "languages": ["fr", "es"],
-            "migratory_status": "acolhida_humanitaria", "phone": "(67) 99999-0000",
-            "document_type_0": "passport", "document_number_0": "HT1234567"}
+            "migratory_status": "acolhida_humanitaria", "phone": "+5567999990000",
+            "document_type_0": "passport", "document_number_0": "HT1234567",
+            "document_type_1": "cpf", "document_number_1": "52998224725",
+            "shown": html.unescape(shown_values.group(1))}
     stale = browser.post(person_path, data=form)
     assert stale.status_code == 409
     assert "Someone changed this person&#39;s data while you were editing it" in stale.text
     assert 'value="Wilner Joseph Pierre"' in stale.text  # what they typed is kept
     assert "Recorded now: +5567911112222" in stale.text
+    # The phone they did not touch now shows the colleague's: saving again does not undo it.
+    assert 'value="+5567911112222"' in stale.text
     kept = browser.get(f"/api/persons/{case['person_id']}", headers=API).json()
     assert kept["person"]["full_name"] == "Wilner Joseph" and kept["version"] == 2
     # Saved again over the version the refusal showed, it goes through.
-    saved = browser.post(person_path, data={**form, "csrf_token": csrf(stale.text),
-                                            "version": version_in(stale.text, person_path)})
+    shown_again = re.search(r'name="shown" value="([^"]+)"', stale.text)
+    assert shown_again is not None
+    saved = browser.post(person_path, data={**form, "phone": "+5567911112222", "csrf_token": csrf(stale.text),
+                                            "version": version_in(stale.text, person_path),
+                                            "shown": html.unescape(shown_again.group(1))})
     assert saved.status_code == 200 and "The person&#39;s data was saved." in saved.text
     after = browser.get(f"/api/persons/{case['person_id']}", headers=API).json()
     assert after["person"]["full_name"] == "Wilner Joseph Pierre" and after["version"] == 3
+    assert after["person"]["phone"] == "+5567911112222"  # the colleague's change stands
     assert after["person"]["sensitive"] == PERSON["sensitive"]  # the page does not touch sensitive data
     bad = browser.post(person_path, data={**form, "csrf_token": csrf(stale.text), "version": "3",
                                           "document_type_0": "cpf", "document_number_0": "529.982.247-24"})

@@ -6,6 +6,7 @@ changed", never applied over their change."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -216,18 +217,38 @@ def person_errors(exc: ValidationError) -> dict[str, PageError]:
 
 
 def person_entries(registered: RegisteredPerson) -> dict[str, Any]:
-    """The form's values for the person as recorded."""
+    """The form's values for the person as recorded (every document row, empty ones as "")."""
     person = registered.person
     assert person is not None
     entered: dict[str, Any] = {
         "full_name": person.full_name, "birth_date": person.birth_date.isoformat() if person.birth_date else "",
         "sex": person.sex.value, "nationality": person.nationality, "preferred_language": person.preferred_language,
-        "languages": [code for code in person.languages if code != person.preferred_language],
+        "languages": sorted(code for code in person.languages if code != person.preferred_language),
         "migratory_status": person.migratory_status.value, "phone": person.phone or ""}
-    for i, document in enumerate(person.documents[:DOCUMENT_ROWS]):
-        entered[f"document_type_{i}"] = document.type.value
-        entered[f"document_number_{i}"] = document.number
+    for i in range(DOCUMENT_ROWS):
+        document = person.documents[i] if i < len(person.documents) else None
+        entered[f"document_type_{i}"] = document.type.value if document else ""
+        entered[f"document_number_{i}"] = document.number if document else ""
     return entered
+
+
+def merged_entries(entered: dict[str, Any], shown: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """After a refused save: what the form shows again. A field staff left as it was shown takes what is
+    recorded now (someone else's change is not undone by saving again); a field they changed keeps their
+    value (the page shows what is recorded now beside it, for them to decide)."""
+    merged = dict(entered)
+    for name, now in recorded.items():
+        if name.startswith("document_type_"):
+            continue  # follows its number
+        mine = entered.get(name, "")
+        if name == "languages":
+            mine = sorted(code for code in mine if code != entered.get("preferred_language"))
+        if name in shown and mine == shown[name]:
+            merged[name] = now
+            if name.startswith("document_number_"):
+                row = name.removeprefix("document_number_")
+                merged[f"document_type_{row}"] = recorded.get(f"document_type_{row}", "")
+    return merged
 
 
 def build_case_pages(pages: Pages) -> APIRouter:
@@ -362,7 +383,8 @@ def build_case_pages(pages: Pages) -> APIRouter:
         return await pages.render(request, "person.html", {
             "user": user, "registered": registered, "person": registered.person,
             "entered": entered if entered is not None else person_entries(registered),
-            "recorded": person_entries(registered), "errors": errors or {}, "stale": stale,
+            "recorded": person_entries(registered), "shown": json.dumps(person_entries(registered)),
+            "errors": errors or {}, "stale": stale,
             "stale_fields": stale_fields or [],
             "version": version if version is not None else registered.version, "back_case": back,
             "countries": country_names(locale), "languages_offered": language_names(locale, gettext),
@@ -403,6 +425,12 @@ def build_case_pages(pages: Pages) -> APIRouter:
             gettext = pages.gettext((await pages.locale_of(request)).locale)
             changed = changes_text(gettext, list(exc.details.get("changed", [])), PERSON_FIELD_LABELS)
             fresh = await service.read_person(ReadPerson(person_id, actor=user.actor))
+            try:
+                shown_before = json.loads(form.get("shown", "{}"))
+            except ValueError:
+                shown_before = {}
+            entered = merged_entries(entered, shown_before if isinstance(shown_before, dict) else {},
+                                     person_entries(fresh))
             return await person_page(request, user, fresh, entered=entered, version=fresh.version,
                                      stale=PageError(STALE_PERSON, {"changes": changed}),
                                      stale_fields=list(exc.details.get("changed", [])), status_code=409)
