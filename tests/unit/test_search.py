@@ -12,6 +12,7 @@ from migradesk_intake.domain.search import (
     decode_cursor,
     encode_cursor,
     looks_like_number,
+    name_levels_of_query,
     number_keys,
     page_of,
     pair_keys_of_query,
@@ -142,3 +143,27 @@ def test_the_cursor_round_trips_and_pages_do_not_overlap() -> None:
 def test_a_bad_cursor_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="after"):
         decode_cursor(bad)
+
+
+def test_three_names_or_more_are_also_indexed_by_every_three_sounds() -> None:
+    keys = person_keys(SearchablePerson("p", "Maria Jose Perez Gonzalez"))
+    assert [k for k in keys if k.startswith("tri:")] == ["tri:JS|KNSLS|MR", "tri:JS|KNSLS|PRS", "tri:JS|MR|PRS",
+                                                        "tri:KNSLS|MR|PRS"]
+    assert [k for k in person_keys(SearchablePerson("p", "Ana Lima")) if k.startswith("tri:")] == []
+
+
+def test_a_name_query_reads_everything_first_then_pairs_then_tokens() -> None:
+    assert name_levels_of_query("maria jose peres") == [["tri:JS|MR|PRS"],
+                                                        ["pair:JS|MR", "pair:MR|PRS", "pair:JS|PRS"],
+                                                        ["tok:MR", "tok:JS", "tok:PRS"]]
+    assert name_levels_of_query("Maria Santos") == [["pair:MR|SNTS"], ["tok:MR", "tok:SNTS"]]
+    assert name_levels_of_query("Maria") == [["tok:MR"]]
+
+
+@pytest.mark.parametrize(("typed", "registered"), [
+    ("carles", "Charles"), ("josep", "Joseph"), ("josef", "Joseph"), ("stepanie", "Stéphanie"),
+    ("sancez", "Sánchez"), ("yimenez", "Jiménez"), ("royas", "Rojas"), ("castiyo", "Castillo"),
+    ("viyalba", "Villalba"), ("yhon", "Jhon"), ("daiana", "Dayana"), ("cavez", "Chávez"),
+])
+def test_the_slips_of_a_hurried_desk_do_not_change_the_sound(typed: str, registered: str) -> None:
+    assert sounds(typed) == sounds(registered)

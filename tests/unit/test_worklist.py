@@ -10,11 +10,12 @@ from migradesk_intake.domain.worklist import (
     WorklistEntry,
     WorklistQuery,
     choose_key,
+    day_member,
     days_in_order,
     decode_cursor,
     encode_cursor,
     entry_keys,
-    key_document_id,
+    member_position,
     plan_total,
     select_in_day,
 )
@@ -37,7 +38,8 @@ def test_an_entry_is_listed_under_its_status_each_area_its_staff_and_overdue() -
 def test_opened_at_is_kept_in_utc_so_the_same_instant_gives_the_same_keys() -> None:
     local = T0.astimezone(timezone(timedelta(hours=-3)))
     assert entry(at=local) == entry()
-    assert key_document_id("open", entry(at=local)) == "open|2026-11-23|2026-11-23T10:00:00.000000+00:00|c1"
+    assert day_member(entry(at=local)) == "2026-11-23T10:00:00.000000+00:00|c1"
+    assert member_position("2026-11-23", day_member(entry(at=local))) == entry().position
 
 
 @pytest.mark.parametrize(("field", "kwargs"), [

@@ -15,6 +15,7 @@ from migradesk_intake.adapters.search_index import (
     MongoPersonSearchIndex,
     PersonSearchIndex,
 )
+from migradesk_intake.domain.duplicates import normalise_document
 from migradesk_intake.domain.search import SearchablePerson
 
 PEOPLE = [
@@ -145,7 +146,8 @@ async def test_forget_removes_every_stored_document_of_the_person(intake_db: Asy
         for name in (PERSON_SEARCH, PERSON_SEARCH_KEYS):
             async for doc in intake_db[name].find({}):
                 if person.person_id in repr(doc) or person.full_name in repr(doc) \
-                        or any(d in repr(doc) for d in person.documents):
+                        or any(d in repr(doc) or normalise_document(d) in repr(doc) for d in person.documents) \
+                        or (person.phone and person.phone[-8:] in repr(doc)):
                     found.append(doc)
         return found
 
@@ -153,8 +155,8 @@ async def test_forget_removes_every_stored_document_of_the_person(intake_db: Asy
     assert len(await stored_mentions(jose)) > 5
     await index.forget(jose.person_id)
     assert await stored_mentions(jose) == []
-    assert await intake_db[PERSON_SEARCH_KEYS].find_one({"key": "doc:12345678900"}) is None
-    assert await intake_db[PERSON_SEARCH_KEYS].find_one({"key": "phone:99998888"}) is None
+    assert await intake_db[PERSON_SEARCH_KEYS].find_one({"_id": "doc:12345678900"}) is None
+    assert await intake_db[PERSON_SEARCH_KEYS].find_one({"_id": "phone:99998888"}) is None
     assert await intake_db[PERSON_SEARCH].find_one({"_id": PEOPLE[1].person_id}) is not None
 
 
@@ -170,3 +172,38 @@ async def test_the_bulk_load_writes_what_put_writes(intake_db: AsyncDatabase[dic
             assert await mine.find({}).sort("_id", 1).to_list() == await theirs.find({}).sort("_id", 1).to_list()
     finally:
         await intake_db.client.drop_database(f"{intake_db.name}_bulk")
+
+
+async def test_a_corrected_name_is_no_longer_found_by_the_old_one(index: PersonSearchIndex) -> None:
+    await index.put(SearchablePerson("p-x", "Yelitza Quispe Mamani", documents=("FH1",)))
+    assert [h.person_id for h in (await index.search("Yelitza Quispe Mamani")).hits] == ["p-x"]
+    await index.put(SearchablePerson("p-x", "Roselène Toussaint", documents=("FH1",)))
+    for old in ("Yelitza Quispe Mamani", "Yelitza Quispe", "Quispe Mamani", "Yelitza"):
+        assert (await index.search(old)).hits == [], old
+    assert [h.person_id for h in (await index.search("Roselene Tousaint")).hits] == ["p-x"]
+
+
+@pytest.mark.infra
+async def test_an_interrupted_put_leaves_nothing_that_put_or_forget_do_not_clean(
+        intake_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    index = MongoPersonSearchIndex(intake_db)
+    await index.put(PEOPLE[0])
+    corrected = SearchablePerson("p-jose", "José Gonzaga", documents=("999",))
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(index.persons, "replace_one", crash)
+    with pytest.raises(RuntimeError):
+        await index.put(corrected)
+    monkeypatch.undo()
+    await index.put(corrected)
+    assert (await index.search("123.456.789-00")).hits == []
+    assert [h.full_name for h in (await index.search("José Gonzaga")).hits] == ["José Gonzaga"]
+    monkeypatch.setattr(index.persons, "replace_one", crash)
+    with pytest.raises(RuntimeError):
+        await index.put(PEOPLE[0])
+    monkeypatch.undo()
+    await index.forget("p-jose")
+    assert await intake_db[PERSON_SEARCH].count_documents({}) == 0
+    assert [d async for d in intake_db[PERSON_SEARCH_KEYS].find({"m": {"$ne": []}})] == []

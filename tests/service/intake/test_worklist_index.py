@@ -12,6 +12,7 @@ from migradesk_intake.adapters.worklist import (
     WORKLIST,
     WORKLIST_DAYS,
     WORKLIST_KEYS,
+    WORKLIST_MONTHS,
     InMemoryWorklistIndex,
     MongoWorklistIndex,
     WorklistIndex,
@@ -155,9 +156,9 @@ async def test_an_overdue_flag_moves_the_case_into_and_out_of_the_overdue_list(
 async def snapshot(index: WorklistIndex) -> Any:
     if isinstance(index, MongoWorklistIndex):
         return [sorted([d async for d in c.find({})], key=lambda d: str(d["_id"]))
-                for c in (index.cases, index.keys, index.days)]
+                for c in (index.cases, index.keys, index.days, index.months)]
     assert isinstance(index, InMemoryWorklistIndex)
-    return repr((index.cases, index.keys, index.days))
+    return repr((index.cases, index.keys, index.days, index.months))
 
 
 async def test_putting_the_same_entry_twice_changes_nothing(index: WorklistIndex) -> None:
@@ -207,21 +208,59 @@ async def test_the_stored_documents_are_the_ones_described(intake_db: AsyncDatab
     await index.ensure_indexes()
     entry = make(5)
     await index.put(entry)
-    keys = await intake_db[WORKLIST_KEYS].find({"key_day": f"open|staff:{entry.assigned_to}|{entry.day}"}).to_list()
-    assert [k["_id"] for k in keys] == [f"open|staff:{entry.assigned_to}|{entry.day}|{entry.opened_iso}|"
-                                        f"{entry.case_id}"]
-    directory = await intake_db[WORKLIST_DAYS].find_one({"_id": "open"})
-    assert directory is not None and directory["days"] == {entry.day: 1}
+    day = await intake_db[WORKLIST_KEYS].find_one({"_id": f"open|staff:{entry.assigned_to}|{entry.day}"})
+    assert day == {"_id": f"open|staff:{entry.assigned_to}|{entry.day}", "e": [f"{entry.opened_iso}|{entry.case_id}"]}
+    month = await intake_db[WORKLIST_DAYS].find_one({"_id": f"open|{entry.day[:7]}"})
+    assert month == {"_id": f"open|{entry.day[:7]}", "days": {entry.day: 1}}
+    summary = await intake_db[WORKLIST_MONTHS].find_one({"_id": "open"})
+    assert summary == {"_id": "open", "months": {entry.day[:7]: 1}}
     case = await intake_db[WORKLIST].find_one({"_id": entry.case_id})
-    assert case is not None and "pending" not in case
+    assert case == {"_id": entry.case_id, "w": "\x1f".join([entry.opened_iso, "open", "\x1e".join(sorted(
+        entry.service_areas)), entry.assigned_to, "1" if entry.overdue else "0", entry.person_id])}
     # the bulk load writes the same documents as put
     other = MongoWorklistIndex(intake_db.client[f"{intake_db.name}_bulk"])
     try:
         await other.put_many([entry])
         assert await other.keys.find({}).sort("_id", 1).to_list() == \
             await index.keys.find({}).sort("_id", 1).to_list()
-        assert await other.days.find({}).sort("_id", 1).to_list() == \
-            await index.days.find({}).sort("_id", 1).to_list()
+        for mine, theirs in ((index.days, other.days), (index.months, other.months)):
+            assert await theirs.find({}).sort("_id", 1).to_list() == await mine.find({}).sort("_id", 1).to_list()
         assert await other.get(entry.case_id) == entry
     finally:
         await intake_db.client.drop_database(f"{intake_db.name}_bulk")
+    # closing it moves its members: nothing is left under the open keys of that day
+    await index.put(WorklistEntry(**{**entry.__dict__, "status": "closed"}))
+    assert (await intake_db[WORKLIST_KEYS].find_one({"_id": f"open|{entry.day}"}) or {}).get("e") == []
+    assert (await intake_db[WORKLIST_KEYS].find_one({"_id": f"closed|{entry.day}"}) or {}).get("e") == \
+        [f"{entry.opened_iso}|{entry.case_id}"]
+
+
+@pytest.mark.infra
+async def test_the_bulk_load_adds_to_day_documents_already_there(intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    index = MongoWorklistIndex(intake_db)
+    entries = [make(i) for i in range(60)]
+    await index.put_many(entries[:30])
+    await index.put_many(entries[30:])
+    for query in (WorklistQuery(page_size=7), WorklistQuery(service_area="health", page_size=5, oldest_first=False),
+                  WorklistQuery(assigned_to="ana", overdue_only=True)):
+        listed, pages = await all_pages(index, query)
+        assert listed == expected(entries, query)
+        assert pages[0].total >= len(listed)
+
+
+@pytest.mark.parametrize("oldest_first", [True, False])
+async def test_pages_cross_months_and_opened_before_counts_part_of_a_month(
+        index: WorklistIndex, oldest_first: bool) -> None:
+    entries = [WorklistEntry(**{**make(i).__dict__, "opened_at": T0 + timedelta(days=9 * i, hours=i % 5)})
+               for i in range(40)]  # one case every 9 days, about a year
+    for entry in entries:
+        await index.put(entry)
+    for query in (WorklistQuery(page_size=6, oldest_first=oldest_first),
+                  WorklistQuery(page_size=4, oldest_first=oldest_first, opened_before=date(2027, 3, 15)),
+                  WorklistQuery(page_size=3, oldest_first=oldest_first, service_area="health",
+                                opened_before=date(2027, 6, 2)),
+                  WorklistQuery(page_size=2, oldest_first=oldest_first, assigned_to="bia", overdue_only=True)):
+        listed, pages = await all_pages(index, query)
+        assert listed == expected(entries, query)
+        if pages[0].total_is_exact:
+            assert pages[0].total == len(listed)

@@ -1,35 +1,54 @@
 """The worklist index (domain.worklist) on the MongoDB-compatible store, and in memory for the tests.
 
-Three collections:
+Four collections (short field names and packed text, to keep documents small: the store's cost is mostly per
+document and per value read):
 
-- ``worklist``: ``{_id: case_id, entry: {...}}``, the entry as last put (what `get` returns and what the next
-  `put` compares against), and ``pending`` while a put is under way (see below);
-- ``worklist_keys``: one document per key of an entry, ``{_id: "<key>|<day>|<opened_at iso>|<case_id>",
-  key_day: "<key>|<day>", entry: {...}}``, indexed on ``key_day``: a day of a key is one indexed equality;
-- ``worklist_days``: per key, ``{_id: key, days: {"2026-11-23": n, ...}}``, kept with ``$inc`` (atomic per
-  document in the patched store), so a page reads one small directory, skips empty days, and sums `total`.
+- ``worklist``: one document per case, the entry as last put (what `get` returns, what the next `put` compares
+  against, and what a page returns), packed in one text value (`entry_document`): ``{_id: case_id,
+  w: "<opened_at iso>\\x1f<status>\\x1f<areas joined by \\x1e>\\x1f<assigned_to>\\x1f<1|0 overdue>\\x1f<person_id>"}``;
+  while a put is under way it also holds ``pending`` (the "<key>|<day>" pairs the put touches) and ``next``
+  (the entry being put, packed the same way);
+- ``worklist_keys``: ONE document per (key, day) listing that day's entries of the key,
+  ``{_id: "<key>|<day>", e: ["<opened_at iso>|<case_id>", ...]}`` (unordered: sorted when read, text order is
+  the entries' order), kept with ``$addToSet`` / ``$pull`` (atomic per document in the patched store);
+- ``worklist_days``: per key and month, how many entries each day lists,
+  ``{_id: "<key>|2026-11", days: {"2026-11-23": n, ...}}``, kept with ``$inc``;
+- ``worklist_months``: per key, how many entries each month lists, ``{_id: key, months: {"2026-11": n, ...}}``,
+  kept with ``$inc``: a small summary (a few dozen values, where one directory of every day cost a thousand)
+  that gives `total` and says which month documents a page needs.
 
-Every read is an ``_id`` look-up or an equality on ``key_day``; sorting is done here on one day's entries.
+A page reads the summaries of the query's keys (not the status alone when a narrower condition is asked: it
+holds every entry of the others; and the month document of `opened_before`'s month, for an exact total), then
+the month documents and the day documents it needs, each batch in one ``_id: {$in}`` (the counts say how many
+fill the page), sorts the days' members, and reads only the entries of the page by ``_id: {$in}`` on
+``worklist`` (page size + 1, to know whether a next page exists). Each member is checked against the case's
+stored entry (same position, and every condition of the query), so a member left behind by an interrupted put
+is never listed; queries with two or more conditions check entries the same way, a bounded number per page
+(MAX_CHECKED_PER_PAGE), and end early with a cursor at the last member checked.
 
 Crashes: a put writes several documents and the store has no transactions. It first marks the case's
-``worklist`` document ``pending`` with the (key, day) pairs it is about to touch, then writes the key documents,
-deletes the stale ones, applies the ``$inc`` of the pairs that changed, and last stores the new entry and
-clears ``pending``. A crash in between can leave key documents of both the old and the new entry and day
-counts off by one for the pending pairs. The next put of that case (the same entry again will do) sees
-``pending`` and repairs: it rewrites the key documents of the entry it puts, deletes those of the old and of
-the interrupted entry that it does not list under, and sets the count of every pending pair to the number of
-key documents of that day (a recount: exact unless another case is put into the same key and day at that very
-moment). A put without ``pending`` whose entry equals the stored one writes nothing.
+``worklist`` document ``pending`` with the (key, day) pairs it is about to touch and the entry it puts
+(``next``), then adds the entry's members to its day documents, pulls the old entry's members it no longer
+lists, applies the ``$inc`` of the pairs that changed (to the month documents, then to the summaries), and last
+stores the new entry and clears ``pending``.
+A crash in between can leave members of both the old and the new entry in day documents (never listed: a page
+checks each member against the stored entry) and day and month counts off by one for the pending pairs (`total`
+off by one until repaired). The next put of that case (the same entry again will do) sees ``pending`` and repairs: it
+adds the members of the entry it puts, pulls those of the old and of the interrupted (``next``) entry that it
+does not list, sets the count of every pending pair to the number of members of that day document, and the
+count of each of their months in the summary to the sum of that month document (a recount: exact unless another
+case is put into the same key and month at that very moment). A put without
+``pending`` whose entry equals the stored one writes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from migradesk_intake.domain.worklist import (
@@ -39,25 +58,31 @@ from migradesk_intake.domain.worklist import (
     WorklistQuery,
     choose_key,
     count_in_days,
+    day_member,
     days_in_order,
     decode_cursor,
     encode_cursor,
     entry_keys,
     key_day,
-    key_document_id,
     key_pairs,
+    member_position,
     plan_total,
-    select_in_day,
 )
 
-WORKLIST, WORKLIST_KEYS, WORKLIST_DAYS = "worklist", "worklist_keys", "worklist_days"
-# A page walks at most this many days of a key when further conditions filter the entries out (a rare
-# combination); it then ends early, with fewer entries and a cursor past the last day walked.
-MAX_DAYS_PER_PAGE = 120
-# Days fetched at once (concurrent look-ups) while the directory says the days so far cannot fill the page.
-DAYS_AT_ONCE = 16
+WORKLIST, WORKLIST_KEYS = "worklist", "worklist_keys"
+WORKLIST_DAYS, WORKLIST_MONTHS = "worklist_days", "worklist_months"
+# A page reads at most this many days of a key, and checks at most this many entries against further
+# conditions (a rare combination); it then ends early, with fewer entries and a cursor at the last one checked.
+MAX_DAYS_PER_PAGE = 400
+MAX_CHECKED_PER_PAGE = 1000
+# Day documents read at once (one `$in`) at most; entries checked at once for a query of several conditions.
+DAYS_AT_ONCE = 64
+MONTHS_AT_ONCE = 12
+CHECK_AT_ONCE = 100
 
 Pair = tuple[str, str]
+# (key_day, member): one member of one day document.
+Member = tuple[str, str]
 
 
 class WorklistIndex(Protocol):
@@ -72,45 +97,88 @@ class WorklistIndex(Protocol):
     async def page(self, query: WorklistQuery) -> WorklistPage: ...
 
 
+SEP, AREA_SEP = "\x1f", "\x1e"
+
+
 def entry_document(entry: WorklistEntry) -> dict[str, Any]:
-    return {"case_id": entry.case_id, "person_id": entry.person_id, "opened_at": entry.opened_iso,
-            "status": entry.status, "service_areas": sorted(entry.service_areas),
-            "assigned_to": entry.assigned_to, "overdue": entry.overdue}
+    """The entry packed in ONE text value (the store decodes a value at a time; the case id is the document's
+    ``_id``): opened_at ISO, status, areas joined by \\x1e, assigned_to, overdue "1"/"0", person_id, joined by
+    \\x1f."""
+    return {"w": SEP.join((entry.opened_iso, entry.status, AREA_SEP.join(sorted(entry.service_areas)),
+                           entry.assigned_to, "1" if entry.overdue else "0", entry.person_id))}
 
 
-def entry_from_document(doc: dict[str, Any]) -> WorklistEntry:
-    return WorklistEntry(case_id=doc["case_id"], person_id=doc["person_id"],
-                         opened_at=datetime.fromisoformat(doc["opened_at"]), status=doc["status"],
-                         service_areas=frozenset(doc["service_areas"]), assigned_to=doc["assigned_to"],
-                         overdue=bool(doc["overdue"]))
+def entry_from_document(case_id: str, doc: Mapping[str, Any]) -> WorklistEntry:
+    opened, status, areas, staff, overdue, person_id = doc["w"].split(SEP, 5)
+    return WorklistEntry(case_id=case_id, person_id=person_id, opened_at=datetime.fromisoformat(opened),
+                         status=status, service_areas=frozenset(areas.split(AREA_SEP)) if areas else frozenset(),
+                         assigned_to=staff, overdue=overdue == "1")
 
 
-def key_documents(entry: WorklistEntry) -> list[dict[str, Any]]:
-    """Exactly what `put` stores in ``worklist_keys`` for the entry."""
-    body = entry_document(entry)
-    return [{"_id": key_document_id(key, entry), "key_day": key_day(key, entry.day), "entry": body}
-            for key in entry_keys(entry)]
+def case_document(entry: WorklistEntry) -> dict[str, Any]:
+    """Exactly what `put` stores in ``worklist`` for the case once the put is complete."""
+    return {"_id": entry.case_id, **entry_document(entry)}
 
 
-def seed_documents(entries: Sequence[WorklistEntry]) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                                               dict[str, dict[str, int]]]:
-    """For cases not stored yet: the ``worklist`` and ``worklist_keys`` documents `put` would write, and the
-    increments of ``worklist_days`` (key -> day -> n)."""
-    cases = [{"_id": e.case_id, "entry": entry_document(e)} for e in entries]
-    keys: list[dict[str, Any]] = []
+def stored_entry(doc: Mapping[str, Any] | None) -> WorklistEntry | None:
+    return entry_from_document(doc["_id"], doc) if doc is not None and "w" in doc else None
+
+
+def members_of(entry: WorklistEntry) -> set[Member]:
+    member = day_member(entry)
+    return {(key_day(key, entry.day), member) for key in entry_keys(entry)}
+
+
+def day_documents(entries: Iterable[WorklistEntry]) -> dict[str, list[str]]:
+    """key_day -> the sorted members of the entries (what `put` of each would leave in ``worklist_keys``)."""
+    days: dict[str, set[str]] = {}
+    for entry in entries:
+        for kd, member in members_of(entry):
+            days.setdefault(kd, set()).add(member)
+    return {kd: sorted(members) for kd, members in days.items()}
+
+
+def day_increments(entries: Iterable[WorklistEntry]) -> dict[str, dict[str, int]]:
+    """key -> day -> how many of the entries are listed there."""
     increments: dict[str, dict[str, int]] = {}
     for entry in entries:
-        keys += key_documents(entry)
         for key, day in key_pairs(entry):
             days = increments.setdefault(key, {})
             days[day] = days.get(day, 0) + 1
-    return cases, keys, increments
+    return increments
 
 
 def pair_changes(old: WorklistEntry | None, new: WorklistEntry) -> dict[Pair, int]:
     before = key_pairs(old) if old else set()
     after = key_pairs(new)
     return {**{p: -1 for p in before - after}, **{p: +1 for p in after - before}}
+
+
+def month_changes(changes: Mapping[Pair, int]) -> dict[str, dict[str, int]]:
+    """The pairs' changes summed by key and month (what the key's summary gets)."""
+    by_key: dict[str, dict[str, int]] = {}
+    for (key, day), n in changes.items():
+        months = by_key.setdefault(key, {})
+        months[day[:7]] = months.get(day[:7], 0) + n
+    return by_key
+
+
+def day_changes(changes: Mapping[Pair, int]) -> dict[str, dict[str, int]]:
+    """The pairs' changes by "<key>|<month>" and day (what the month documents get)."""
+    by_month: dict[str, dict[str, int]] = {}
+    for (key, day), n in changes.items():
+        by_month.setdefault(key_day(key, day[:7]), {})[day] = n
+    return by_month
+
+
+def months_in_order(months: Mapping[str, int], query: WorklistQuery, cursor: Position | None) -> list[str]:
+    """The months ("YYYY-MM") holding entries of a key that the query may still list after the cursor, in the
+    query's order."""
+    bound = query.opened_before.isoformat() if query.opened_before else None
+    chosen = [m for m, n in months.items() if n > 0 and (bound is None or f"{m}-01" < bound)]
+    if cursor is not None:
+        chosen = [m for m in chosen if (m >= cursor[0][:7] if query.oldest_first else m <= cursor[0][:7])]
+    return sorted(chosen, reverse=not query.oldest_first)
 
 
 def pair_of(stored_key_day: str) -> Pair:
@@ -126,10 +194,13 @@ class _DayWalkingIndex:
     async def _load(self, case_id: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
+    async def _load_many(self, case_ids: list[str]) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
     async def _mark_pending(self, case_id: str, pairs: list[Pair], next_entry: WorklistEntry) -> None:
         raise NotImplementedError
 
-    async def _write_keys(self, docs: list[dict[str, Any]], stale: list[dict[str, Any]]) -> None:
+    async def _write_members(self, add: list[Member], remove: list[Member]) -> None:
         raise NotImplementedError
 
     async def _inc(self, changes: dict[Pair, int]) -> None:
@@ -141,27 +212,30 @@ class _DayWalkingIndex:
     async def _store(self, entry: WorklistEntry) -> None:
         raise NotImplementedError
 
-    async def _directories(self, keys: list[str]) -> dict[str, dict[str, int]]:
+    async def _summaries(self, keys: list[str]) -> dict[str, dict[str, int]]:
+        """key -> month -> count."""
         raise NotImplementedError
 
-    async def _day(self, key: str, day: str) -> list[dict[str, Any]]:
+    async def _months(self, key_months: list[str]) -> dict[str, dict[str, int]]:
+        """"<key>|<month>" -> day ("YYYY-MM-DD") -> count."""
+        raise NotImplementedError
+
+    async def _days(self, key_days: list[str]) -> dict[str, list[str]]:
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------------------ writes
     async def put(self, entry: WorklistEntry) -> None:
         stored = await self._load(entry.case_id)
-        old = entry_from_document(stored["entry"]) if stored and "entry" in stored else None
+        old = stored_entry(stored)
         pending = [pair_of(kd) for kd in stored.get("pending", [])] if stored else []
-        interrupted = entry_from_document(stored["next"]) if stored and "next" in stored else None
+        interrupted = entry_from_document(entry.case_id, stored["next"]) if stored and "next" in stored else None
         if old == entry and not pending:
             return
         touched = sorted(set(pending) | key_pairs(entry) | (key_pairs(old) if old else set()))
         await self._mark_pending(entry.case_id, touched, entry)
-        new_docs = key_documents(entry)
-        new_ids = {doc["_id"] for doc in new_docs}
-        stale = {doc["_id"]: doc for e in (old, interrupted) if e for doc in key_documents(e)
-                 if doc["_id"] not in new_ids}
-        await self._write_keys(new_docs, list(stale.values()))
+        add = members_of(entry)
+        remove = {m for e in (old, interrupted) if e for m in members_of(e)} - add
+        await self._write_members(sorted(add), sorted(remove))
         if pending:
             await self._recount(touched)
         else:
@@ -170,45 +244,99 @@ class _DayWalkingIndex:
 
     # ------------------------------------------------------------------------------------------------- reads
     async def get(self, case_id: str) -> WorklistEntry | None:
-        stored = await self._load(case_id)
-        return entry_from_document(stored["entry"]) if stored and "entry" in stored else None
+        return stored_entry(await self._load(case_id))
+
+    async def _counts(self, query: WorklistQuery, keys: list[str],
+                      summaries: dict[str, dict[str, int]]) -> dict[str, int]:
+        """How many entries each key lists in the query's days: the months before `opened_before`'s month from
+        the summary, and the days of that month before it from its month document."""
+        if query.opened_before is None:
+            return {k: sum(n for n in summaries.get(k, {}).values() if n > 0) for k in keys}
+        bound = query.opened_before.isoformat()[:7]
+        partial = await self._months([key_day(k, bound) for k in keys if summaries.get(k, {}).get(bound, 0) > 0])
+        return {k: sum(n for m, n in summaries.get(k, {}).items() if n > 0 and m < bound)
+                + count_in_days(partial.get(key_day(k, bound), {}), query) for k in keys}
 
     async def page(self, query: WorklistQuery) -> WorklistPage:
         keys = query.candidate_keys()
-        directories = await self._directories(keys)
-        counts = {k: count_in_days(directories.get(k, {}), query) for k in keys}
+        # The status key holds every entry of the narrower keys: read its summary only when it is the only key.
+        narrower = keys[1:] or keys
+        summaries = await self._summaries(narrower)
+        counts = await self._counts(query, narrower, summaries)
+        if narrower is not keys:
+            counts[keys[0]] = sys.maxsize
         key = choose_key(query, counts)
         total, exact = plan_total(query, counts)
         cursor: Position | None = decode_cursor(query.after) if query.after else None
-        days = days_in_order(directories.get(key, {}), query, cursor)
+        months = months_in_order(summaries.get(key, {}), query, cursor)
+        one_key = len(keys) <= 2  # the key walked holds exactly the matching entries (if consistent)
         wanted = query.page_size + 1  # one more tells whether there is a next page
         found: list[WorklistEntry] = []
-        walked: str | None = None
+        queue: list[tuple[str, int]] = []  # (day, count) still to read, in the query's order
+        month_index = 0
+        days_read = 0
+        last_day: str | None = None
+        last_checked: Position | None = None
+        checked = 0
         cut_short = False
-        index = 0
-        while index < len(days) and len(found) < wanted:
-            if index >= MAX_DAYS_PER_PAGE:
+        while len(found) < wanted and not cut_short:
+            # Enough days for the rest of the page, as the counts say (all of them past the cursor's day), a few
+            # times more when further conditions filter entries out.
+            need = (wanted - len(found)) * (1 if one_key else 4)
+            queued = sum(n for d, n in queue if cursor is None or d != cursor[0])
+            if queued < need and month_index < len(months):
+                batch_months: list[str] = []
+                expected = queued
+                while month_index < len(months) and len(batch_months) < MONTHS_AT_ONCE and expected < need:
+                    expected += summaries[key][months[month_index]]
+                    batch_months.append(months[month_index])
+                    month_index += 1
+                read = await self._months([key_day(key, m) for m in batch_months])
+                for month in batch_months:
+                    days = read.get(key_day(key, month), {})
+                    queue += [(d, days[d]) for d in days_in_order(days, query, cursor)]
+            if not queue:
+                break
+            if days_read >= MAX_DAYS_PER_PAGE:
                 cut_short = True
                 break
-            # A few days at once when the directory says the next one cannot fill the page.
-            batch = [days[index]]
-            expected = directories[key][days[index]]
-            while (index + len(batch) < len(days) and len(batch) < DAYS_AT_ONCE
-                   and len(found) + expected < wanted and index + len(batch) < MAX_DAYS_PER_PAGE):
-                expected += directories[key][days[index + len(batch)]]
-                batch.append(days[index + len(batch)])
-            fetched = await asyncio.gather(*(self._day(key, d) for d in batch))
-            for day, docs in zip(batch, fetched, strict=True):
-                if len(found) >= wanted:
+            batch: list[str] = []
+            expected = 0
+            while queue and len(batch) < DAYS_AT_ONCE and expected < need and days_read < MAX_DAYS_PER_PAGE:
+                day, n = queue.pop(0)
+                expected += 0 if cursor is not None and day == cursor[0] else n
+                batch.append(day)
+                days_read += 1
+            last_day = batch[-1]
+            members = await self._days([key_day(key, d) for d in batch])
+            positions = sorted((member_position(d, m) for d in batch for m in members.get(key_day(key, d), [])),
+                               reverse=not query.oldest_first)
+            positions = [p for p in positions if query.is_after_cursor(p, cursor) and query.day_allowed(p[0])]
+            start = 0
+            while start < len(positions) and len(found) < wanted:
+                if checked >= MAX_CHECKED_PER_PAGE:
+                    cut_short = True
                     break
-                found += select_in_day((entry_from_document(doc["entry"]) for doc in docs), query, cursor)
-                walked = day
-            index += len(batch)
+                step = max(wanted - len(found), 1) if one_key else CHECK_AT_ONCE
+                chunk = positions[start:start + min(step, MAX_CHECKED_PER_PAGE - checked)]
+                start += len(chunk)
+                loaded = await self._load_many([p[2] for p in chunk])
+                for position in chunk:
+                    entry = stored_entry(loaded.get(position[2]))
+                    checked += 1
+                    last_checked = position
+                    # A member left by an interrupted put, or an entry the other conditions exclude, is skipped.
+                    if entry is not None and entry.position == position and query.matches(entry):
+                        found.append(entry)
+                        if len(found) >= wanted:
+                            break
         entries = found[:query.page_size]
         if len(found) > query.page_size:
             next_cursor: str | None = encode_cursor(entries[-1].position)
-        elif cut_short and walked is not None:
-            next_cursor = encode_cursor(query.end_of_day(walked))
+        elif cut_short and checked >= MAX_CHECKED_PER_PAGE and last_checked is not None:
+            next_cursor = encode_cursor(last_checked)
+        elif cut_short and last_day is not None:
+            next_cursor = encode_cursor(query.end_of_day(last_day))  # more days than a page reads
         else:
             next_cursor = None
         if not exact and cursor is None and next_cursor is None:
@@ -221,57 +349,85 @@ class MongoWorklistIndex(_DayWalkingIndex):
         self.cases = db[WORKLIST]
         self.keys = db[WORKLIST_KEYS]
         self.days = db[WORKLIST_DAYS]
+        self.months = db[WORKLIST_MONTHS]
 
     async def ensure_indexes(self) -> None:
-        await self.keys.create_index([("key_day", 1)])
+        return None  # every read is by _id
 
     async def put_many(self, entries: Sequence[WorklistEntry], *, batch: int = 5000) -> None:
-        """Bulk load of cases NOT stored yet (a seeding or a rebuild into empty collections): the documents
-        `put` writes, inserted in batches. Not for cases that may already be there."""
-        cases, keys, increments = seed_documents(entries)
-        for docs, collection in ((cases, self.cases), (keys, self.keys)):
-            for start in range(0, len(docs), batch):
-                await collection.insert_many(docs[start:start + batch], ordered=False)
-        if increments:
-            await self.days.bulk_write([UpdateOne({"_id": key}, {"$inc": {f"days.{d}": n for d, n in days.items()}},
-                                                  upsert=True) for key, days in increments.items()], ordered=False)
+        """Bulk load of cases NOT stored yet (a seeding or a rebuild): the documents `put` writes. Day documents
+        that exist already get the new members added."""
+        cases = [case_document(e) for e in entries]
+        for start in range(0, len(cases), batch):
+            await self.cases.insert_many(cases[start:start + batch], ordered=False)
+        days = day_documents(entries)
+        ids = list(days)
+        existing: set[str] = set()
+        for start in range(0, len(ids), batch):
+            found = await self.keys.find({"_id": {"$in": ids[start:start + batch]}}, {"_id": 1}).to_list()
+            existing.update(doc["_id"] for doc in found)
+        writes: list[InsertOne[dict[str, Any]] | UpdateOne] = [
+            UpdateOne({"_id": kd}, {"$addToSet": {"e": {"$each": members}}}) if kd in existing
+            else InsertOne({"_id": kd, "e": members}) for kd, members in days.items()]
+        for start in range(0, len(writes), batch):
+            await self.keys.bulk_write(writes[start:start + batch], ordered=False)
+        increments = day_increments(entries)
+        await self._inc({(key, day): n for key, days in increments.items() for day, n in days.items()})
 
     async def _load(self, case_id: str) -> dict[str, Any] | None:
         return await self.cases.find_one({"_id": case_id})
+
+    async def _load_many(self, case_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {doc["_id"]: doc for doc in await self.cases.find({"_id": {"$in": case_ids}}).to_list()}
 
     async def _mark_pending(self, case_id: str, pairs: list[Pair], next_entry: WorklistEntry) -> None:
         await self.cases.update_one({"_id": case_id}, {"$set": {
             "pending": [key_day(*p) for p in pairs], "next": entry_document(next_entry)}}, upsert=True)
 
-    async def _write_keys(self, docs: list[dict[str, Any]], stale: list[dict[str, Any]]) -> None:
-        writes: list[ReplaceOne[dict[str, Any]] | DeleteOne] = [
-            ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in docs]
-        writes += [DeleteOne({"_id": doc["_id"]}) for doc in stale]
-        await self.keys.bulk_write(writes, ordered=True)
+    async def _write_members(self, add: list[Member], remove: list[Member]) -> None:
+        writes = [UpdateOne({"_id": kd}, {"$addToSet": {"e": m}}, upsert=True) for kd, m in add]
+        writes += [UpdateOne({"_id": kd}, {"$pull": {"e": m}}) for kd, m in remove]
+        if writes:
+            await self.keys.bulk_write(writes, ordered=True)
 
     async def _inc(self, changes: dict[Pair, int]) -> None:
-        by_key: dict[str, dict[str, int]] = {}
-        for (key, day), n in changes.items():
-            by_key.setdefault(key, {})[f"days.{day}"] = n
+        by_month = day_changes(changes)
+        if by_month:
+            await self.days.bulk_write([UpdateOne({"_id": km}, {"$inc": {f"days.{d}": n for d, n in days.items()}},
+                                                  upsert=True) for km, days in by_month.items()], ordered=False)
+        by_key = month_changes(changes)
         if by_key:
-            await self.days.bulk_write([UpdateOne({"_id": key}, {"$inc": inc}, upsert=True)
-                                        for key, inc in by_key.items()], ordered=False)
+            await self.months.bulk_write([UpdateOne({"_id": k}, {"$inc": {f"months.{m}": n for m, n in ms.items()}},
+                                                    upsert=True) for k, ms in by_key.items()], ordered=False)
 
     async def _recount(self, pairs: Iterable[Pair]) -> None:
-        for key, day in pairs:
-            n = len(await self.keys.find({"key_day": key_day(key, day)}, {"_id": 1}).to_list())
-            await self.days.update_one({"_id": key}, {"$set": {f"days.{day}": n}}, upsert=True)
+        pairs = list(pairs)
+        members = await self._days([key_day(*p) for p in pairs])
+        for km, days in day_changes({(k, d): len(members.get(key_day(k, d), [])) for k, d in pairs}).items():
+            await self.days.update_one({"_id": km}, {"$set": {f"days.{d}": n for d, n in days.items()}}, upsert=True)
+        months = await self._months(sorted({key_day(k, d[:7]) for k, d in pairs}))
+        for km, days in months.items():
+            key, month = km.rsplit("|", 1)
+            await self.months.update_one({"_id": key}, {"$set": {f"months.{month}": sum(days.values())}}, upsert=True)
 
     async def _store(self, entry: WorklistEntry) -> None:
-        await self.cases.replace_one({"_id": entry.case_id}, {"_id": entry.case_id, "entry": entry_document(entry)},
-                                     upsert=True)
+        await self.cases.replace_one({"_id": entry.case_id}, case_document(entry), upsert=True)
 
-    async def _directories(self, keys: list[str]) -> dict[str, dict[str, int]]:
-        docs = await self.days.find({"_id": {"$in": keys}}).to_list()
+    async def _summaries(self, keys: list[str]) -> dict[str, dict[str, int]]:
+        docs = await self.months.find({"_id": {"$in": keys}}).to_list()
+        return {doc["_id"]: {m: int(n) for m, n in doc.get("months", {}).items()} for doc in docs}
+
+    async def _months(self, key_months: list[str]) -> dict[str, dict[str, int]]:
+        if not key_months:
+            return {}
+        docs = await self.days.find({"_id": {"$in": key_months}}).to_list()
         return {doc["_id"]: {d: int(n) for d, n in doc.get("days", {}).items()} for doc in docs}
 
-    async def _day(self, key: str, day: str) -> list[dict[str, Any]]:
-        return await self.keys.find({"key_day": key_day(key, day)}, {"entry": 1}).to_list()
+    async def _days(self, key_days: list[str]) -> dict[str, list[str]]:
+        if not key_days:
+            return {}
+        docs = await self.keys.find({"_id": {"$in": key_days}}).to_list()
+        return {doc["_id"]: list(doc.get("e", [])) for doc in docs}
 
 
 class InMemoryWorklistIndex(_DayWalkingIndex):
@@ -279,8 +435,9 @@ class InMemoryWorklistIndex(_DayWalkingIndex):
 
     def __init__(self) -> None:
         self.cases: dict[str, dict[str, Any]] = {}
-        self.keys: dict[str, dict[str, dict[str, Any]]] = {}  # key_day -> _id -> document
-        self.days: dict[str, dict[str, int]] = {}
+        self.keys: dict[str, list[str]] = {}  # key_day -> members (a set kept in insertion order)
+        self.days: dict[str, dict[str, int]] = {}  # "<key>|<month>" -> day -> count
+        self.months: dict[str, dict[str, int]] = {}  # key -> month -> count
 
     async def ensure_indexes(self) -> None:
         return None
@@ -289,31 +446,45 @@ class InMemoryWorklistIndex(_DayWalkingIndex):
         stored = self.cases.get(case_id)
         return dict(stored) if stored is not None else None
 
+    async def _load_many(self, case_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: dict(self.cases[i]) for i in case_ids if i in self.cases}
+
     async def _mark_pending(self, case_id: str, pairs: list[Pair], next_entry: WorklistEntry) -> None:
         stored = self.cases.setdefault(case_id, {"_id": case_id})
         stored["pending"] = [key_day(*p) for p in pairs]
         stored["next"] = entry_document(next_entry)
 
-    async def _write_keys(self, docs: list[dict[str, Any]], stale: list[dict[str, Any]]) -> None:
-        for doc in docs:
-            self.keys.setdefault(doc["key_day"], {})[doc["_id"]] = doc
-        for doc in stale:
-            self.keys.get(doc["key_day"], {}).pop(doc["_id"], None)
+    async def _write_members(self, add: list[Member], remove: list[Member]) -> None:
+        for kd, member in add:
+            members = self.keys.setdefault(kd, [])
+            if member not in members:
+                members.append(member)
+        for kd, member in remove:
+            if member in self.keys.get(kd, []):
+                self.keys[kd].remove(member)
 
     async def _inc(self, changes: dict[Pair, int]) -> None:
-        for (key, day), n in changes.items():
-            days = self.days.setdefault(key, {})
-            days[day] = days.get(day, 0) + n
+        for target, by in ((self.days, day_changes(changes)), (self.months, month_changes(changes))):
+            for doc_id, increments in by.items():
+                counts = target.setdefault(doc_id, {})
+                for field, n in increments.items():
+                    counts[field] = counts.get(field, 0) + n
 
     async def _recount(self, pairs: Iterable[Pair]) -> None:
+        pairs = list(pairs)
         for key, day in pairs:
-            self.days.setdefault(key, {})[day] = len(self.keys.get(key_day(key, day), {}))
+            self.days.setdefault(key_day(key, day[:7]), {})[day] = len(self.keys.get(key_day(key, day), []))
+        for key, day in pairs:
+            self.months.setdefault(key, {})[day[:7]] = sum(self.days[key_day(key, day[:7])].values())
 
     async def _store(self, entry: WorklistEntry) -> None:
-        self.cases[entry.case_id] = {"_id": entry.case_id, "entry": entry_document(entry)}
+        self.cases[entry.case_id] = case_document(entry)
 
-    async def _directories(self, keys: list[str]) -> dict[str, dict[str, int]]:
-        return {k: dict(self.days[k]) for k in keys if k in self.days}
+    async def _summaries(self, keys: list[str]) -> dict[str, dict[str, int]]:
+        return {k: dict(self.months[k]) for k in keys if k in self.months}
 
-    async def _day(self, key: str, day: str) -> list[dict[str, Any]]:
-        return list(self.keys.get(key_day(key, day), {}).values())
+    async def _months(self, key_months: list[str]) -> dict[str, dict[str, int]]:
+        return {km: dict(self.days[km]) for km in key_months if km in self.days}
+
+    async def _days(self, key_days: list[str]) -> dict[str, list[str]]:
+        return {kd: list(self.keys[kd]) for kd in key_days if kd in self.keys}

@@ -6,12 +6,16 @@ document number without punctuation, and ``phone:<last 8 digits>``. The sound of
 of duplicates.phonetic_key after a few more respellings common at a Brazilian desk writing Spanish, French and
 Creole names (j/y/i before a vowel, silent h, gu/qu before e/i, b/v).
 
-A query that looks like a number (`looks_like_number`) is looked up by document and phone; a name query first
-by its pair keys (a pair of sounds is selective), and by its single token keys only when the pairs give fewer
-candidates than a page (each key read with a limit, so a common name like Maria stays bounded). Candidates are
+A person is also indexed under ``tri:<sound>|<sound>|<sound>`` for every three of their name's sounds.
+
+A query that looks like a number (`looks_like_number`) is looked up by document and phone; a name query by
+levels (`name_levels_of_query`): first the keys of everyone sharing all its sounds (a triple of sounds is very
+selective, a pair quite), then the pairs, then the single token keys, a level read only when the ones before
+gave fewer candidates than a page (a common single name like Maria is read bounded, see the adapter). A cursor
+says how many levels were read, so every page ranks the same candidates. Candidates are
 ranked here (`rank`): every query token heard in the name beats a partial match; the Jaro–Winkler similarity of
 the tokens breaks ties, then the name and the id, so pages are stable. A cursor is an offset into that list
-(and whether single token keys were read), which is bounded.
+(and how many levels were read), which is bounded.
 
 Pure: the adapters (migradesk_intake.adapters.search_index) store and read the keys.
 """
@@ -24,6 +28,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from itertools import combinations
 
 import jellyfish
@@ -86,7 +91,9 @@ def respell(token: str) -> str:
     return re.sub(r"(.)\1+", r"\1", token)
 
 
+@lru_cache(maxsize=1 << 16)
 def sound(token: str) -> str:
+    """Cached: a search ranks hundreds of names made of the same few thousand tokens."""
     return jellyfish.metaphone(respell(token)) or token
 
 
@@ -103,6 +110,10 @@ def sounds(full_name: str) -> list[str]:
 def pair_key(a: str, b: str) -> str:
     first, second = sorted((a, b))
     return f"pair:{first}|{second}"
+
+
+def triple_key(a: str, b: str, c: str) -> str:
+    return "tri:" + "|".join(sorted((a, b, c)))
 
 
 def digits(text: str) -> str:
@@ -124,6 +135,7 @@ def person_keys(person: SearchablePerson) -> list[str]:
     tokens = sounds(person.full_name)
     keys = {f"tok:{s}" for s in tokens}
     keys.update(pair_key(a, b) for a, b in combinations(tokens, 2))
+    keys.update(triple_key(a, b, c) for a, b, c in combinations(tokens, 3))
     keys.update(k for k in (document_key(n) for n in person.documents) if k)
     if person.phone and (key := phone_key(person.phone)):
         keys.add(key)
@@ -157,13 +169,30 @@ def pair_keys_of_query(text: str) -> list[str]:
     return [pair_key(a, b) for a, b in combinations(tokens, 2)]
 
 
+def triple_keys_of_query(text: str) -> list[str]:
+    tokens = sounds(text)
+    return [triple_key(a, b, c) for a, b, c in combinations(tokens, 3)]
+
+
+def name_levels_of_query(text: str) -> list[list[str]]:
+    """The keys a name query reads, level by level, each read only when the levels before it gave fewer
+    candidates than a page: the keys every candidate sharing ALL the query's sounds is under (the triples for
+    three sounds or more, else the pair, else the token), then the pairs, then the tokens (each level repeats
+    none of an earlier one)."""
+    tokens = sounds(text)
+    levels = [triple_keys_of_query(text), pair_keys_of_query(text), token_keys_of_query(text)]
+    first = 0 if len(tokens) >= 3 else 1 if len(tokens) == 2 else 2
+    return levels[first:]
+
+
 def token_keys_of_query(text: str) -> list[str]:
     return [f"tok:{s}" for s in sounds(text)]
 
 
 def _best_matches(these: list[str], those: list[str]) -> float:
     """The mean, over `these` tokens, of the best Jaro–Winkler similarity to one of `those`."""
-    return sum(max(jellyfish.jaro_winkler_similarity(a, b) for b in those) for a in these) / len(these)
+    jw = jellyfish.jaro_winkler_similarity
+    return sum([max([jw(a, b) for b in those]) for a in these]) / len(these)
 
 
 def token_similarity(query_tokens: list[str], name: str) -> float:
@@ -175,12 +204,21 @@ def token_similarity(query_tokens: list[str], name: str) -> float:
     return 0.75 * _best_matches(query_tokens, tokens) + 0.25 * _best_matches(tokens, query_tokens)
 
 
+@lru_cache(maxsize=1 << 16)
+def _heard(normalised_name: str) -> frozenset[str]:
+    return frozenset(sounds(normalised_name))
+
+
+@lru_cache(maxsize=1024)
+def _query_parts(query: str) -> tuple[str, list[str], list[str]]:
+    query_tokens = name_tokens(query)
+    return normalise_name(query), query_tokens, [sound(t) for t in query_tokens]
+
+
 def score_name(query: str, candidate: Candidate) -> tuple[int, int, float, tuple[str, ...]]:
     """(score 0..100, query tokens heard in the name, similarity, reasons)."""
-    query_norm = normalise_name(query)
-    query_tokens = name_tokens(query)
-    query_sounds = [sound(t) for t in query_tokens]
-    heard = set(sounds(candidate.normalised_name))
+    query_norm, query_tokens, query_sounds = _query_parts(query)
+    heard = _heard(candidate.normalised_name)
     matched = sum(1 for s in query_sounds if s in heard)
     similarity = token_similarity(query_tokens, candidate.normalised_name)
     reasons: list[str] = []
@@ -222,24 +260,24 @@ def rank(query: str, candidates: Iterable[Candidate], *, by_number: bool) -> lis
     return [hit for _, hit in sorted(ranked, key=lambda pair: pair[0])]
 
 
-def encode_cursor(offset: int, widened: bool) -> str:
+def encode_cursor(offset: int, widened: int) -> str:
     return base64.urlsafe_b64encode(f"{offset}:{int(widened)}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[int, bool]:
-    """(offset into the ranked list, whether single token keys were read)."""
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    """(offset into the ranked list, how many levels past the first were read: 0, 1 or 2)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         offset_text, widened_text = raw.split(":")
-        offset, widened = int(offset_text), widened_text == "1"
-        if offset < 0 or widened_text not in ("0", "1"):
+        offset, widened = int(offset_text), int(widened_text)
+        if offset < 0 or widened_text not in ("0", "1", "2"):
             raise ValueError(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("after is not a cursor this search gave") from exc
     return offset, widened
 
 
-def page_of(hits: list[SearchHit], offset: int, page_size: int, widened: bool) -> SearchPage:
+def page_of(hits: list[SearchHit], offset: int, page_size: int, widened: int) -> SearchPage:
     chosen = hits[offset:offset + page_size]
     more = offset + page_size < len(hits)
     return SearchPage(hits=chosen, next_cursor=encode_cursor(offset + page_size, widened) if more else None)

@@ -170,8 +170,15 @@ def key_day(key: str, day: str) -> str:
     return f"{key}|{day}"
 
 
-def key_document_id(key: str, entry: WorklistEntry) -> str:
-    return f"{key}|{entry.day}|{entry.opened_iso}|{entry.case_id}"
+def day_member(entry: WorklistEntry) -> str:
+    """How a day document of a key lists the entry: ``"<opened_at iso>|<case_id>"`` (text order is the
+    entries' order within the day)."""
+    return f"{entry.opened_iso}|{entry.case_id}"
+
+
+def member_position(day: str, member: str) -> Position:
+    iso, case_id = member.split("|", 1)
+    return (day, iso, case_id)
 
 
 def choose_key(query: WorklistQuery, counts: Mapping[str, int]) -> str:
