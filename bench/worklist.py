@@ -5,8 +5,10 @@ documents `put` writes) with synthetic cases and people: names of two to four to
 Latin-American and Haitian first and last names with their accents, about 10% of cases closed, areas spread, ten
 staff members, opened over three years, some overdue. Then each query is timed QUERIES times (p50, p95): the
 first worklist page (open, all), filtered by area, by staff, overdue only, a page three deep, a search by a
-misspelt registered name, by a document number typed with punctuation, by a phone typed as a local number; and,
-as the same-run baseline, a plain `find_one({"_id": ...})` on the same store. Printed per query: p50/p95 in ms at
+misspelt registered name, by a document number typed with punctuation, by a phone typed as a local number; the
+same first page and misspelt search through intake's use cases (what the pages and GET /api/cases, /api/persons
+run: the index, the names read from the people's records, the audit of the names shown); and, as the same-run
+baseline, a plain `find_one({"_id": ...})` on the same store. Printed per query: p50/p95 in ms at
 each size and the ratio largest/smallest (flatness). Nothing asserts a time.
 
 Run it with `BENCH_ONLY=f python -m bench.run`.
@@ -27,11 +29,16 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from migradesk_intake.adapters.mappers import person_record_document
+from migradesk_intake.adapters.repository import PERSONS, MongoIntakeRepository
 from migradesk_intake.adapters.search_index import MongoPersonSearchIndex
 from migradesk_intake.adapters.worklist import MongoWorklistIndex
+from migradesk_intake.domain.person import ConsentGiven, Document, Person, RegisteredPerson
 from migradesk_intake.domain.search import SearchablePerson
 from migradesk_intake.domain.worklist import DESK, WorklistEntry, WorklistQuery
-from migradesk_shared.contracts.vocabulary import ServiceArea
+from migradesk_intake.service import IntakeService, SearchPeople
+from migradesk_shared.contracts.vocabulary import DocumentType, LegalBasis, ServiceArea
+from migradesk_shared.outbox import new_document_outbox
 
 FIRST_NAMES = ("María", "José", "Ana", "Luis", "Carmen", "Jean", "Marie", "Pierre", "Rosa", "Carlos", "Yelitza",
                "Wilner", "Daniela", "Pedro", "Fabiola", "Jorge", "Nadège", "Luz", "Roberto", "Valentina", "Johana",
@@ -88,12 +95,27 @@ def misspelt(name: str, rng: random.Random) -> str:
     return plain
 
 
+def person_record_of(i: int) -> dict[str, Any]:
+    """The i-th person's record, as intake stores it (the worklist and search pages read their names there)."""
+    found = person_of(i)
+    person = Person(full_name=found.full_name, nationality="VEN", birth_date=found.birth_date, phone=found.phone,
+                    consent=ConsentGiven(LegalBasis.CONSENT, share_with_partners=True, recorded_by="bench",
+                                         recorded_at=NOW),
+                    documents=tuple(Document(DocumentType.PASSPORT, n) for n in found.documents[1:]))
+    return {**person_record_document(RegisteredPerson(person_id=found.person_id, person=person, version=1,
+                                                      case_ids=(f"case-{i:07d}",), registered_at=NOW)),
+            "audit": [], **new_document_outbox([])}
+
+
 async def seed(db: AsyncDatabase[dict[str, Any]], start: int, stop: int) -> None:
     worklist, search = MongoWorklistIndex(db), MongoPersonSearchIndex(db)
     for chunk in range(start, stop, SEED_CHUNK):
         ids = range(chunk, min(chunk + SEED_CHUNK, stop))
         await worklist.put_many([entry_of(i) for i in ids], batch=INSERT_BATCH)
         await search.put_many([person_of(i) for i in ids], batch=INSERT_BATCH)
+        for batch_start in range(ids.start, ids.stop, INSERT_BATCH):
+            await db[PERSONS].insert_many([person_record_of(i)
+                                           for i in range(batch_start, min(batch_start + INSERT_BATCH, ids.stop))])
 
 
 async def timed(fn: Callable[[int], Awaitable[Any]], n: int) -> list[float]:
@@ -134,7 +156,18 @@ async def measure(db: AsyncDatabase[dict[str, Any]], size: int, n: int) -> tuple
         phone = person_of(picks[i]).phone or "+5567900000000"
         return f"({phone[3:5]}) {phone[5:10]}-{phone[10:]}"
 
+    # What a page or GET /api/cases and /api/persons run: the index, the names from the people's records, and
+    # the audit of every name shown (one write per page).
+    desk = IntakeService(MongoIntakeRepository(db), municipality="Bench")
+
+    async def desk_search(i: int) -> None:
+        await desk.search_people(SearchPeople(misspelt(person_of(picks[i]).full_name, random.Random(i)),
+                                              actor="bench"))
+
     queries: dict[str, Callable[[int], Awaitable[Any]]] = {
+        "desk worklist page (use case)": lambda i: desk.worklist(WorklistQuery(oldest_first=i % 2 == 0),
+                                                                 actor="bench"),
+        "desk search (use case)": desk_search,
         "find_one by _id (baseline)": lambda i: worklist.cases.find_one({"_id": f"case-{picks[i]:07d}"}),
         "worklist page 1, open": lambda i: worklist.page(WorklistQuery(oldest_first=i % 2 == 0)),
         "worklist by area": lambda i: worklist.page(WorklistQuery(service_area=AREAS[i % len(AREAS)])),
