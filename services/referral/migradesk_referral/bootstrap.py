@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from migradesk_referral.adapters.mappers import demo_directory
 from migradesk_referral.adapters.repository import REFERRALS, MongoReferralRepository, ReferralRepository
+from migradesk_referral.domain.sla import SlaPolicy
 from migradesk_referral.entrypoints.consumers import subscribe
 from migradesk_referral.entrypoints.http import build_router
 from migradesk_referral.entrypoints.jobs import running_jobs
@@ -24,6 +25,11 @@ from migradesk_shared.runtime import Runtime
 def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None = None,
                repository: ReferralRepository | None = None) -> FastAPI:
     settings = settings or ReferralSettings()
+    # The municipality's working hours and holidays, for the response deadlines: built once, at start.
+    sla_policy = SlaPolicy.for_municipality(
+        timezone=settings.timezone, state=settings.municipality_state, opens=settings.working_hours_start,
+        closes=settings.working_hours_end, working_days=frozenset(settings.working_days),
+        municipal_holidays=frozenset(settings.municipal_holidays))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,7 +40,7 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
         if settings.seed_demo_agencies:
             await referrals.add_agencies(demo_directory())
         reroute_wake = asyncio.Event()
-        service = ReferralService(referrals, on_declined=reroute_wake.set)
+        service = ReferralService(referrals, on_declined=reroute_wake.set, sla_policy=sla_policy)
         subscribe(rt, service)
         app.state.service = service
         async with rt.serving(app, referrals), running_jobs(service, settings, rt.logger, reroute_wake):

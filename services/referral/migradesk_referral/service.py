@@ -1,6 +1,7 @@
 """Referral's use cases: route a logged request to an agency, take an agency's (or the desk's) step on a
-referral, re-route declined referrals, escalate unanswered ones, keep the local copies of shared profiles, and
-show referrals to the callers allowed to see them.
+referral, re-route declined referrals, let the desk route by hand the referrals no agency could take and redirect
+open ones, escalate unanswered ones, keep the local copies of shared profiles, and show referrals to the callers
+allowed to see them.
 
 Each use case loads through the repository, lets the pure domain decide, and saves the state WITH the events
 it causes (the repository stores both in one write and wakes the relay).
@@ -8,6 +9,8 @@ it causes (the repository stores both in one write and wakes the relay).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -15,8 +18,9 @@ from datetime import UTC, datetime
 import structlog
 
 from migradesk_referral.adapters import mappers
-from migradesk_referral.adapters.repository import ReferralRepository
+from migradesk_referral.adapters.repository import QueuePosition, ReferralRepository
 from migradesk_referral.domain.person import PersonContact
+from migradesk_referral.domain.readdressing import redirected, routed_manually
 from migradesk_referral.domain.record import (
     ReferralRecord,
     RequestToRoute,
@@ -26,14 +30,15 @@ from migradesk_referral.domain.record import (
     routed,
     take_action,
 )
-from migradesk_referral.domain.referral import OPEN_STATUSES, Command
+from migradesk_referral.domain.referral import DESK_ROLES, OPEN_STATUSES, Command, authorize
 from migradesk_referral.domain.routing import Agency, AgencyCandidate, choose_agency
+from migradesk_referral.domain.sla import DEFAULT_POLICY, SlaPolicy
 from migradesk_shared.auth import Principal, Role
 from migradesk_shared.contracts.case_events import RequestLogged
 from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
 from migradesk_shared.contracts.referral_events import ActorRole
 from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
-from migradesk_shared.errors import Conflict, Forbidden, NotFound
+from migradesk_shared.errors import Conflict, DomainRuleViolation, Forbidden, NotFound
 from migradesk_shared.topics import ServiceArea
 
 log = structlog.get_logger("migradesk.referral")
@@ -71,6 +76,41 @@ class ActOnReferral:
 
 
 @dataclass(frozen=True)
+class RouteManually:
+    """The desk routes a referral that needs manual routing (no agency could take it) to an agency it chooses."""
+
+    referral_id: str
+    agency_id: str
+    reason: str
+    caller: Principal
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """The desk moves an open referral to another agency."""
+
+    referral_id: str
+    agency_id: str
+    reason: str
+    caller: Principal
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ManualRoutingQueue:
+    caller: Principal
+    limit: int = 50
+    cursor: str | None = None  # where the previous page ended (its next_cursor)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    referrals: list[ReferralRecord]
+    next_cursor: str | None  # None: the queue ends with this page
+
+
+@dataclass(frozen=True)
 class ListReferrals:
     caller: Principal | None
     agency_id: str | None = None
@@ -90,6 +130,31 @@ def visible_to(caller: Principal | None, referral: ReferralRecord) -> bool:
     return caller is None or caller.role is not Role.AGENCY or referral.agency_id == caller.agency_id
 
 
+def _require_desk(caller: Principal, doing: str) -> None:
+    if caller.role not in DESK_ROLES:
+        raise Forbidden(f"the {caller.role.value} role may not {doing}: it is a desk decision (staff, coordinator, "
+                        "admin)", field="Authorization", action=doing)
+
+
+def _encode_cursor(position: QueuePosition) -> str:
+    raw = f"{position.created_at.isoformat()}|{position.referral_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> QueuePosition:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, referral_id = raw.split("|", 1)
+        created_at = datetime.fromisoformat(at)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise DomainRuleViolation("not a cursor of the manual-routing queue; pass a page's next_cursor",
+                                  field="cursor") from None
+    if created_at.tzinfo is None or not referral_id:
+        raise DomainRuleViolation("not a cursor of the manual-routing queue; pass a page's next_cursor",
+                                  field="cursor")
+    return QueuePosition(created_at, referral_id)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -100,9 +165,11 @@ def _nothing() -> None:
 
 class ReferralService:
     def __init__(self, referrals: ReferralRepository, *, clock: Callable[[], datetime] = _now,
-                 on_declined: Callable[[], None] = _nothing) -> None:
+                 on_declined: Callable[[], None] = _nothing, sla_policy: SlaPolicy = DEFAULT_POLICY) -> None:
         self.referrals = referrals
         self._clock = clock
+        # How response deadlines are counted (the municipality's working hours and holidays), from the settings.
+        self._sla_policy = sla_policy
         # Wakes the re-router, so a declined request goes on at once rather than at its next round.
         self._on_declined = on_declined
 
@@ -115,7 +182,7 @@ class ReferralService:
                                  await self.referrals.agencies_serving(request.area),
                                  declined_by=command.declined_by, category=request.category)
         referral = routed(request, decision, at=self._clock(), attempt=command.attempt,
-                          declined_by=command.declined_by)
+                          declined_by=command.declined_by, policy=self._sla_policy)
         if not await self.referrals.add(referral, mappers.routing_events(referral,
                                                                          causation_id=command.causation_id)):
             log.info("referral already exists for request", request_id=request.request_id,
@@ -145,7 +212,7 @@ class ReferralService:
                 candidates[request.area] = await self.referrals.agencies_serving(request.area)
             decision = choose_agency(request.area, request.facets.language, candidates[request.area],
                                      category=request.category)
-            referral = routed(request, decision, at=self._clock())
+            referral = routed(request, decision, at=self._clock(), policy=self._sla_policy)
             routed_now.append((referral, mappers.routing_events(referral, causation_id=event.event_id,
                                                                 trace=event.trace_headers)))
             if decision.agency_id is not None:
@@ -176,11 +243,10 @@ class ReferralService:
         before = await self.referrals.get(command.referral_id)
         if before is None or not visible_to(command.caller, before):
             raise NotFound(f"referral {command.referral_id} does not exist", field="referral_id")
+        # Cancelling and reopening are desk decisions: an agency is refused (403) whatever the state.
+        authorize(command.caller.role if command.caller else None, command.action)
         actor_role: ActorRole = ACTOR_ROLES[command.caller.role] if command.caller else "system"
-        if command.expected_version is not None and command.expected_version != before.version:
-            raise Conflict(f"referral {command.referral_id} is at version {before.version}, not "
-                           f"{command.expected_version}; reload it and try again", field="expected_version",
-                           current_version=before.version)
+        self._check_version(before, command.expected_version)
         step = Command(action=command.action, actor=command.caller.actor if command.caller else command.actor,
                        at=self._clock(), reason=command.reason, outcome=command.outcome, comment=command.comment,
                        scheduled_for=command.scheduled_for)
@@ -192,12 +258,62 @@ class ReferralService:
             self._on_declined()
         return after
 
+    @staticmethod
+    def _check_version(before: ReferralRecord, expected_version: int | None) -> None:
+        if expected_version is not None and expected_version != before.version:
+            raise Conflict(f"referral {before.referral_id} is at version {before.version}, not "
+                           f"{expected_version}; reload it and try again", field="expected_version",
+                           current_version=before.version)
+
+    # -- the desk's routing decisions -----------------------------------------------------------------------
+    async def route_manually(self, command: RouteManually) -> ReferralRecord:
+        """Route a referral that needs manual routing to the agency the desk chose (active, serving the
+        request's area and category): pending there, with the events of a new addressing (ReferralCreated and
+        the dispatch to the agency's area), as routing publishes them."""
+        _require_desk(command.caller, "route a referral")
+        return await self._readdress(command, manually=True)
+
+    async def redirect(self, command: Redirect) -> ReferralRecord:
+        """Move an open referral to another agency (a stale expected_version is a Conflict): it starts over,
+        pending there, with the same events as a routing; its history keeps the move and its reason."""
+        _require_desk(command.caller, "redirect a referral")
+        return await self._readdress(command, manually=False)
+
+    async def _readdress(self, command: RouteManually | Redirect, *, manually: bool) -> ReferralRecord:
+        before = await self.referrals.get(command.referral_id)
+        if before is None:
+            raise NotFound(f"referral {command.referral_id} does not exist", field="referral_id")
+        self._check_version(before, command.expected_version)
+        agency = await self.referrals.agency(command.agency_id)
+        if agency is None:
+            raise NotFound(f"agency {command.agency_id} does not exist", field="agency_id")
+        decide = routed_manually if manually else redirected
+        after = decide(before, agency.candidate(), actor=command.caller.actor, at=self._clock(),
+                       reason=command.reason, policy=self._sla_policy)
+        # The events of a new addressing: intake's read model turns the referral pending at the new agency, and
+        # the agency's dispatch topic receives it.
+        await self.referrals.readdress(before, after, mappers.routing_events(after, causation_id=after.referral_id))
+        log.info("referral routed by the desk", referral_id=after.referral_id, manually=manually,
+                 from_agency=before.agency_id, agency_id=after.agency_id)
+        return after
+
+    async def manual_routing_queue(self, query: ManualRoutingQueue) -> QueuePage:
+        """The referrals no agency could take, oldest first, a page at a time (next_cursor goes on)."""
+        _require_desk(query.caller, "see the manual-routing queue")
+        after = _decode_cursor(query.cursor) if query.cursor else None
+        # One more than asked tells whether the queue goes on.
+        found = await self.referrals.needing_manual_routing(query.limit + 1, after)
+        page = found[:query.limit]
+        more = len(found) > query.limit
+        return QueuePage(page, _encode_cursor(QueuePosition(page[-1].created_at, page[-1].referral_id))
+                         if more and page else None)
+
     async def flag_overdue(self, now: datetime | None = None, limit: int = 200) -> int:
         """Raise ReferralOverdue (escalated to the coordinator) once for each referral past its response SLA."""
         now = now or self._clock()
         flagged = 0
         for referral in await self.referrals.unanswered_past_deadline(now, limit):
-            found = escalated(referral, now)
+            found = escalated(referral, now, self._sla_policy)
             if found is None:
                 continue
             escalation, deadline = found

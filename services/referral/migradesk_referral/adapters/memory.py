@@ -9,7 +9,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from migradesk_referral.adapters.repository import REFERRALS, Events, OnWrite, StoredEvent, changed_meanwhile, no_relay
+from migradesk_referral.adapters.repository import (
+    REFERRALS,
+    Events,
+    OnWrite,
+    QueuePosition,
+    StoredEvent,
+    changed_meanwhile,
+    no_relay,
+)
 from migradesk_referral.domain.person import PersonContact
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.routing import Agency, AgencyCandidate
@@ -53,6 +61,9 @@ class InMemoryReferralRepository:
 
     async def agencies_serving(self, area: ServiceArea) -> list[AgencyCandidate]:
         return [a.candidate() for a in self._agencies.values() if area in a.areas and a.active]
+
+    async def agency(self, agency_id: str) -> Agency | None:
+        return self._agencies.get(agency_id)
 
     def _change_load(self, agency_id: str | None, delta: int) -> None:
         if agency_id is not None and delta and agency_id in self._agencies:
@@ -105,6 +116,18 @@ class InMemoryReferralRepository:
         self._store_events(before.referral_id, events)
         self._change_load(before.agency_id, int(after.is_open) - int(before.is_open))
 
+    async def readdress(self, before: ReferralRecord, after: ReferralRecord, events: Events) -> None:
+        stored = self._referrals.get(before.referral_id)
+        if stored is None or stored.version != before.version:
+            raise changed_meanwhile(before.referral_id)
+        self._referrals[before.referral_id] = _as_stored(replace(
+            stored, state=after.state, agency_id=after.agency_id, routing_reason=after.routing_reason,
+            created_at=after.created_at, updated_at=after.updated_at, response_due_at=after.response_due_at,
+            overdue=after.overdue, escalated_to=after.escalated_to, reroute_pending=after.reroute_pending))
+        self._store_events(before.referral_id, events)
+        self._change_load(before.agency_id, -int(before.is_open))
+        self._change_load(after.agency_id, int(after.is_open))
+
     async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
         stored = self._referrals.get(referral.referral_id)
         if stored is None or stored.version != referral.version or stored.overdue:
@@ -135,6 +158,13 @@ class InMemoryReferralRepository:
         found = [r for r in self._referrals.values()
                  if r.status is status and (not agency_id or r.agency_id == agency_id)]
         return sorted(found, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    async def needing_manual_routing(self, limit: int, after: QueuePosition | None = None) -> list[ReferralRecord]:
+        queue = sorted((r for r in self._referrals.values() if r.status is ReferralStatus.NEEDS_MANUAL_ROUTING),
+                       key=lambda r: (r.created_at, r.referral_id))
+        if after is not None:
+            queue = [r for r in queue if (r.created_at, r.referral_id) > (after.created_at, after.referral_id)]
+        return queue[:limit]
 
     async def stored_events(self, referral_id: str) -> list[StoredEvent]:
         return list(self._outboxes.get(referral_id, []))

@@ -44,6 +44,13 @@ def no_relay(collection: str, doc_id: Any) -> None:
     return None
 
 
+class QueuePosition(NamedTuple):
+    """Where a page of the manual-routing queue ended: the last referral's created_at and id (oldest first)."""
+
+    created_at: datetime
+    referral_id: str
+
+
 class StoredEvent(NamedTuple):
     """An event as stored with a referral, waiting for (or past) the relay: what tests and operators inspect."""
 
@@ -72,6 +79,9 @@ class ReferralRepository(Protocol):
     async def agencies_serving(self, area: ServiceArea) -> list[AgencyCandidate]:
         """The active agencies serving an area, each with its open-referral counter."""
 
+    async def agency(self, agency_id: str) -> Agency | None:
+        """One agency of the directory (active or not); None if there is none by that id."""
+
     async def recount_open_referrals(self) -> int:
         """Recount each agency's open referrals; how many counters were off."""
 
@@ -90,6 +100,10 @@ class ReferralRepository(Protocol):
         """Store a lifecycle step with its events, if the referral is still as it was read (`before`);
         Conflict otherwise: of two concurrent steps (in any process) exactly one applies."""
 
+    async def readdress(self, before: ReferralRecord, after: ReferralRecord, events: Events) -> None:
+        """Store the desk's routing or redirect of a referral (its new agency, state, deadline and history) with
+        its events, if the referral is still as it was read (`before`); Conflict otherwise."""
+
     async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
         """Store an escalation with its events, unless the referral changed or was escalated meanwhile."""
 
@@ -107,6 +121,9 @@ class ReferralRepository(Protocol):
     async def with_status(self, status: ReferralStatus, *, agency_id: str | None = None,
                           limit: int) -> list[ReferralRecord]:
         """The newest `limit` referrals in a status (of one agency, if given)."""
+
+    async def needing_manual_routing(self, limit: int, after: QueuePosition | None = None) -> list[ReferralRecord]:
+        """The oldest `limit` referrals that need manual routing, after `after` (created_at, referral_id) if given."""
 
     # -- local copies of the profiles intake shares ---------------------------------------------------------
     async def keep_person(self, person_id: str, case_id: str, contact: PersonContact) -> None:
@@ -252,6 +269,10 @@ class MongoReferralRepository:
         return [agency_from_document(doc).candidate()
                 async for doc in self.agencies.find({"areas": area.value, "active": True})]
 
+    async def agency(self, agency_id: str) -> Agency | None:
+        doc = await self.agencies.find_one({"_id": agency_id})
+        return agency_from_document(doc) if doc else None
+
     async def _change_load(self, agency_id: str | None, delta: int) -> None:
         """Keep an agency's open-referral counter after a referral opened or closed there. A crash between the
         referral's write and this one leaves the counter off by one until it is recounted; routing only uses
@@ -328,6 +349,27 @@ class MongoReferralRepository:
         self._written(before.referral_id)
         await self._change_load(before.agency_id, int(after.is_open) - int(before.is_open))
 
+    async def readdress(self, before: ReferralRecord, after: ReferralRecord, events: Events) -> None:
+        state = after.state
+        update = append_outbox(events)
+        update["$push"]["history"] = {"$each": [_history_entry(h)
+                                                for h in state.history[len(before.state.history):]]}
+        update["$set"].update({
+            "agency_id": after.agency_id, "routing_reason": after.routing_reason, "status": state.status.value,
+            "version": state.version, "created_at": after.created_at, "updated_at": after.updated_at,
+            "response_due_at": after.response_due_at, "response_due_hour": due_hour(after.response_due_at),
+            "overdue": after.overdue, "escalated_to": after.escalated_to,
+            "outcome": state.outcome.value if state.outcome else None, "decline_reason": state.decline_reason,
+            "scheduled_for": state.scheduled_for, "reroute_pending": after.reroute_pending,
+        })
+        # Conditional on the version read: of two concurrent decisions (or a step meanwhile) exactly one applies.
+        result = await self.referrals.update_one({"_id": before.referral_id, "version": before.version}, update)
+        if result.matched_count == 0:
+            raise changed_meanwhile(before.referral_id)
+        self._written(before.referral_id)
+        await self._change_load(before.agency_id, -int(before.is_open))
+        await self._change_load(after.agency_id, int(after.is_open))
+
     async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
         update = append_outbox(events)
         update["$set"].update({"overdue": True, "escalated_to": referral.escalated_to})
@@ -379,6 +421,17 @@ class MongoReferralRepository:
         query: dict[str, Any] = {"agency_id": agency_id} if agency_id else {}
         query["status"] = status.value
         return await self._find(query, newest_first=True, limit=limit)
+
+    async def needing_manual_routing(self, limit: int, after: QueuePosition | None = None) -> list[ReferralRecord]:
+        # Equality on the leading field of the (status, overdue) index: the store reads the queue's documents
+        # only, never the rest of the collection, and sorts them. The page goes on from a position (keyset), not
+        # an offset, so referrals routed meanwhile never make a page skip one.
+        query: dict[str, Any] = {"status": ReferralStatus.NEEDS_MANUAL_ROUTING.value}
+        if after is not None:
+            query["$or"] = [{"created_at": {"$gt": after.created_at}},
+                            {"created_at": after.created_at, "_id": {"$gt": after.referral_id}}]
+        cursor = self.referrals.find(query, {"outbox": 0}).sort([("created_at", 1), ("_id", 1)]).limit(limit)
+        return [referral_from_document(doc) async for doc in cursor]
 
     async def stored_events(self, referral_id: str) -> list[StoredEvent]:
         doc = await self.referrals.find_one({"_id": referral_id}, {"outbox": 1})

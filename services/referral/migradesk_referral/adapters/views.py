@@ -8,10 +8,11 @@ from migradesk_referral.domain.person import PersonContact
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.referral import allowed_actions
 from migradesk_referral.domain.routing import Agency
-from migradesk_shared.contracts.vocabulary import ReferralStatus
+from migradesk_shared.contracts.vocabulary import ReferralStatus, Role
 
 
-def referral_view(referral: ReferralRecord) -> dict[str, Any]:
+def referral_view(referral: ReferralRecord, role: Role | None = None) -> dict[str, Any]:
+    """The referral; `allowed_actions` are the steps the machine allows that `role` (the caller's) may take."""
     state, request = referral.state, referral.request
     view: dict[str, Any] = {
         "request_id": request.request_id, "routing_attempt": referral.attempt, "case_id": request.case_id,
@@ -35,7 +36,7 @@ def referral_view(referral: ReferralRecord) -> dict[str, Any]:
     if referral.rerouted_to is not None:
         view["rerouted_to"] = referral.rerouted_to
     view["referral_id"] = referral.referral_id
-    view["allowed_actions"] = (sorted(a.value for a in allowed_actions(state))
+    view["allowed_actions"] = (sorted(a.value for a in allowed_actions(state, role))
                                if state.status is not ReferralStatus.NEEDS_MANUAL_ROUTING else [])
     return view
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from migradesk_referral.domain.referral import OPEN_STATUSES, Command, HistoryEntry, Referral, apply
 from migradesk_referral.domain.routing import RoutingDecision
-from migradesk_referral.domain.sla import check_response_sla, response_deadline
+from migradesk_referral.domain.sla import DEFAULT_POLICY, SlaPolicy, check_response_sla, response_deadline
 from migradesk_shared.contracts.case_events import PersonFacets
 from migradesk_shared.contracts.vocabulary import ReferralStatus
 from migradesk_shared.topics import ServiceArea
@@ -83,14 +83,14 @@ def referral_id_for(request_id: str, attempt: int) -> str:
 
 
 def routed(request: RequestToRoute, decision: RoutingDecision, *, at: datetime, attempt: int = 1,
-           declined_by: tuple[str, ...] = ()) -> ReferralRecord:
+           declined_by: tuple[str, ...] = (), policy: SlaPolicy = DEFAULT_POLICY) -> ReferralRecord:
     """The referral of one routing attempt: pending at the chosen agency, or waiting for manual routing."""
     status = ReferralStatus.NEEDS_MANUAL_ROUTING if decision.needs_manual_routing else ReferralStatus.PENDING
     state = Referral(referral_id=referral_id_for(request.request_id, attempt), status=status,
                      history=(HistoryEntry(status, None, ROUTING_ACTOR, at, comment=decision.reason),))
     return ReferralRecord(state=state, request=request, attempt=attempt, agency_id=decision.agency_id,
                           declined_by=declined_by, routing_reason=decision.reason, created_at=at, updated_at=at,
-                          response_due_at=response_deadline(request.area, at))
+                          response_due_at=response_deadline(request.area, at, policy))
 
 
 def take_action(record: ReferralRecord, command: Command) -> ReferralRecord:
@@ -101,12 +101,14 @@ def take_action(record: ReferralRecord, command: Command) -> ReferralRecord:
                    reroute_pending=state.status is ReferralStatus.DECLINED)
 
 
-def escalated(record: ReferralRecord, now: datetime) -> tuple[ReferralRecord, datetime] | None:
-    """The referral escalated to the coordinator, with the deadline it missed; None if it is not overdue, or
-    was escalated already (once, not at every check)."""
+def escalated(record: ReferralRecord, now: datetime,
+              policy: SlaPolicy = DEFAULT_POLICY) -> tuple[ReferralRecord, datetime] | None:
+    """The referral escalated to the coordinator, with the deadline it missed (counted by `policy`: working
+    hours, or around the clock for protection); None if it is not overdue, or was escalated already (once, not
+    at every check)."""
     if record.overdue:
         return None
-    verdict = check_response_sla(record.request.area, record.status, record.created_at, now)
+    verdict = check_response_sla(record.request.area, record.status, record.created_at, now, policy)
     if not verdict.overdue:
         return None
     return replace(record, overdue=True, escalated_to=ESCALATED_TO), verdict.deadline

@@ -5,9 +5,20 @@
        └──decline──▶ declined │                   │  └──schedule── no_show ◀──no_show──┘      could_not_help)
                            └──complete────────────┴────────────────────────────────────────▶
     any open state ──cancel──▶ cancelled        any open state ──unable_to_contact──▶ unable_to_contact
-    a closed state ──reopen(comment)──▶ the open state it was closed from
+    a closed state but declined ──reopen(comment)──▶ the open state it was closed from
 
 Illegal transitions raise IllegalTransition, naming the transition and why it was refused.
+
+Reopening never leaves two open referrals for one request. A decline always sends the request on to the next
+eligible agency (the re-router stores the next routing attempt, or one that needs manual routing), so a declined
+referral is never reopened: the referral the request went on to is the one to act on, and if the declining agency
+should serve it after all, the desk redirects that one to it (or routes it there, when it needs manual routing).
+Every other closed referral is the last routing attempt of its request (only a decline makes a next attempt, and a
+desk's routing or redirect re-addresses the referral in place), so reopening it cannot meet another open one.
+
+Who may take which step (`actions_of`): an agency the steps of its own work (accept, decline, schedule, attend,
+no_show, complete, unable_to_contact); cancelling and reopening are desk decisions (staff, coordinator, admin). A
+coordinator takes only those; staff and admins may also record an agency's step on its behalf.
 """
 
 from __future__ import annotations
@@ -15,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
-from migradesk_shared.errors import DomainRuleViolation
+from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus, Role
+from migradesk_shared.errors import DomainRuleViolation, Forbidden
 
 OPEN_STATUSES = frozenset({ReferralStatus.PENDING, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED,
                            ReferralStatus.ATTENDED, ReferralStatus.NO_SHOW})
@@ -41,6 +52,33 @@ TRANSITIONS: dict[tuple[ReferralStatus, Action], ReferralStatus] = {
 for _open in OPEN_STATUSES:
     TRANSITIONS[(_open, Action.CANCEL)] = ReferralStatus.CANCELLED
     TRANSITIONS[(_open, Action.UNABLE_TO_CONTACT)] = ReferralStatus.UNABLE_TO_CONTACT
+
+
+# The steps of an agency's own work, and the desk's decisions about a referral.
+AGENCY_ACTIONS = frozenset({Action.ACCEPT, Action.DECLINE, Action.SCHEDULE, Action.ATTEND, Action.NO_SHOW,
+                            Action.COMPLETE, Action.UNABLE_TO_CONTACT})
+DESK_ACTIONS = frozenset({Action.CANCEL, Action.REOPEN})
+# The roles that make the desk's decisions (cancel, reopen, route manually, redirect).
+DESK_ROLES = frozenset({Role.STAFF, Role.COORDINATOR, Role.ADMIN})
+
+
+def actions_of(role: Role | None) -> frozenset[Action]:
+    """The steps a role may take (None: the system itself, which may take any)."""
+    if role is Role.AGENCY:
+        return AGENCY_ACTIONS
+    if role is Role.COORDINATOR:
+        return DESK_ACTIONS
+    return frozenset(Action)
+
+
+def authorize(role: Role | None, action: Action) -> None:
+    """Forbidden (403), naming the action, unless `role` may take it."""
+    if action not in actions_of(role):
+        who = role.value if role is not None else "system"
+        why = (f"{action.value} is a desk decision (staff, coordinator, admin)" if action in DESK_ACTIONS
+               else f"the {who} role takes only: {', '.join(sorted(a.value for a in actions_of(role)))}")
+        raise Forbidden(f"the {who} role may not {action.value} a referral: {why}", field="action",
+                        action=action.value)
 
 
 class IllegalTransition(DomainRuleViolation):
@@ -96,11 +134,12 @@ class Referral:
         return ReferralStatus.PENDING
 
 
-def allowed_actions(referral: Referral) -> frozenset[Action]:
+def allowed_actions(referral: Referral, role: Role | None = None) -> frozenset[Action]:
+    """The steps the machine allows from the referral's state; of them, those `role` may take, if given."""
     actions = {action for (status, action) in TRANSITIONS if status is referral.status}
-    if referral.status in CLOSED_STATUSES:
+    if referral.status in CLOSED_STATUSES and referral.status is not ReferralStatus.DECLINED:
         actions.add(Action.REOPEN)
-    return frozenset(actions)
+    return frozenset(actions) & actions_of(role)
 
 
 def _require(condition: bool, referral: Referral, command: Command, why: str) -> None:
@@ -113,12 +152,17 @@ def apply(referral: Referral, command: Command) -> Referral:
     status, action = referral.status, command.action
     if action is Action.REOPEN:
         _require(status in CLOSED_STATUSES, referral, command, "only a closed referral can be reopened")
+        _require(status is not ReferralStatus.DECLINED, referral, command,
+                 "a declined request goes on to the next eligible agency; act on the referral it went on to "
+                 "(the desk can redirect that one to this agency)")
         _require(bool(command.comment and command.comment.strip()), referral, command,
                  "reopening needs a comment for the audit trail")
         return _moved(referral, command, referral.status_before_closing(), outcome=None, decline_reason=None)
     target = TRANSITIONS.get((status, action))
     if target is None:
-        if status in CLOSED_STATUSES:
+        if status is ReferralStatus.DECLINED:
+            why = "it was declined; its request went on to the next eligible agency"
+        elif status in CLOSED_STATUSES:
             why = "it is closed; reopen it first, with a comment"
         elif status is ReferralStatus.NEEDS_MANUAL_ROUTING:
             why = "it has no agency yet; route it manually first"

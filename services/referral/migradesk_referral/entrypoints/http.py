@@ -8,8 +8,15 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Query, Request
 
 from migradesk_referral.adapters.views import agency_view, person_view, referral_view
-from migradesk_referral.entrypoints.schemas import ReferralActionIn
-from migradesk_referral.service import ActOnReferral, ListReferrals, ReferralService
+from migradesk_referral.entrypoints.schemas import RedirectIn, ReferralActionIn, RouteIn
+from migradesk_referral.service import (
+    ActOnReferral,
+    ListReferrals,
+    ManualRoutingQueue,
+    Redirect,
+    ReferralService,
+    RouteManually,
+)
 from migradesk_shared.auth import Principal, Role, requires
 
 
@@ -19,6 +26,10 @@ def _service(request: Request) -> ReferralService:
 
 # Who may work on referrals: the agency they are addressed to, and the desk.
 Inbox = Annotated[Principal, Depends(requires(Role.AGENCY, Role.STAFF, Role.ADMIN))]
+# Who may take a step: those, and the coordinator (cancel and reopen only: the use case checks each action).
+Acting = Annotated[Principal, Depends(requires(Role.AGENCY, Role.STAFF, Role.COORDINATOR, Role.ADMIN))]
+# Who makes the desk's routing decisions (route by hand, redirect) and works the manual-routing queue.
+Desk = Annotated[Principal, Depends(requires(Role.STAFF, Role.COORDINATOR, Role.ADMIN))]
 AnyRole = Annotated[Principal, Depends(requires(*Role))]
 Referrals = Annotated[ReferralService, Depends(_service)]
 
@@ -34,22 +45,51 @@ def build_router() -> APIRouter:
                              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
         found = await referrals.list_referrals(ListReferrals(caller=caller, agency_id=agency_id, case_id=case_id,
                                                             status=status, limit=limit))
-        return {"referrals": [referral_view(r) for r in found]}
+        return {"referrals": [referral_view(r, caller.role) for r in found]}
+
+    # Declared before /referrals/{referral_id}, which would take "manual-routing" for an id.
+    @router.get("/referrals/manual-routing")
+    async def manual_routing_queue(caller: Desk, referrals: Referrals,
+                                   limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                                   cursor: Annotated[str | None, Query(max_length=400)] = None) -> dict[str, Any]:
+        """The requests no agency could take (needs_manual_routing), oldest first; pass next_cursor for the
+        next page (null: the queue ends there)."""
+        page = await referrals.manual_routing_queue(ManualRoutingQueue(caller, limit=limit, cursor=cursor))
+        return {"referrals": [referral_view(r, caller.role) for r in page.referrals],
+                "next_cursor": page.next_cursor}
 
     @router.get("/referrals/{referral_id}")
     async def get_referral(referral_id: str, caller: Inbox, referrals: Referrals) -> dict[str, Any]:
         """One referral, with the person's contact when they consented to sharing it with the network."""
         detail = await referrals.show(referral_id, caller)
-        return {**referral_view(detail.referral), "person": person_view(detail.person)}
+        return {**referral_view(detail.referral, caller.role), "person": person_view(detail.person)}
 
     @router.post("/referrals/{referral_id}/actions")
-    async def act_on_referral(referral_id: str, payload: ReferralActionIn, caller: Inbox,
+    async def act_on_referral(referral_id: str, payload: ReferralActionIn, caller: Acting,
                               referrals: Referrals) -> dict[str, Any]:
         after = await referrals.act(ActOnReferral(
             referral_id=referral_id, action=payload.action, caller=caller, reason=payload.reason,
             outcome=payload.outcome, comment=payload.comment, scheduled_for=payload.scheduled_for,
             expected_version=payload.expected_version))
-        return referral_view(after)
+        return referral_view(after, caller.role)
+
+    @router.post("/referrals/{referral_id}/route")
+    async def route_referral(referral_id: str, payload: RouteIn, caller: Desk,
+                             referrals: Referrals) -> dict[str, Any]:
+        """Route a referral that needs manual routing to an active agency serving its area."""
+        after = await referrals.route_manually(RouteManually(
+            referral_id=referral_id, agency_id=payload.agency_id, reason=payload.reason, caller=caller,
+            expected_version=payload.expected_version))
+        return referral_view(after, caller.role)
+
+    @router.post("/referrals/{referral_id}/redirect")
+    async def redirect_referral(referral_id: str, payload: RedirectIn, caller: Desk,
+                                referrals: Referrals) -> dict[str, Any]:
+        """Move an open referral to another agency (409 on a stale expected_version)."""
+        after = await referrals.redirect(Redirect(
+            referral_id=referral_id, agency_id=payload.agency_id, reason=payload.reason, caller=caller,
+            expected_version=payload.expected_version))
+        return referral_view(after, caller.role)
 
     @router.get("/agencies")
     async def list_agencies(caller: AnyRole, referrals: Referrals) -> dict[str, Any]:

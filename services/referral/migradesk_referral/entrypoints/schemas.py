@@ -29,3 +29,23 @@ class ReferralActionIn(BaseModel):
         if info.data.get("action") is Action.DECLINE and value is not None and value not in set(DeclineReason):
             raise ValueError(f"a decline reason is one of: {', '.join(r.value for r in DeclineReason)}")
         return value
+
+
+class RouteIn(BaseModel):
+    """The desk routes a referral that needs manual routing to an agency it chose."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    agency_id: Annotated[str, Field(min_length=1, max_length=100)]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    expected_version: Annotated[int, Field(ge=1)] | None = None
+
+
+class RedirectIn(BaseModel):
+    """The desk moves an open referral to another agency; a stale expected_version gets 409."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    agency_id: Annotated[str, Field(min_length=1, max_length=100)]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    expected_version: Annotated[int, Field(ge=1)]
