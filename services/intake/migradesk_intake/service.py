@@ -573,8 +573,8 @@ class IntakeService:
         """A page of the worklist, with the names of the people listed (each a read of their data, audited in
         one write)."""
         page = await self.repository.worklist.page(query)
-        people = await self.repository.get_persons([e.person_id for e in page.entries])
-        names = {pid: r.person.full_name for pid, r in people.items() if r.person is not None}
+        people = await self.repository.listed_persons([e.person_id for e in page.entries])
+        names = {pid: p.full_name for pid, p in people.items() if p.full_name is not None}
         now = self._clock()
         await self.repository.record_accesses([
             Access(actor=actor, action=AccessKind.PERSON_LISTED, subject_id=e.person_id, case_id=e.case_id, at=now)
@@ -590,9 +590,9 @@ class IntakeService:
                                                         page_size=command.page_size)
         except ValueError as exc:
             raise DomainRuleViolation(str(exc), field="q") from exc
-        people = await self.repository.get_persons([h.person_id for h in found.hits])
+        people = await self.repository.listed_persons([h.person_id for h in found.hits])
         listed = [FoundPerson(h, people[h.person_id].case_ids) for h in found.hits
-                  if h.person_id in people and people[h.person_id].person is not None]
+                  if h.person_id in people and people[h.person_id].full_name is not None]
         now = self._clock()
         await self.repository.record_accesses([
             Access(actor=command.actor, action=AccessKind.PERSON_LISTED, subject_id=f.hit.person_id,

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migradesk_intake.adapters.mappers import StoredEvent, outbox_entries, scrub_profiles, stored_event, with_topics
-from migradesk_intake.adapters.repository import ACTIVITIES, CASES, PERSONS, OnWrite, StatusWrite, no_relay
+from migradesk_intake.adapters.repository import (
+    ACTIVITIES,
+    CASES,
+    PERSONS,
+    ListedPerson,
+    OnWrite,
+    StatusWrite,
+    no_relay,
+)
 from migradesk_intake.adapters.search_index import InMemoryPersonSearchIndex, PersonSearchIndex
 from migradesk_intake.adapters.worklist import InMemoryWorklistIndex, WorklistIndex
 from migradesk_intake.domain.activity import LoggedActivity
@@ -85,6 +93,11 @@ class InMemoryIntakeRepository:
 
     async def get_persons(self, person_ids: Sequence[str]) -> dict[str, RegisteredPerson]:
         return {i: self._persons[i].registered for i in person_ids if i in self._persons}
+
+    async def listed_persons(self, person_ids: Sequence[str]) -> dict[str, ListedPerson]:
+        found = await self.get_persons(person_ids)
+        return {i: ListedPerson(r.person.full_name if r.person is not None else None, r.case_ids)
+                for i, r in found.items()}
 
     async def save_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *,
                           expected_version: int, write: Write, scrub: bool = False) -> bool:

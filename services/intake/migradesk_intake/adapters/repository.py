@@ -9,6 +9,7 @@ desk stays as fast with 10^5 cases as with ten.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -45,6 +46,13 @@ from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_shared.errors import Conflict
 from migradesk_shared.outbox import new_document_outbox
 
+
+@dataclass(frozen=True)
+class ListedPerson:
+    full_name: str | None  # None once erased
+    case_ids: tuple[str, ...]
+
+
 # Each write of a referral's status: (the status held when it was read, or None for a new one; the new status).
 StatusWrite = tuple[ReferralStatusView | None, ReferralStatusView]
 
@@ -59,6 +67,7 @@ OUTBOX_COLLECTIONS = (CASES, PERSONS, ACTIVITIES)
 
 # What a read of a record returns: never its outbox (the relay's) nor its audit trail (the timeline's, read apart).
 PERSON_FIELDS = {"outbox": 0, "audit": 0}
+LISTED_FIELDS = {"person.full_name": 1, "person.erased": 1, "cases": 1}
 CASE_FIELDS = {"outbox": 0}
 
 
@@ -88,6 +97,10 @@ class IntakeRepository(Protocol):
     async def get_person(self, person_id: str) -> RegisteredPerson | None: ...
 
     async def get_persons(self, person_ids: Sequence[str]) -> dict[str, RegisteredPerson]: ...
+
+    async def listed_persons(self, person_ids: Sequence[str]) -> dict[str, ListedPerson]:
+        """What a list shows of each person: their name (None once erased) and their cases, oldest first."""
+        ...
 
     async def save_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *,
                           expected_version: int, write: Write, scrub: bool = False) -> bool:
@@ -218,6 +231,14 @@ class MongoIntakeRepository:
             return {}
         docs = await self.persons.find({"_id": {"$in": list(dict.fromkeys(person_ids))}}, PERSON_FIELDS).to_list()
         return {doc["_id"]: person_record_from_document(doc) for doc in docs}
+
+    async def listed_persons(self, person_ids: Sequence[str]) -> dict[str, ListedPerson]:
+        if not person_ids:
+            return {}
+        # Only the name and the cases travel: a list page reads 20-25 records, each with all of a person's data.
+        docs = await self.persons.find({"_id": {"$in": list(dict.fromkeys(person_ids))}}, LISTED_FIELDS).to_list()
+        return {doc["_id"]: ListedPerson(full_name=None if doc["person"].get("erased") else doc["person"]["full_name"],
+                                         case_ids=tuple(doc.get("cases", ()))) for doc in docs}
 
     async def save_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *,
                           expected_version: int, write: Write, scrub: bool = False) -> bool:
