@@ -19,7 +19,8 @@ def render() -> dict[str, str]:
     files = {f"schemas/{name}": dumps(schema) for name, schema in json_schemas().items()}
     for service, channels in SERVICES.items():
         files[f"asyncapi/{service}.asyncapi.json"] = dumps(asyncapi_document(
-            service, subscribes=channels.SUBSCRIBES, publishes=channels.PUBLISHES))
+            service, subscribes=channels.SUBSCRIBES, publishes=channels.PUBLISHES,
+            examples=getattr(channels, "EXAMPLES", None)))
     return files
 
 

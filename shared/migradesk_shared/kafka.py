@@ -51,6 +51,16 @@ TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_STORE_ERRORS, KafkaError, TimeoutError)
 
 
+class Rejected(Exception):
+    """Raised by a handler for a message that parses but breaks a rule for good (e.g. a step the state machine
+    refuses): retrying cannot help, so it is dead-lettered at once with `reason` as its error, and the messages
+    after it are applied as usual."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 async def ensure_topics(bootstrap_servers: str, names: TopicNames, replication_factor: int = 1,
                         specs: Sequence[TopicSpec] | None = None) -> None:
     """Create every topic of the list in shared/topics.py that does not exist yet (idempotent)."""
@@ -391,6 +401,10 @@ class EventConsumer:
                 try:
                     await self._handler(event, Delivery(record.topic, record.partition, record.offset))
                     return True
+                except Rejected as exc:
+                    bound.warning("message rejected, dead-lettering", error=exc.reason[:500])
+                    await self.dead_letter(record, f"rejected: {exc.reason}")
+                    return False
                 except TRANSIENT_ERRORS as exc:
                     # The store or broker is unreachable: wait it out, never dead-letter a good message for it.
                     RETRIES.labels(self.topic).inc()

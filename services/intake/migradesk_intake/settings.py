@@ -35,6 +35,10 @@ class IntakeSettings(ServiceSettings):
     # Other services' page addresses (scheme://host[:port]) a person may be sent back to after signing in.
     # In development any loopback address is fine as well.
     return_origins: list[str] = Field(default_factory=list)
+    # Where a partner agency's account lands after signing in when no page asked to be returned to: referral's
+    # inbox (its pages check the session cookie intake sets). `make run` starts referral on port 8002; where
+    # the services share one host (an ingress routing /inbox to referral), set "/inbox". Empty: the desk's home.
+    agency_home_url: str = "http://127.0.0.1:8002/inbox"
     # Creates one account per role with known passwords (migradesk_intake/demo.py): development only.
     seed_demo_accounts: bool = False
 

@@ -1,6 +1,6 @@
 """Referral's composition root: the runtime (store, Kafka, outbox relay), the repository, the use cases, the
-consumers of case events and profiles, the periodic jobs and the inbox API. Every default can be overridden,
-so tests swap in an in-memory repository or their own runtime."""
+consumers of case events and profiles, the periodic jobs, the inbox API and the agencies' inbox pages. Every
+default can be overridden, so tests swap in an in-memory repository or their own runtime."""
 
 from __future__ import annotations
 
@@ -16,15 +16,21 @@ from migradesk_referral.domain.sla import SlaPolicy
 from migradesk_referral.entrypoints.consumers import subscribe
 from migradesk_referral.entrypoints.http import build_router
 from migradesk_referral.entrypoints.jobs import running_jobs
+from migradesk_referral.entrypoints.pages import build_inbox_pages, inbox_pages
 from migradesk_referral.service import ReferralService
 from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.http import service_app
 from migradesk_shared.runtime import Runtime
+from migradesk_shared.web.templates import Pages
 
 
 def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None = None,
-               repository: ReferralRepository | None = None) -> FastAPI:
+               repository: ReferralRepository | None = None, pages: Pages | None = None) -> FastAPI:
+    """The referral service. Given only a repository (e.g. the in-memory one), the app runs without any runtime:
+    no store, broker, relay or periodic jobs (the pages' and the API's tests)."""
     settings = settings or ReferralSettings()
+    # Loaded here, not at the first request: a missing compiled catalog stops the service at start-up.
+    pages = pages or inbox_pages()
     # The municipality's working hours and holidays, for the response deadlines: built once, at start.
     sla_policy = SlaPolicy.for_municipality(
         timezone=settings.timezone, state=settings.municipality_state, opens=settings.working_hours_start,
@@ -33,6 +39,14 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is None and repository is not None:
+            await repository.prepare()
+            if settings.seed_demo_agencies:
+                await repository.add_agencies(demo_directory())
+            app.state.runtime = None
+            app.state.service = ReferralService(repository, sla_policy=sla_policy)
+            yield
+            return
         rt = runtime or Runtime.create(settings, outbox_collections=[REFERRALS])
         # Every write with events tells the relay, so they go out at once.
         referrals = repository or MongoReferralRepository(rt.db, on_write=rt.written)
@@ -46,4 +60,15 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
         async with rt.serving(app, referrals), running_jobs(service, settings, rt.logger, reroute_wake):
             yield
 
-    return service_app(title="MigraDesk referral", settings=settings, lifespan=lifespan, router=build_router())
+    app: FastAPI
+
+    async def readiness() -> dict[str, bool]:
+        runtime_now: Runtime | None = getattr(app.state, "runtime", None)
+        return {"store": True} if runtime_now is None else await runtime_now.readiness()
+
+    app = service_app(title="MigraDesk referral", settings=settings, lifespan=lifespan, router=build_router(),
+                      readiness=readiness)
+    # The pages: anonymous browsers go to intake's sign-in page (`accounts_url`), refusals are translated pages.
+    pages.install_error_pages(app)
+    app.include_router(build_inbox_pages(pages))
+    return app

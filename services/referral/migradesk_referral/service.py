@@ -19,7 +19,7 @@ import structlog
 
 from migradesk_referral.adapters import mappers
 from migradesk_referral.adapters.repository import QueuePosition, ReferralRepository
-from migradesk_referral.domain.person import PersonContact
+from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.readdressing import redirected, routed_manually
 from migradesk_referral.domain.record import (
     ReferralRecord,
@@ -30,13 +30,19 @@ from migradesk_referral.domain.record import (
     routed,
     take_action,
 )
-from migradesk_referral.domain.referral import DESK_ROLES, OPEN_STATUSES, Command, authorize
+from migradesk_referral.domain.referral import (
+    DESK_ROLES,
+    OPEN_STATUSES,
+    Command,
+    IllegalTransition,
+    authorize,
+)
 from migradesk_referral.domain.routing import Agency, AgencyCandidate, choose_agency
 from migradesk_referral.domain.sla import DEFAULT_POLICY, SlaPolicy
 from migradesk_shared.auth import Principal, Role
 from migradesk_shared.contracts.case_events import RequestLogged
 from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
-from migradesk_shared.contracts.referral_events import ActorRole
+from migradesk_shared.contracts.referral_events import ActorRole, PartnerResponse
 from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
 from migradesk_shared.errors import Conflict, DomainRuleViolation, Forbidden, NotFound
 from migradesk_shared.topics import ServiceArea
@@ -73,6 +79,13 @@ class ActOnReferral:
     scheduled_for: datetime | None = None
     # The version the caller saw; a stale one is refused instead of overwriting someone else's step.
     expected_version: int | None = None
+
+
+class PartnerResponseRefused(DomainRuleViolation):
+    """A response from an agency's system that can never be applied (not its referral, not an agency's step, an
+    illegal transition, a stale version): its message names what is wrong (the dead-letter reason)."""
+
+    code = "partner_response_refused"
 
 
 @dataclass(frozen=True)
@@ -258,6 +271,54 @@ class ReferralService:
             self._on_declined()
         return after
 
+    async def respond(self, response: PartnerResponse) -> ReferralRecord:
+        """Apply a response an agency's own system published on referral.partner-responses.v1: the same state
+        machine, role rules and events as `act` on the API (actor role partner_system). Idempotent: a response
+        already applied (its event id is stored with its step, in the same write) changes nothing. Anything that
+        can never be applied is a PartnerResponseRefused naming what is wrong; a concurrent write (Conflict from
+        the store) is worth retrying."""
+        rid = response.referral_id
+        before = await self.referrals.get(rid)
+        if before is None:
+            raise PartnerResponseRefused(f"referral {rid} does not exist", field="referral_id")
+        if response.event_id in before.partner_responses:
+            log.info("partner response already applied", referral_id=rid, event_id=response.event_id)
+            return before
+        if response.agency_id != before.agency_id:
+            raise PartnerResponseRefused(
+                f"agency {response.agency_id} is not the agency of referral {rid} "
+                f"({before.agency_id or 'none: it needs manual routing'})", field="agency_id")
+        try:
+            # The API's role rules: an agency's system takes its agency's steps, never the desk's decisions.
+            authorize(Role.AGENCY, response.action)
+        except Forbidden as exc:
+            raise PartnerResponseRefused(f"action not allowed to a partner system: {exc.message}",
+                                         field="action") from exc
+        if response.expected_version is not None and response.expected_version != before.version:
+            raise PartnerResponseRefused(f"stale response: referral {rid} is at version {before.version}, not "
+                                         f"{response.expected_version}", field="expected_version",
+                                         current_version=before.version)
+        reason = (response.decline_reason.value if response.decline_reason is not None
+                  else response.could_not_help_reason)
+        step = Command(action=response.action, actor=f"partner_system:{response.producer}@{response.agency_id}",
+                       at=self._clock(), reason=reason, outcome=response.outcome, comment=response.comment,
+                       scheduled_for=response.scheduled_for)
+        try:
+            after = take_action(before, step)
+        except IllegalTransition as exc:
+            raise PartnerResponseRefused(f"illegal transition: {exc.status.value} -> {exc.action.value} "
+                                         f"({exc.message})", field="action", status=exc.status.value) from exc
+        after = replace(after, partner_responses=(*before.partner_responses, response.event_id))
+        # The same events as the API's step, caused by the response (its trace is the consumer's current one).
+        events = [(spec, event.model_copy(update={"causation_id": response.event_id}))
+                  for spec, event in mappers.lifecycle_events(after, step, "partner_system")]
+        await self.referrals.save_transition(before, after, events)
+        log.info("partner response applied", referral_id=rid, agency_id=response.agency_id,
+                 action=step.action.value, status=after.status.value, event_id=response.event_id)
+        if after.status is ReferralStatus.DECLINED:
+            self._on_declined()
+        return after
+
     @staticmethod
     def _check_version(before: ReferralRecord, expected_version: int | None) -> None:
         if expected_version is not None and expected_version != before.version:
@@ -370,3 +431,64 @@ class ReferralService:
 
     async def directory(self) -> list[Agency]:
         return await self.referrals.directory()
+
+    # -- the agency inbox pages -----------------------------------------------------------------------------
+    async def inbox(self, query: InboxQuery) -> InboxPage:
+        """A page of an inbox, most urgent first: overdue first, then by response deadline. An agency sees only
+        the referrals addressed to it; the desk every agency's (or one agency's). Without a status, the open
+        ones. Read one status at a time on an index (agency and status), each only up to the end of the page
+        asked plus one (which tells whether the inbox goes on)."""
+        agency_id = query.agency_id
+        if query.caller.role is Role.AGENCY:
+            if agency_id and agency_id != query.caller.agency_id:
+                raise Forbidden("an agency sees only its own referrals", field="agency_id")
+            agency_id = query.caller.agency_id
+        if query.status:
+            if query.status not in set(ReferralStatus):
+                return InboxPage([], query.page, has_next=False)  # no referral is in a status that does not exist
+            statuses = [ReferralStatus(query.status)]
+        else:
+            statuses = OPEN_STATUS_ORDER
+        end = query.page * query.page_size
+        found: list[ReferralRecord] = []
+        for status in statuses:
+            found += await self.referrals.most_urgent(status, agency_id=agency_id, overdue_only=query.overdue_only,
+                                                      limit=end + 1)
+        found.sort(key=urgency)
+        return InboxPage(found[end - query.page_size:end], query.page, has_next=len(found) > end)
+
+    async def read_referral(self, referral_id: str, caller: Principal | None, *, channel: str) -> ReferralDetail:
+        """`show`, audited: when the person's contact is shown, who was shown it, when and through which referral
+        goes to the access log (ids only), whether through the API or a page."""
+        detail = await self.show(referral_id, caller)
+        if detail.person is not None:
+            await self.referrals.record_contact_read(ContactRead(
+                actor=caller.actor if caller else "system", referral_id=referral_id,
+                case_id=detail.referral.case_id, at=self._clock(), channel=channel))
+            log.info("person contact read", referral_id=referral_id, actor=caller.actor if caller else "system",
+                     channel=channel)
+        return detail
+
+
+@dataclass(frozen=True)
+class InboxQuery:
+    """A page of an inbox: an agency's own (the caller's), or for the desk every agency's or one agency's."""
+
+    caller: Principal
+    agency_id: str | None = None
+    status: str | None = None  # None: the open referrals
+    overdue_only: bool = False
+    page: int = 1
+    page_size: int = 25
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    referrals: list[ReferralRecord]
+    page: int
+    has_next: bool
+
+
+def urgency(referral: ReferralRecord) -> tuple[bool, datetime, str]:
+    """The inbox's order: overdue first, then the earliest response deadline (then the id, for a stable order)."""
+    return (not referral.overdue, referral.response_due_at, referral.referral_id)

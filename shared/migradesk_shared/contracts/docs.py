@@ -7,7 +7,7 @@ change cannot ship without its published schema.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -23,16 +23,25 @@ def json_schemas() -> dict[str, dict[str, Any]]:
             for topic, adapter in sorted(TOPIC_CONTRACTS.items())}
 
 
+# An AsyncAPI 3.0 Message Example: {"name", "summary", "payload", "headers"?}.
+Example = dict[str, Any]
+
+
 def asyncapi_document(service: str, *, subscribes: Sequence[TopicSpec], publishes: Sequence[TopicSpec],
-                      version: str = "1") -> dict[str, Any]:
+                      version: str = "1", examples: Mapping[str, Sequence[Example]] | None = None) -> dict[str, Any]:
+    """The service's AsyncAPI document; `examples` (topic name -> Message Examples) are added to the messages of
+    that topic's channel (a dead-letter topic's too)."""
     broker = KafkaBroker("kafka:9092", description="MigraDesk Kafka cluster")
     for spec in subscribes:
         model = TOPIC_TYPES[spec.name]
 
-        async def handle(event: model) -> None:  # type: ignore[valid-type]  # documentation only
+        async def handle(event: Any) -> None:  # documentation only
             return None
 
         handle.__name__ = f"consume_{spec.name}"
+        # The type itself, not the name `model`: a name is looked up when the schema is built, after the loop,
+        # and every subscriber would then be documented with the last topic's type.
+        handle.__annotations__["event"] = model
         broker.subscriber(spec.name, group_id=service, title=f"{service}:{spec.name}",
                           description=("restricted: personal data" if spec.restricted else "de-identified"))(handle)
         broker.publisher(dlq_of(spec).name, title=f"{service}:{dlq_of(spec).name}",
@@ -41,7 +50,23 @@ def asyncapi_document(service: str, *, subscribes: Sequence[TopicSpec], publishe
         broker.publisher(spec.name, title=f"{service}:{spec.name}", schema=TOPIC_TYPES[spec.name],
                          description=("restricted: personal data" if spec.restricted else "de-identified"))
     spec_doc = AsyncAPI(broker, title=f"MigraDesk {service}", version=version, schema_version="3.0.0")
-    return json.loads(spec_doc.to_specification().to_json())
+    document: dict[str, Any] = json.loads(spec_doc.to_specification().to_json())
+    _add_examples(document, examples or {})
+    return document
+
+
+def _add_examples(document: dict[str, Any], examples: Mapping[str, Sequence[Example]]) -> None:
+    messages = document.get("components", {}).get("messages", {})
+    used: set[str] = set()
+    for channel in document.get("channels", {}).values():
+        wanted = examples.get(channel["address"])
+        if not wanted:
+            continue
+        for ref in channel.get("messages", {}).values():
+            messages[ref["$ref"].rsplit("/", 1)[-1]]["examples"] = [dict(e) for e in wanted]
+        used.add(channel["address"])
+    if set(examples) - used:
+        raise ValueError(f"examples for topics the document has no channel of: {sorted(set(examples) - used)}")
 
 
 def dumps(document: dict[str, Any]) -> str:

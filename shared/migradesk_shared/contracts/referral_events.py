@@ -152,6 +152,9 @@ class PartnerResponse(Event):
     could_not_help_reason: str | None = Field(default=None, max_length=80)
     scheduled_for: datetime | None = None
     comment: str | None = Field(default=None, max_length=2000)
+    # The referral's version the agency's system saw (GET /api/referrals/{id}); a stale one is refused instead of
+    # overwriting someone else's step. None: no check.
+    expected_version: int | None = Field(default=None, ge=1)
 
     def partition_key(self) -> str:
         return self.referral_id

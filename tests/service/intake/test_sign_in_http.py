@@ -163,6 +163,22 @@ def test_sign_in_sends_nobody_to_another_site(desk: Desk) -> None:
         "http://127.0.0.1:8002/inbox"
 
 
+def test_a_partner_agency_lands_on_referrals_inbox(desk: Desk,
+                                                  stores: tuple[AccountRepository, SessionRepository]) -> None:
+    # Sent from a page: back there, whoever they are.
+    assert desk.sign_in("recepcao.ubs", next_url="http://127.0.0.1:8002/inbox/referrals/r-1").headers[
+        "location"] == "http://127.0.0.1:8002/inbox/referrals/r-1"
+    desk.client.cookies.clear()
+    # No page to go back to: an agency's home is referral's inbox (the desk's pages are not theirs), staff's the desk.
+    assert desk.sign_in("recepcao.ubs").headers["location"] == SETTINGS.agency_home_url
+    assert desk.client.get("/sign-in", follow_redirects=False).headers["location"] == SETTINGS.agency_home_url
+    desk.client.cookies.clear()
+    assert desk.sign_in("ana").headers["location"] == "/"
+    # Where the services share one host, the inbox is a path of it.
+    with client_for(SETTINGS.model_copy(update={"agency_home_url": "/inbox"}), stores) as client:
+        assert Desk(client).sign_in("recepcao.ubs").headers["location"] == "/inbox"
+
+
 def test_the_sign_in_page_of_a_signed_in_browser_goes_on_where_it_was_going(desk: Desk) -> None:
     desk.sign_in("ana")
     again = desk.client.get("/sign-in?next=/admin/accounts", follow_redirects=False)

@@ -118,6 +118,23 @@ class AccountRow:
     locked: bool
 
 
+def landing(request: Request, user: PageUser, next_url: str | None) -> str:
+    """Where a person goes once signed in: the password page after a reset, else the page they were sent from
+    (safe_next), else their home: a partner agency's is referral's inbox (`agency_home_url`), everyone else's
+    the desk."""
+    if user.must_change_password:
+        return PASSWORD_PATH
+    target = safe_next(request, next_url)
+    return home_of(request, user) if target == HOME else target
+
+
+def home_of(request: Request, user: PageUser) -> str:
+    """A partner agency's home is referral's inbox (`agency_home_url`); everyone else's the desk."""
+    if user.role is Role.AGENCY and settings_of(request).agency_home_url:
+        return settings_of(request).agency_home_url
+    return HOME
+
+
 def build_account_pages(pages: Pages) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -137,8 +154,7 @@ def build_account_pages(pages: Pages) -> APIRouter:
         if user is not None:
             # Already signed in (perhaps sent here by another service whose token had expired: it has a fresh
             # one now): on to where they were going.
-            return RedirectResponse(PASSWORD_PATH if user.must_change_password else safe_next(request, next),
-                                    status_code=303)
+            return RedirectResponse(landing(request, user, next), status_code=303)
         return await sign_in_page(request, next_url=next or "")
 
     @router.post(SIGN_IN_PATH, response_class=HTMLResponse)
@@ -160,8 +176,7 @@ def build_account_pages(pages: Pages) -> APIRouter:
         user = issue_session_cookie(request, signed.session, signed.session_id)
         settings = settings_of(request)
         queue_cookie(request, cookie_header(SIGN_IN_COOKIE, "", max_age=0, secure=settings.secure_cookies))
-        target = PASSWORD_PATH if user.must_change_password else safe_next(request, next_url)
-        return RedirectResponse(target, status_code=303)
+        return RedirectResponse(landing(request, user, next_url), status_code=303)
 
     @router.post(SIGN_OUT_PATH)
     async def sign_out(request: Request, user: AnyoneSignedIn) -> Response:
@@ -201,8 +216,8 @@ def build_account_pages(pages: Pages) -> APIRouter:
         session = await service.resume(user.session_id)
         if session is not None:
             issue_session_cookie(request, session, user.session_id)
-        return RedirectResponse(HOME if user.must_change_password else f"{PASSWORD_PATH}?changed=true",
-                                status_code=303)
+        return RedirectResponse(home_of(request, user) if user.must_change_password
+                                else f"{PASSWORD_PATH}?changed=true", status_code=303)
 
     # --- the administrators' accounts page ------------------------------------------------------------------
 

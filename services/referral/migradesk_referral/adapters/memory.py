@@ -18,7 +18,7 @@ from migradesk_referral.adapters.repository import (
     changed_meanwhile,
     no_relay,
 )
-from migradesk_referral.domain.person import PersonContact
+from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.routing import Agency, AgencyCandidate
 from migradesk_shared.contracts.vocabulary import ReferralStatus
@@ -46,6 +46,7 @@ class InMemoryReferralRepository:
         self._outboxes: dict[str, list[StoredEvent]] = {}
         self._persons: dict[str, PersonContact] = {}
         self._case_persons: dict[str, str] = {}
+        self._contact_reads: list[ContactRead] = []
         self._on_write = on_write
 
     async def prepare(self) -> None:
@@ -112,7 +113,8 @@ class InMemoryReferralRepository:
             raise changed_meanwhile(before.referral_id)
         # Only what a lifecycle step changes; the rest stays as stored (as the store's update does).
         self._referrals[before.referral_id] = _as_stored(replace(
-            stored, state=after.state, updated_at=after.updated_at, reroute_pending=after.reroute_pending))
+            stored, state=after.state, updated_at=after.updated_at, reroute_pending=after.reroute_pending,
+            partner_responses=after.partner_responses))
         self._store_events(before.referral_id, events)
         self._change_load(before.agency_id, int(after.is_open) - int(before.is_open))
 
@@ -166,6 +168,12 @@ class InMemoryReferralRepository:
             queue = [r for r in queue if (r.created_at, r.referral_id) > (after.created_at, after.referral_id)]
         return queue[:limit]
 
+    async def most_urgent(self, status: ReferralStatus, *, agency_id: str | None = None, overdue_only: bool = False,
+                          limit: int) -> list[ReferralRecord]:
+        found = [r for r in self._referrals.values() if r.status is status
+                 and (not agency_id or r.agency_id == agency_id) and (r.overdue or not overdue_only)]
+        return sorted(found, key=lambda r: (not r.overdue, r.response_due_at, r.referral_id))[:limit]
+
     async def stored_events(self, referral_id: str) -> list[StoredEvent]:
         return list(self._outboxes.get(referral_id, []))
 
@@ -186,3 +194,10 @@ class InMemoryReferralRepository:
     async def person_for_case(self, case_id: str) -> PersonContact | None:
         person_id = self._case_persons.get(case_id)
         return self._persons.get(person_id) if person_id else None
+
+    # -- accountability -------------------------------------------------------------------------------------
+    async def record_contact_read(self, read: ContactRead) -> None:
+        self._contact_reads.append(replace(read, at=_ms(read.at)))
+
+    async def contact_reads(self, referral_id: str) -> list[ContactRead]:
+        return sorted((r for r in self._contact_reads if r.referral_id == referral_id), key=lambda r: r.at)

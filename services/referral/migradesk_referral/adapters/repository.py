@@ -19,7 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from migradesk_referral.domain.person import PersonContact
+from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord, RequestToRoute
 from migradesk_referral.domain.referral import OPEN_STATUSES, HistoryEntry, Referral
 from migradesk_referral.domain.routing import Agency, AgencyCandidate
@@ -125,6 +125,11 @@ class ReferralRepository(Protocol):
     async def needing_manual_routing(self, limit: int, after: QueuePosition | None = None) -> list[ReferralRecord]:
         """The oldest `limit` referrals that need manual routing, after `after` (created_at, referral_id) if given."""
 
+    async def most_urgent(self, status: ReferralStatus, *, agency_id: str | None = None, overdue_only: bool = False,
+                          limit: int) -> list[ReferralRecord]:
+        """The `limit` most urgent referrals in a status (of one agency, if given; only the overdue ones, if
+        told): overdue first, then by response deadline (then id)."""
+
     # -- local copies of the profiles intake shares ---------------------------------------------------------
     async def keep_person(self, person_id: str, case_id: str, contact: PersonContact) -> None:
         """Keep the latest shared contact of a person, and that it was shared with `case_id`."""
@@ -137,6 +142,10 @@ class ReferralRepository(Protocol):
     async def erase_person(self, person_id: str) -> None: ...
 
     async def person_for_case(self, case_id: str) -> PersonContact | None: ...
+
+    # -- accountability -------------------------------------------------------------------------------------
+    async def record_contact_read(self, read: ContactRead) -> None:
+        """Keep that someone was shown a person's contact (the access log: ids only)."""
 
 
 # -- documents <-> domain ---------------------------------------------------------------------------------------
@@ -191,7 +200,8 @@ def referral_from_document(doc: Mapping[str, Any]) -> ReferralRecord:
                           created_at=doc["created_at"], updated_at=doc.get("updated_at", doc["created_at"]),
                           response_due_at=doc["response_due_at"], overdue=doc.get("overdue", False),
                           escalated_to=doc.get("escalated_to"), reroute_pending=doc.get("reroute_pending", False),
-                          rerouted_to=doc.get("rerouted_to"))
+                          rerouted_to=doc.get("rerouted_to"),
+                          partner_responses=tuple(doc.get("partner_responses", [])))
 
 
 def agency_document(agency: Agency) -> dict[str, Any]:
@@ -241,6 +251,8 @@ class MongoReferralRepository:
         self.persons = db["persons"]
         # case id -> person id of the shared profiles, so a referral finds its person by two _id look-ups.
         self.case_persons = db["case_persons"]
+        # Who was shown a person's contact, when, through which referral (LGPD accountability; ids only).
+        self.access_log = db["access_log"]
         self._on_write = on_write
 
     async def prepare(self) -> None:
@@ -251,6 +263,9 @@ class MongoReferralRepository:
         await self.referrals.create_index([("reroute_pending", 1)])
         await self.referrals.create_index([("status", 1), ("overdue", 1)])
         await self.referrals.create_index([("response_due_hour", 1), ("status", 1), ("overdue", 1)])
+        # An agency's inbox, overdue only: equality on all three fields.
+        await self.referrals.create_index([("agency_id", 1), ("status", 1), ("overdue", 1)])
+        await self.access_log.create_index([("referral_id", 1)])
         await self.case_persons.create_index([("person_id", 1)])
 
     # -- the agency directory -------------------------------------------------------------------------------
@@ -342,6 +357,9 @@ class MongoReferralRepository:
             "outcome": state.outcome.value if state.outcome else None, "decline_reason": state.decline_reason,
             "scheduled_for": state.scheduled_for, "reroute_pending": after.reroute_pending,
         })
+        if after.partner_responses != before.partner_responses:
+            update["$push"]["partner_responses"] = {"$each": list(after.partner_responses[
+                len(before.partner_responses):])}
         # Conditional on the version read: of two concurrent steps exactly one matches.
         result = await self.referrals.update_one({"_id": before.referral_id, "version": before.version}, update)
         if result.matched_count == 0:
@@ -433,6 +451,19 @@ class MongoReferralRepository:
         cursor = self.referrals.find(query, {"outbox": 0}).sort([("created_at", 1), ("_id", 1)]).limit(limit)
         return [referral_from_document(doc) async for doc in cursor]
 
+    async def most_urgent(self, status: ReferralStatus, *, agency_id: str | None = None, overdue_only: bool = False,
+                          limit: int) -> list[ReferralRecord]:
+        # Equality on the (agency_id, status[, overdue]) index, or on the leading field(s) of (status, overdue):
+        # the store reads one agency's referrals in that status (or, for the desk, every referral in it), never
+        # the rest of the collection, and sorts those.
+        query: dict[str, Any] = {"agency_id": agency_id} if agency_id else {}
+        query["status"] = status.value
+        if overdue_only:
+            query["overdue"] = True
+        cursor = self.referrals.find(query, {"outbox": 0}).sort(
+            [("overdue", -1), ("response_due_at", 1), ("_id", 1)]).limit(limit)
+        return [referral_from_document(doc) async for doc in cursor]
+
     async def stored_events(self, referral_id: str) -> list[StoredEvent]:
         doc = await self.referrals.find_one({"_id": referral_id}, {"outbox": 1})
         return [StoredEvent(e["topic"], e["event_type"], json.loads(e["value"]))
@@ -464,6 +495,18 @@ class MongoReferralRepository:
             return None
         doc = await self.persons.find_one({"_id": link["person_id"]}, {"profile": 1})
         return contact_from_document(doc["profile"]) if doc else None
+
+    # -- accountability -------------------------------------------------------------------------------------
+    async def record_contact_read(self, read: ContactRead) -> None:
+        await self.access_log.insert_one({"actor": read.actor, "action": "person.contact_read",
+                                          "referral_id": read.referral_id, "case_id": read.case_id,
+                                          "at": read.at, "channel": read.channel})
+
+    async def contact_reads(self, referral_id: str) -> list[ContactRead]:
+        """The access log of one referral, oldest first (for tests and operators)."""
+        return [ContactRead(actor=doc["actor"], referral_id=doc["referral_id"], case_id=doc["case_id"],
+                            at=doc["at"], channel=doc["channel"])
+                async for doc in self.access_log.find({"referral_id": referral_id}).sort("at", 1)]
 
 
 async def _upsert(collection: AsyncCollection[dict[str, Any]], doc_id: str, update: dict[str, Any]) -> None:

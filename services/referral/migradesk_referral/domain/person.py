@@ -16,3 +16,14 @@ class PersonContact:
     languages: tuple[str, ...]
     birth_date: date | None
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ContactRead:
+    """LGPD accountability: someone was shown a person's contact through a referral. Ids only."""
+
+    actor: str  # who read it (a token's subject, a signed-in account)
+    referral_id: str
+    case_id: str
+    at: datetime
+    channel: str  # "api" or "page"

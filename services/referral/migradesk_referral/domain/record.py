@@ -50,6 +50,9 @@ class ReferralRecord:
     # Declined and not yet sent on to the next agency (the re-router does it, crash-safe).
     reroute_pending: bool = False
     rerouted_to: str | None = None
+    # The event ids of the agencies' systems' responses (PartnerResponse) applied to it, stored in the same write
+    # as their step, so a response delivered again is recognised whatever the consumer's inbox remembers.
+    partner_responses: tuple[str, ...] = ()
 
     @property
     def referral_id(self) -> str:

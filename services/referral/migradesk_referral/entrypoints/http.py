@@ -60,8 +60,9 @@ def build_router() -> APIRouter:
 
     @router.get("/referrals/{referral_id}")
     async def get_referral(referral_id: str, caller: Inbox, referrals: Referrals) -> dict[str, Any]:
-        """One referral, with the person's contact when they consented to sharing it with the network."""
-        detail = await referrals.show(referral_id, caller)
+        """One referral, with the person's contact when they consented to sharing it with the network (an
+        audited read)."""
+        detail = await referrals.read_referral(referral_id, caller, channel="api")  # audited
         return {**referral_view(detail.referral, caller.role), "person": person_view(detail.person)}
 
     @router.post("/referrals/{referral_id}/actions")
