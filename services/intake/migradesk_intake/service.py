@@ -217,7 +217,8 @@ class SearchPeople:
     text: str
     actor: str
     after: str | None = None
-    page_size: int = 20
+    # The best ten: a search names a person; more pages are there when the name is common.
+    page_size: int = 10
 
 
 @dataclass(frozen=True)

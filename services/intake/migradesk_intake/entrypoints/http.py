@@ -129,7 +129,7 @@ def build_router() -> APIRouter:
     async def search_people(request: Request, caller: DeskStaff, q: Annotated[str, Query(min_length=1,
                                                                                        max_length=200)],
                             after: str | None = None,
-                            page_size: Annotated[int, Query(ge=1, le=100)] = 20) -> PeopleOut:
+                            page_size: Annotated[int, Query(ge=1, le=100)] = 10) -> PeopleOut:
         """People found by name (accents, case and common misspellings forgiven), document number or phone,
         best first. Each one listed is an audited read."""
         found = await use_cases(request).search_people(SearchPeople(q, actor=caller.actor, after=after,
