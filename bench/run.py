@@ -28,6 +28,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -48,6 +49,7 @@ from pymongo.errors import BulkWriteError
 
 from bench.e2e import bench_latency
 from bench.replay import bench_replay, desk_wide_counts, live_metrics_consumers
+from bench.seed import synthetic_case
 from bench.worklist import bench_worklist
 from infra.local.paths import LOCAL_DIR, REPO_ROOT
 from infra.local.process import free_port, spawn, wait_http_ready
@@ -182,19 +184,14 @@ async def bench_pipeline(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], 
 
 # ---------------------------------------------------------------------------------------------------- (c) intake
 
-def case_body() -> dict[str, Any]:
-    return {"person": {"full_name": "Bench Person", "birth_date": "1990-01-01", "nationality": "VEN",
-                       "preferred_language": "es",
-                       "consent": {"legal_basis": "consent", "share_with_partners": True, "recorded_by": "bench"}},
-            "requests": [{"category": "sus_card"}]}
-
-
 async def load(url: str, n: int, concurrency: int = 16, token: str = "") -> float:
-    body = case_body()
-    queue = iter(range(n))
+    # Different people, as at a desk (the same body for both apps): names, ages, nationalities and categories vary.
+    rng = random.Random(n)
+    bodies = [synthetic_case(i, rng) for i in range(n)]
+    queue = iter(bodies)
 
     async def worker(client: httpx.AsyncClient) -> None:
-        for _ in queue:
+        for body in queue:
             response = await client.post(f"{url}/api/cases", json=body)
             response.raise_for_status()
 

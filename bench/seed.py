@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -55,9 +55,25 @@ def synthetic_case(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+class HistoryClock:
+    """The clock of the seeding: the n cases are opened over the three years before now, oldest first, as a desk's
+    history is, not all today (the worklist keeps a document per day; no desk opens 10^5 cases in one)."""
+
+    CALLS_PER_CASE = 4  # about how often opening a case reads the clock
+
+    def __init__(self, n: int) -> None:
+        span = timedelta(days=3 * 365)
+        self._now = datetime.now(UTC) - span
+        self._step = span / max(n * self.CALLS_PER_CASE, 1)
+
+    def __call__(self) -> datetime:
+        self._now += self._step
+        return self._now
+
+
 async def seed_cases(intake_db: AsyncDatabase[dict[str, Any]], n: int, *, municipality: str) -> None:
     """Register n synthetic cases in intake's database with intake's open-case use case."""
-    service = IntakeService(MongoIntakeRepository(intake_db), municipality=municipality)
+    service = IntakeService(MongoIntakeRepository(intake_db), municipality=municipality, clock=HistoryClock(n))
     rng = random.Random(n)
     queue = iter(range(n))
 

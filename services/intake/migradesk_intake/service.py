@@ -3,8 +3,9 @@ events (the repository stores them in the same write and wakes the relay)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -321,17 +322,19 @@ class IntakeService:
         profile = shared_profiles(person_id, person, [case.case_id], now=now)
         # The person's record first: a crash before the case is written leaves a person with no case (found
         # again at the next visit), never a case without its person.
+        indexing: list[Awaitable[None]] = []
         if registered is None:
             registered = RegisteredPerson(person_id=person_id, person=person, version=1,
                                           case_ids=(case.case_id,), registered_at=now)
             await self.repository.add_person(registered, profile,
                                              write=Write(command.actor, AccessKind.PERSON_REGISTER, now))
-            await self._index_person(registered, new=True)
+            indexing.append(self._index_person(registered, new=True))
         elif not await self.repository.attach_case(person_id, case.case_id, profile):
             raise NotFound(f"no person {person_id} is registered", field="existing_person_id")
-        await self.repository.add_case(case, opened.events)
-        # A new case: nothing of referral's can be known of it yet.
-        await self.repository.worklist.put(worklist_entry(case, overdue=False))
+        # The case and the indexes that find it and its person are written side by side (other collections,
+        # so the store takes them in parallel); a new case has no overdue referral yet.
+        await asyncio.gather(self.repository.add_case(case, opened.events),
+                             self.repository.worklist.put(worklist_entry(case, overdue=False)), *indexing)
         return case
 
     async def read_person(self, command: ReadPerson) -> RegisteredPerson:

@@ -43,6 +43,7 @@ case is put into the same key and month at that very moment). A put without
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -235,11 +236,13 @@ class _DayWalkingIndex:
         await self._mark_pending(entry.case_id, touched, entry)
         add = members_of(entry)
         remove = {m for e in (old, interrupted) if e for m in members_of(e)} - add
-        await self._write_members(sorted(add), sorted(remove))
         if pending:
+            # The recount reads the members: they are written first.
+            await self._write_members(sorted(add), sorted(remove))
             await self._recount(touched)
         else:
-            await self._inc(pair_changes(old, entry))
+            # Members and counts are separate documents (and collections): written side by side.
+            await asyncio.gather(self._write_members(sorted(add), sorted(remove)), self._inc(pair_changes(old, entry)))
         await self._store(entry)
 
     # ------------------------------------------------------------------------------------------------- reads
@@ -391,14 +394,17 @@ class MongoWorklistIndex(_DayWalkingIndex):
             await self.keys.bulk_write(writes, ordered=True)
 
     async def _inc(self, changes: dict[Pair, int]) -> None:
-        by_month = day_changes(changes)
+        by_month, by_key = day_changes(changes), month_changes(changes)
+        writes = []
         if by_month:
-            await self.days.bulk_write([UpdateOne({"_id": km}, {"$inc": {f"days.{d}": n for d, n in days.items()}},
-                                                  upsert=True) for km, days in by_month.items()], ordered=False)
-        by_key = month_changes(changes)
+            writes.append(self.days.bulk_write([
+                UpdateOne({"_id": km}, {"$inc": {f"days.{d}": n for d, n in days.items()}}, upsert=True)
+                for km, days in by_month.items()], ordered=False))
         if by_key:
-            await self.months.bulk_write([UpdateOne({"_id": k}, {"$inc": {f"months.{m}": n for m, n in ms.items()}},
-                                                    upsert=True) for k, ms in by_key.items()], ordered=False)
+            writes.append(self.months.bulk_write([
+                UpdateOne({"_id": k}, {"$inc": {f"months.{m}": n for m, n in ms.items()}}, upsert=True)
+                for k, ms in by_key.items()], ordered=False))
+        await asyncio.gather(*writes)
 
     async def _recount(self, pairs: Iterable[Pair]) -> None:
         pairs = list(pairs)
