@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from migradesk_referral.adapters.mappers import demo_directory
 from migradesk_referral.adapters.repository import REFERRALS, MongoReferralRepository, ReferralRepository
 from migradesk_referral.domain.sla import SlaPolicy
+from migradesk_referral.entrypoints.agency_pages import build_agency_pages
 from migradesk_referral.entrypoints.consumers import subscribe
 from migradesk_referral.entrypoints.http import build_router
 from migradesk_referral.entrypoints.jobs import running_jobs
@@ -71,4 +72,5 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
     # The pages: anonymous browsers go to intake's sign-in page (`accounts_url`), refusals are translated pages.
     pages.install_error_pages(app)
     app.include_router(build_inbox_pages(pages))
+    app.include_router(build_agency_pages(pages))
     return app

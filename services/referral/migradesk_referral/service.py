@@ -14,13 +14,26 @@ import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
 from migradesk_referral.adapters import mappers
 from migradesk_referral.adapters.repository import QueuePosition, ReferralRepository
+from migradesk_referral.domain.directory import (
+    AgencyChange,
+    AgencyDetails,
+    agency_id_from,
+    changed_fields,
+    check_agency_id,
+)
 from migradesk_referral.domain.person import ContactRead, PersonContact
-from migradesk_referral.domain.readdressing import redirected, routed_manually
+from migradesk_referral.domain.readdressing import (
+    MOVED_ON_DEACTIVATION,
+    moved_off_deactivated,
+    redirected,
+    routed_manually,
+)
 from migradesk_referral.domain.record import (
     ReferralRecord,
     RequestToRoute,
@@ -147,6 +160,43 @@ def _require_desk(caller: Principal, doing: str) -> None:
     if caller.role not in DESK_ROLES:
         raise Forbidden(f"the {caller.role.value} role may not {doing}: it is a desk decision (staff, coordinator, "
                         "admin)", field="Authorization", action=doing)
+
+
+def _require_admin(caller: Principal, doing: str) -> None:
+    if caller.role is not Role.ADMIN:
+        raise Forbidden(f"the {caller.role.value} role may not {doing}: the directory is kept by administrators",
+                        field="Authorization", action=doing)
+
+
+# Who may read an agency with its audit: administrators, and the coordination.
+DIRECTORY_READERS = frozenset({Role.ADMIN, Role.COORDINATOR})
+# The order a deactivation moves its agency's referrals in (one status at a time, on the (agency, status) index).
+MOVE_ORDER = sorted(MOVED_ON_DEACTIVATION, key=lambda s: s.value)
+
+
+def agency_fields(agency: Agency) -> dict[str, Any]:
+    """An agency's details as plain values, in the shape of AgencyDetails.as_fields (what the audit compares)."""
+    return {"name": agency.name, "type": agency.type, "areas": [a.value for a in agency.areas],
+            "categories": list(agency.categories) if agency.categories is not None else None,
+            "languages": list(agency.languages), "address": agency.address, "capacity": agency.capacity,
+            "opening_hours": {day: list(hours) for day, hours in agency.opening_hours}}
+
+
+def _with_details(agency: Agency, details: AgencyDetails) -> Agency:
+    return replace(agency, name=details.name, type=details.type.value, areas=details.areas,
+                   categories=details.categories, languages=details.languages, address=details.address,
+                   capacity=details.capacity, opening_hours=details.opening_hours)
+
+
+@dataclass(frozen=True)
+class Deactivation:
+    """What deactivating an agency did: the agency now, and its referrals that moved (to another agency, or to
+    manual routing) or could not be moved this time (changed meanwhile again and again: deactivate again)."""
+
+    agency: Agency
+    rerouted: list[str]
+    to_manual_routing: list[str]
+    left: list[str]
 
 
 def _encode_cursor(position: QueuePosition) -> str:
@@ -431,6 +481,158 @@ class ReferralService:
 
     async def directory(self) -> list[Agency]:
         return await self.referrals.directory()
+
+    # -- the agency directory's administration ---------------------------------------------------------------
+    async def agency_detail(self, agency_id: str, caller: Principal) -> Agency:
+        """One agency with its audit (administrators and the coordination)."""
+        if caller.role not in DIRECTORY_READERS:
+            raise Forbidden(f"the {caller.role.value} role may not read the directory's audit",
+                            field="Authorization")
+        agency = await self.referrals.agency(agency_id)
+        if agency is None:
+            raise NotFound(f"agency {agency_id} does not exist", field="agency_id")
+        return agency
+
+    async def create_agency(self, caller: Principal, details: AgencyDetails, *, agency_id: str | None = None,
+                            active: bool = True) -> Agency:
+        """Add an agency to the directory (its id given, or made from its name), audited. A given id that is taken
+        is a Conflict; a made one takes the next free suffix."""
+        _require_admin(caller, "add an agency")
+        at = self._clock()
+        candidates = ([check_agency_id(agency_id)] if agency_id else
+                      [agency_id_from(details.name)] + [f"{agency_id_from(details.name)}-{n}" for n in range(2, 50)])
+        for wanted in candidates:
+            agency = _with_details(Agency(agency_id=wanted, name="", type="", areas=(), active=active), details)
+            change = AgencyChange(actor=caller.actor, at=at, action="created", version=1, changes={
+                key: {"from": None, "to": value} for key, value in {**details.as_fields(), "active": active}.items()})
+            if await self.referrals.create_agency(agency, change):
+                log.info("agency created", agency_id=wanted, actor=caller.actor)
+                created = await self.referrals.agency(wanted)
+                assert created is not None
+                return created
+        raise Conflict(f"agency {candidates[0]} exists already", field="agency_id")
+
+    async def edit_agency(self, caller: Principal, agency_id: str, details: AgencyDetails,
+                          expected_version: int) -> Agency:
+        """Replace an agency's details over the version the caller saw (stale: Conflict, 409), audited field by
+        field. Nothing changed: nothing written."""
+        _require_admin(caller, "edit an agency")
+        before = await self._agency_at(agency_id, expected_version)
+        changes = changed_fields(agency_fields(before), details.as_fields())
+        if not changes:
+            return before
+        after = replace(_with_details(before, details), version=before.version + 1)
+        await self.referrals.save_agency(before, after, AgencyChange(
+            actor=caller.actor, at=self._clock(), action="edited", changes=changes, version=after.version))
+        log.info("agency edited", agency_id=agency_id, actor=caller.actor, fields=sorted(changes))
+        return await self._reloaded(agency_id)
+
+    async def activate_agency(self, caller: Principal, agency_id: str,
+                              expected_version: int | None = None) -> Agency:
+        """Make an agency eligible for routing again (its former referrals stay where they went). Already
+        active: nothing to do, whatever the version."""
+        _require_admin(caller, "activate an agency")
+        before = await self._agency(agency_id)
+        if before.active:
+            return before
+        self._check_agency_version(before, expected_version)
+        await self._set_active(caller, before, active=True)
+        return await self._reloaded(agency_id)
+
+    async def deactivate_agency(self, caller: Principal, agency_id: str,
+                                expected_version: int | None = None) -> Deactivation:
+        """Take an agency out of routing, then move its referrals whose person it has not served yet (pending,
+        accepted, scheduled, no_show: MOVED_ON_DEACTIVATION) to the next eligible agency, as a routing chooses
+        it, or to manual routing; each records "agency deactivated" in its history and publishes the events of a
+        new addressing (ReferralCreated and the dispatch, or ReferralNeedsManualRouting). Idempotent: an agency
+        inactive already is not written again (whatever the version), and only what is still there moves (so a
+        repeat finishes what a crash or a concurrent step left)."""
+        _require_admin(caller, "deactivate an agency")
+        before = await self._agency(agency_id)
+        if before.active:
+            self._check_agency_version(before, expected_version)
+            await self._set_active(caller, before, active=False)
+        rerouted, manual, left = await self._move_referrals_off(agency_id, actor=caller.actor)
+        log.info("agency deactivated", agency_id=agency_id, actor=caller.actor, rerouted=len(rerouted),
+                 to_manual_routing=len(manual), left=len(left))
+        return Deactivation(await self._reloaded(agency_id), rerouted, manual, left)
+
+    async def _move_referrals_off(self, agency_id: str, *, actor: str) -> tuple[list[str], list[str], list[str]]:
+        candidates: dict[ServiceArea, list[AgencyCandidate]] = {}
+        rerouted: list[str] = []
+        manual: list[str] = []
+        left: list[str] = []
+        for status in MOVE_ORDER:
+            while True:
+                # Those it could not move stay there: read past them.
+                batch = [r for r in await self.referrals.with_status(status, agency_id=agency_id,
+                                                                     limit=100 + len(left))
+                         if r.referral_id not in left]
+                if not batch:
+                    break
+                for record in batch:
+                    area = record.request.area
+                    if area not in candidates:
+                        candidates[area] = [c for c in await self.referrals.agencies_serving(area)
+                                            if c.agency_id != agency_id]
+                    moved = await self._move_off(record, candidates[area], actor=actor)
+                    if moved is None:
+                        left.append(record.referral_id)
+                    elif moved.agency_id is None:
+                        manual.append(moved.referral_id)
+                    else:
+                        rerouted.append(moved.referral_id)
+                        candidates[area] = [replace(c, open_referrals=c.open_referrals + 1)
+                                            if c.agency_id == moved.agency_id else c for c in candidates[area]]
+        return rerouted, manual, left
+
+    async def _move_off(self, record: ReferralRecord, candidates: list[AgencyCandidate], *,
+                        actor: str) -> ReferralRecord | None:
+        """One referral moved off a deactivated agency; None if it kept changing meanwhile (or moved on)."""
+        agency_id = record.agency_id
+        for _ in range(3):
+            if record.agency_id != agency_id or record.status not in MOVED_ON_DEACTIVATION:
+                return None  # someone moved it or closed it meanwhile
+            decision = choose_agency(record.request.area, record.request.facets.language, candidates,
+                                     declined_by=record.declined_by, category=record.request.category)
+            after = moved_off_deactivated(record, decision, actor=actor, at=self._clock(), policy=self._sla_policy)
+            try:
+                await self.referrals.readdress(record, after,
+                                               mappers.routing_events(after, causation_id=after.referral_id))
+            except Conflict:
+                reread = await self.referrals.get(record.referral_id)
+                if reread is None:
+                    return None
+                record = reread
+                continue
+            return after
+        return None
+
+    async def _agency(self, agency_id: str) -> Agency:
+        agency = await self.referrals.agency(agency_id)
+        if agency is None:
+            raise NotFound(f"agency {agency_id} does not exist", field="agency_id")
+        return agency
+
+    async def _reloaded(self, agency_id: str) -> Agency:
+        return await self._agency(agency_id)
+
+    async def _agency_at(self, agency_id: str, expected_version: int | None) -> Agency:
+        agency = await self._agency(agency_id)
+        self._check_agency_version(agency, expected_version)
+        return agency
+
+    @staticmethod
+    def _check_agency_version(agency: Agency, expected_version: int | None) -> None:
+        if expected_version is not None and expected_version != agency.version:
+            raise Conflict(f"agency {agency.agency_id} is at version {agency.version}, not {expected_version}; "
+                           "reload it and try again", field="expected_version", current_version=agency.version)
+
+    async def _set_active(self, caller: Principal, before: Agency, *, active: bool) -> None:
+        after = replace(before, active=active, version=before.version + 1)
+        await self.referrals.save_agency(before, after, AgencyChange(
+            actor=caller.actor, at=self._clock(), action="activated" if active else "deactivated",
+            changes={"active": {"from": before.active, "to": active}}, version=after.version))
 
     # -- the agency inbox pages -----------------------------------------------------------------------------
     async def inbox(self, query: InboxQuery) -> InboxPage:

@@ -11,9 +11,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from migradesk_intake.adapters.search_index import (
     PERSON_SEARCH,
     PERSON_SEARCH_KEYS,
+    TOKEN_CHUNKS,
     InMemoryPersonSearchIndex,
     MongoPersonSearchIndex,
     PersonSearchIndex,
+    postings,
 )
 from migradesk_intake.domain.duplicates import normalise_document
 from migradesk_intake.domain.search import SearchablePerson
@@ -164,10 +166,13 @@ async def test_forget_removes_every_stored_document_of_the_person(intake_db: Asy
 async def test_the_bulk_load_writes_what_put_writes(intake_db: AsyncDatabase[dict[str, Any]]) -> None:
     index = MongoPersonSearchIndex(intake_db)
     bulk = MongoPersonSearchIndex(intake_db.client[f"{intake_db.name}_bulk"])
+    index.chunk_size = bulk.chunk_size = 2  # keys shared by several people fill chunks and get a head
+    people = PEOPLE + SAME_NAME[:5]
     try:
-        for person in PEOPLE:
+        for person in people:
             await index.put(person)
-        await bulk.put_many(PEOPLE)
+        await bulk.put_many(people[:8])
+        await bulk.put_many(people[8:])  # continues the keys' open chunks
         for mine, theirs in ((index.persons, bulk.persons), (index.keys, bulk.keys)):
             assert await mine.find({}).sort("_id", 1).to_list() == await theirs.find({}).sort("_id", 1).to_list()
     finally:
@@ -207,3 +212,108 @@ async def test_an_interrupted_put_leaves_nothing_that_put_or_forget_do_not_clean
     await index.forget("p-jose")
     assert await intake_db[PERSON_SEARCH].count_documents({}) == 0
     assert [d async for d in intake_db[PERSON_SEARCH_KEYS].find({"m": {"$ne": []}})] == []
+
+
+SAME_NAME = [SearchablePerson(f"p-bench-{i:02}", "Bench Person", date(1990, 1, 1), (f"BP{i:04}",), "+5567900001111")
+             for i in range(11)]
+
+
+async def stored_chunks(index: PersonSearchIndex) -> dict[str, list[str]]:
+    """chunk id -> members, as stored (heads left out)."""
+    if isinstance(index, InMemoryPersonSearchIndex):
+        return {i: list(m) for i, m in index.keys.items()}
+    assert isinstance(index, MongoPersonSearchIndex)
+    return {doc["_id"]: doc["m"] async for doc in index.keys.find({"m": {"$exists": True}})}
+
+
+async def stored_person(index: PersonSearchIndex, person_id: str) -> dict[str, Any] | None:
+    if isinstance(index, InMemoryPersonSearchIndex):
+        return index.persons.get(person_id)
+    assert isinstance(index, MongoPersonSearchIndex)
+    return await index.persons.find_one({"_id": person_id})
+
+
+async def test_postings_are_split_in_bounded_chunks_that_the_person_lists(index: PersonSearchIndex) -> None:
+    index.chunk_size = 3  # type: ignore[attr-defined]
+    for person in SAME_NAME:
+        await index.put(person)
+    chunks = await stored_chunks(index)
+    assert max(len(m) for m in chunks.values()) == 3
+    assert chunks == postings(SAME_NAME, 3)  # filled in order of registration: 3 + 3 + 3 + 2
+    assert sorted(c for c in chunks if c.startswith("tok:BNK#")) == [f"tok:BNK#c{n}" for n in range(4)]
+    for person in SAME_NAME:
+        listed = (await stored_person(index, person.person_id) or {})["k"]
+        assert sorted(c for c, members in chunks.items() if any(m.startswith(f"{person.person_id}\x1f")
+                                                                for m in members)) == listed
+    everyone = {p.person_id for p in SAME_NAME}
+    # a pair and a phone are read whole, a very common single token only in part (its first chunks)
+    assert {h.person_id for h in (await index.search("Bench Person", page_size=50)).hits} == everyone
+    assert {h.person_id for h in (await index.search("(67) 90000-1111", page_size=50)).hits} == everyone
+    assert len((await index.search("Bench", page_size=50)).hits) == TOKEN_CHUNKS * 3
+    await index.put(SAME_NAME[4])  # again, unchanged: nothing moves
+    assert await stored_chunks(index) == chunks
+
+
+async def test_a_corrected_person_in_a_full_chunk_moves_and_erasure_empties_every_chunk(
+        index: PersonSearchIndex) -> None:
+    index.chunk_size = 3  # type: ignore[attr-defined]
+    for person in SAME_NAME:
+        await index.put(person)
+    await index.put(SearchablePerson("p-bench-01", "Bench Persona Silva", documents=("BP0001",)))
+    assert "p-bench-01" not in {h.person_id for h in (await index.search("(67) 90000-1111", page_size=50)).hits}
+    assert "p-bench-01" not in {h.person_id for h in (await index.search("Bench Person", page_size=50)).hits
+                                if h.score == 100}
+    assert [h.person_id for h in (await index.search("Bench Persona Silva")).hits][:1] == ["p-bench-01"]
+    chunks = await stored_chunks(index)
+    assert max(len(m) for m in chunks.values()) <= 3
+    assert sum(m.startswith("p-bench-01\x1f") for ms in chunks.values() for m in ms) == \
+        len((await stored_person(index, "p-bench-01") or {})["k"])
+    for person in SAME_NAME:
+        await index.forget(person.person_id)
+    assert await stored_chunks(index) == {}
+    if isinstance(index, MongoPersonSearchIndex):
+        assert await index.keys.count_documents({}) == 0  # the heads too
+        assert await index.persons.count_documents({}) == 0
+    else:
+        assert isinstance(index, InMemoryPersonSearchIndex)
+        assert index.heads == {} and index.persons == {}
+
+
+@pytest.mark.infra
+async def test_a_put_interrupted_while_moving_to_a_new_chunk_is_finished_by_the_next_put_or_forget(
+        intake_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    index = MongoPersonSearchIndex(intake_db)
+    index.chunk_size = 2
+    for person in SAME_NAME[:4]:
+        await index.put(person)
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    renamed = SearchablePerson("p-bench-00", "Roselène Toussaint", documents=("BP0000",))
+    monkeypatch.setattr(index.persons, "replace_one", crash)
+    with pytest.raises(RuntimeError):
+        await index.put(SAME_NAME[4])  # a new person: the open chunks are full, the put moves on to new ones
+    with pytest.raises(RuntimeError):
+        await index.put(renamed)
+    monkeypatch.undo()
+    unfinished = await index.persons.find_one({"_id": "p-bench-00"})
+    assert unfinished is not None and "p" in unfinished and len(unfinished["s"]) == 2
+    await index.put(renamed)
+    await index.put(SAME_NAME[4])
+    assert max(len(m) for m in (await stored_chunks(index)).values()) <= 2
+    assert "p-bench-00" not in {h.person_id for h in (await index.search("Bench Person", page_size=50)).hits}
+    assert [h.person_id for h in (await index.search("Roselene Toussaint")).hits] == ["p-bench-00"]
+    assert {h.person_id for h in (await index.search("Bench Person", page_size=50)).hits} == \
+        {p.person_id for p in SAME_NAME[1:5]}
+    for person in SAME_NAME[:5]:
+        stored = await index.persons.find_one({"_id": person.person_id})
+        assert stored is not None and "p" not in stored and len(stored["s"]) == 1
+    monkeypatch.setattr(index.persons, "replace_one", crash)
+    with pytest.raises(RuntimeError):
+        await index.put(SearchablePerson("p-bench-02", "Bench Person Again", documents=("BP0002",)))
+    monkeypatch.undo()
+    for person in SAME_NAME[:5]:
+        await index.forget(person.person_id)
+    assert await index.persons.count_documents({}) == 0
+    assert await index.keys.count_documents({}) == 0

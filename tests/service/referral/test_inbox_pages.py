@@ -284,3 +284,24 @@ def test_the_api_detail_view_audits_the_contact_read(desk: Desk) -> None:
     assert response.status_code == 200 and response.json()["person"]["full_name"] == "María Gómez"
     reads = desk.run(desk.repository.contact_reads, referral_id)
     assert [(r.channel, r.case_id) for r in reads] == [("api", case_id)] and "rita" in reads[0].actor
+
+
+def test_why_an_agency_could_not_help_stays_in_the_history_never_in_the_events(desk: Desk) -> None:
+    referral_id = desk.routed(ServiceArea.HEALTH, "primary_care")
+    desk.sign_in(Role.AGENCY, subject="joana", agency_id=UBS)
+    path = f"/inbox/referrals/{referral_id}"
+    page = desk.client.get(path).text
+    page = desk.client.post(f"{path}/actions", data={"csrf_token": csrf(page), "action": "accept",
+                                                     "version": version(page)}).text
+    why = "Ela precisa de um ginecologista e a UBS não tem " + "x" * 120  # longer than any reason code
+    completed = desk.client.post(f"{path}/actions", data={
+        "csrf_token": csrf(page), "action": "complete", "version": version(page), "outcome": "could_not_help",
+        "reason": why})
+    assert completed.status_code == 200 and "Referral completed." in completed.text
+    stored = desk.run(desk.repository.get, referral_id)
+    assert stored.state.outcome is not None and stored.state.outcome.value == "could_not_help"
+    assert why in (stored.state.history[-1].comment or "")  # kept where the desk and the agency read it
+    events = desk.run(desk.repository.stored_events, referral_id)
+    assert "ginecologista" not in str(events)  # the de-identified events carry a code only
+    [done] = [e.payload for e in events if e.event_type == "ReferralCompleted"]
+    assert done is not None and done["could_not_help_reason"] == "described_in_comment"

@@ -2,38 +2,51 @@
 
 Two collections:
 
-- ``person_search_keys``: ONE posting document per key, ``{_id: key, m: [member, ...]}``, listing every person
-  found by that key as a member ``"<person_id>\\x1f<birth date ISO or ''>\\x1f<full name>"`` (what ranking and a
-  hit need); a single-token key, which may list thousands (Maria), is split into TOKEN_BUCKETS documents
-  ``{_id: "<key>#<bucket>", m: [...]}`` by a hash of the person id. Members are added with ``$addToSet`` and
-  removed with ``$pull`` (atomic per document in the patched store). A search reads its keys' postings by
-  ``_id: {$in}``, level by level (domain.search.name_levels_of_query): a few documents, not one per person; a
-  single token is read whole when its first bucket says it is small, else only its first bucket (a bounded
-  sample, as a limit would give);
-- ``person_search``: ``{_id: person_id, k: [posting ids], s: [members]}``: every posting document that MAY list
-  the person and every member text of theirs that may be stored there, so that replacing and forgetting find
-  them all.
+- ``person_search_keys``: the postings of every key, split into CHUNKS of at most CHUNK_SIZE members,
+  ``{_id: "<key>#c<n>", m: [member, ...]}`` (n = 0, 1, ...), each member ``"<person_id>\x1f<birth date ISO or
+  ''>\x1f<full name>"`` (what ranking and a hit need). A key that ever outgrew its first chunk also has a HEAD,
+  ``{_id: "<key>", open: <n>}``: its chunks are 0..n and n is the OPEN one, where new members go; a key without
+  a head has only chunk 0 (most keys: documents, phones, triples, most pairs). The store rewrites a whole
+  document on every update, so bounding the documents bounds the cost of a registration whatever the number of
+  people sharing a name (everyone called "Bench Person" included): a member is added by a conditional upsert
+  ``{_id: chunk, "m.<CHUNK_SIZE-1>": {$exists: false}}`` `$addToSet`, which the store refuses with a duplicate key
+  error when the chunk is full (atomic per document in the patched store); the put then raises the head's
+  ``open`` ($max, one tiny document) and adds to the next chunk. Chunks below the open one only shrink. A search
+  reads a level's keys (domain.search.name_levels_of_query) by ``_id: {$in}``: every key's head and chunk 0 at
+  once, then, for the keys with a head, their other chunks at once; a single token is read whole when it has at
+  most TOKEN_CHUNKS chunks, else only its first TOKEN_CHUNKS (a bounded sample, as a limit would give);
+- ``person_search``: ``{_id: person_id, k: [chunk ids], s: [members]}``: after a complete `put`, exactly the
+  chunks holding the person (one per key) and their member; during a `put`, ``p: [chunk ids]`` and ``s`` list
+  in addition every chunk the put may be writing to and the new member, so that finishing, replacing and
+  forgetting find them all.
 
-`put` first ADDS the new posting ids and member to the person's document (so it lists a superset of what may be
-stored), then adds the member to the new postings and pulls every other member of the person from every posting
-listed, and last sets the person's document to exactly the new ids and member. A crash in between leaves at most
-stale members that the person's document still lists: the next `put` of that person pulls them, and `forget` does
-too. `forget` (LGPD erasure) pulls every listed member from every listed posting, deletes the postings left empty
-(their id names a document number or a phone), and then deletes the person's document: a crash in between leaves the
+`put` reads the person's document and the heads of the keys it must place (at once), records in the person's
+document the chunks it is about to write to (``p``) and the new member (``s``), adds the member to those chunks
+and pulls the person's other members from them and every member of theirs from every other chunk listed (one
+ordered bulk; a full chunk makes it stop, and the rest is sent again after moving on to the next chunk), and last
+replaces the person's document by exactly the chunks holding them. A kept key keeps its chunk when the member is
+unchanged (nothing written there) and is re-added to it when it has room. What a crash can leave: the person's
+document with ``p`` and possibly an old member in ``s``; the chunks it lists holding the new member, possibly the
+old one too (the person is found by both names until the next put), possibly a chunk or a head created and left
+empty. The next `put` of the person trusts nothing of an unfinished document: it places every key again and pulls
+everything the document lists; `forget` pulls everything it lists. `forget` (LGPD erasure) pulls every listed
+member from every listed chunk, deletes the chunks left empty (their id names the key: a document number, a phone)
+and the head of a key left without chunks, and then deletes the person's document: a crash in between leaves the
 person's document, and the next `forget` finishes. Nothing of a forgotten person stays in the index. A `put` whose
-ids and member equal the stored ones writes nothing.
+keys and member equal the stored ones, complete, writes nothing.
 """
 
 from __future__ import annotations
 
-import zlib
+import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
 
-from pymongo import InsertOne, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from migradesk_intake.domain.duplicates import normalise_name
 from migradesk_intake.domain.search import (
@@ -51,10 +64,15 @@ from migradesk_intake.domain.search import (
 )
 
 PERSON_SEARCH, PERSON_SEARCH_KEYS = "person_search", "person_search_keys"
-TOKEN_BUCKETS = 8
-# A single token is read whole when its first bucket suggests at most this many people, else only that bucket.
-TOKEN_LIMIT = 400
+# At most this many members in a posting document: an update rewrites the whole document, so this bounds the cost of
+# a registration (about 15 KB of members) whatever the number of people sharing a name.
+CHUNK_SIZE = 256
+# A single token with more chunks than this is read in part: its first TOKEN_CHUNKS chunks (a bounded sample).
+TOKEN_CHUNKS = 2
 SEP = "\x1f"
+CHUNK_MARK = "#c"
+IN_BATCH = 1000  # the store pushes `_id: {$in}` down to its index for at most this many values
+DUPLICATE_KEY = 11000
 
 
 class PersonSearchIndex(Protocol):
@@ -78,43 +96,33 @@ def member_of(person: SearchablePerson) -> str:
     return SEP.join((person.person_id, birth, person.full_name))
 
 
-def bucket_of(person_id: str) -> int:
-    return zlib.crc32(person_id.encode()) % TOKEN_BUCKETS
+def chunk_id(key: str, n: int) -> str:
+    return f"{key}{CHUNK_MARK}{n}"
 
 
-def posting_ids_of_key(key: str) -> list[str]:
-    """Every posting document of a key (the buckets of a single token)."""
-    return [f"{key}#{b}" for b in range(TOKEN_BUCKETS)] if key.startswith("tok:") else [key]
+def key_of(chunk: str) -> str:
+    """The key of a chunk id (keys hold no '#': sounds, normalised numbers and digits)."""
+    return chunk.rsplit(CHUNK_MARK, 1)[0]
 
 
-def posting_id(key: str, person_id: str) -> str:
-    return f"{key}#{bucket_of(person_id)}" if key.startswith("tok:") else key
+def number_of(chunk: str) -> int:
+    return int(chunk.rsplit(CHUNK_MARK, 1)[1])
 
 
-def posting_ids(person: SearchablePerson) -> list[str]:
-    return sorted(posting_id(key, person.person_id) for key in person_keys(person))
-
-
-def person_document(person: SearchablePerson) -> dict[str, Any]:
-    """Exactly what `put` stores in ``person_search`` once the put is complete."""
-    return {"_id": person.person_id, "k": posting_ids(person), "s": [member_of(person)]}
-
-
-def postings(persons: Iterable[SearchablePerson]) -> dict[str, list[str]]:
-    """posting id -> sorted members (what `put` of each person leaves in ``person_search_keys``)."""
-    found: dict[str, set[str]] = {}
-    for person in persons:
-        member = member_of(person)
-        for pid in posting_ids(person):
-            found.setdefault(pid, set()).add(member)
-    return {pid: sorted(members) for pid, members in found.items()}
+def chunks_to_read(key: str, head: dict[str, Any] | None) -> list[str]:
+    """The chunks of a key a search reads after chunk 0: all of them, but a single token's first TOKEN_CHUNKS
+    only."""
+    last = int(head["open"]) if head else 0
+    if key.startswith("tok:") and last >= TOKEN_CHUNKS:
+        last = TOKEN_CHUNKS - 1
+    return [chunk_id(key, n) for n in range(1, last + 1)]
 
 
 normalised = lru_cache(maxsize=1 << 16)(normalise_name)  # a search ranks hundreds of names, many seen before
 
 
 def candidates_from(found: dict[str, list[str]]) -> list[Candidate]:
-    """One candidate per person among the postings read, with which identifier keys they matched."""
+    """One candidate per person among the chunks read, with which identifier keys they matched."""
     by_person: dict[str, tuple[str, bool, bool]] = {}
     for doc_id, members in found.items():
         document, phone = doc_id.startswith("doc:"), doc_id.startswith("phone:")
@@ -132,23 +140,29 @@ def candidates_from(found: dict[str, list[str]]) -> list[Candidate]:
 
 
 class _PostingSearchIndex:
-    async def _read(self, ids: Sequence[str]) -> dict[str, list[str]]:
+    chunk_size = CHUNK_SIZE  # an attribute, so that a test can make chunks fill with a few people
+
+    async def _read_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The documents (heads and chunks) of these ids that exist, by id."""
         raise NotImplementedError
 
     async def _read_keys(self, keys: Sequence[str]) -> dict[str, list[str]]:
-        """The postings of the keys; a single token whole if small, else its first bucket only."""
-        tokens = [k for k in keys if k.startswith("tok:")]
-        found = await self._read([k for k in keys if not k.startswith("tok:")] + [f"{t}#0" for t in tokens])
-        small = [t for t in tokens if len(found.get(f"{t}#0", [])) * TOKEN_BUCKETS <= TOKEN_LIMIT]
-        if small:
-            found.update(await self._read([i for t in small for i in posting_ids_of_key(t)[1:]]))
+        """Chunk id -> members of the keys: every key's head and chunk 0 in one read, then the other chunks of the
+        keys that have a head (a single token's first TOKEN_CHUNKS only) in one more."""
+        if not keys:
+            return {}
+        first = await self._read_docs([i for key in keys for i in (key, chunk_id(key, 0))])
+        more = [c for key in keys if key in first for c in chunks_to_read(key, first[key])]
+        found = {i: list(doc["m"]) for i, doc in first.items() if "m" in doc}
+        if more:
+            found.update({i: list(doc["m"]) for i, doc in (await self._read_docs(more)).items() if "m" in doc})
         return found
 
     async def search(self, text: str, *, after: str | None = None, page_size: int = 20) -> SearchPage:
         query = validate_query(text, page_size)
         offset, widened = decode_cursor(after) if after else (0, None)
         if looks_like_number(query):
-            found = await self._read(number_keys(query))
+            found = await self._read_keys(number_keys(query))
             return page_of(rank(query, candidates_from(found), by_number=True), offset, page_size, 0)
         levels = name_levels_of_query(query)
         found = {}
@@ -165,6 +179,16 @@ class _PostingSearchIndex:
         return page_of(rank(query, candidates_from(found), by_number=False), offset, page_size, read)
 
 
+def _add(chunk: str, member: str, size: int) -> dict[str, Any]:
+    """Add the member to the chunk unless it is full: a full chunk fails the upsert with a duplicate key error."""
+    return {"q": {"_id": chunk, f"m.{size - 1}": {"$exists": False}}, "u": {"$addToSet": {"m": member}},
+            "upsert": True}
+
+
+def _pull(chunk: str, members: Sequence[str]) -> dict[str, Any]:
+    return {"q": {"_id": chunk}, "u": {"$pullAll": {"m": list(members)}}}
+
+
 class MongoPersonSearchIndex(_PostingSearchIndex):
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.persons = db[PERSON_SEARCH]
@@ -173,36 +197,107 @@ class MongoPersonSearchIndex(_PostingSearchIndex):
     async def ensure_indexes(self) -> None:
         return None  # every read is by _id
 
+    async def _find(self, ids: Sequence[str], projection: dict[str, int] | None = None,
+                    **conditions: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IN_BATCH):
+            found += await self.keys.find({"_id": {"$in": list(ids[start:start + IN_BATCH])}, **conditions},
+                                          projection).to_list()
+        return found
+
+    async def _read_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {doc["_id"]: doc for doc in await self._find(ids)} if ids else {}
+
+    async def _update(self, updates: list[dict[str, Any]]) -> bool:
+        """One ordered update command on the postings; False when it stopped at a full chunk (the store stops at
+        the first error, ordered or not, and does not always say at which statement)."""
+        if not updates:
+            return True
+        reply = await self.keys.database.command({"update": self.keys.name, "updates": updates, "ordered": True})
+        errors = reply.get("writeErrors") or []
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise OperationFailure(f"updating {self.keys.name}: {errors}", details=reply)
+        return not errors
+
     async def put(self, person: SearchablePerson) -> None:
-        wanted = person_document(person)
-        stored = await self.persons.find_one({"_id": person.person_id}) or {"k": [], "s": []}
-        if stored["k"] == wanted["k"] and stored["s"] == wanted["s"]:
+        member, keys = member_of(person), person_keys(person)
+        stored_doc, heads = await asyncio.gather(self.persons.find_one({"_id": person.person_id}),
+                                                 self._find(keys, {"open": 1}))
+        stored = stored_doc or {"k": [], "s": []}
+        complete = stored_doc is not None and "p" not in stored_doc
+        # After a complete put, the chunk holding the person under each key; an unfinished one proves nothing.
+        held = {key_of(c): c for c in stored["k"]} if complete else {}
+        same_member = complete and stored["s"] == [member]
+        if same_member and sorted(held) == keys and len(stored["k"]) == len(keys):
             return
-        member = member_of(person)
-        await self.persons.update_one({"_id": person.person_id}, {"$addToSet": {
-            "k": {"$each": wanted["k"]}, "s": member}}, upsert=True)
-        writes = [UpdateOne({"_id": pid}, {"$addToSet": {"m": member}}, upsert=True) for pid in wanted["k"]]
-        writes += [UpdateOne({"_id": pid}, {"$pull": {"m": old}}) for pid in sorted(set(stored["k"]) | set(wanted["k"]))
-                   for old in stored["s"] if old != member]
-        writes += [UpdateOne({"_id": pid}, {"$pull": {"m": member}}) for pid in stored["k"] if pid not in wanted["k"]]
-        await self.keys.bulk_write(writes, ordered=True)
-        await self.persons.replace_one({"_id": person.person_id}, wanted, upsert=True)
+        opened = {doc["_id"]: int(doc["open"]) for doc in heads}
+        target = {key: held.get(key) or chunk_id(key, opened.get(key, 0)) for key in keys}
+        pending = [key for key in keys if not (same_member and key in held)]  # the keys to add the member under
+        listed = set(stored["k"]) | set(stored.get("p", []))  # every chunk that may hold a member of theirs
+        if pending:
+            await self._expect(person.person_id, [target[key] for key in pending], member)
+            listed.update(target[key] for key in pending)
+        old = [m for m in stored["s"] if m != member]
+        everyone = sorted({*stored["s"], member})
+        for _ in range(len(keys) * 8 + 8):  # a full chunk costs a round; the bound only stops a runaway
+            finals = set(target.values())
+            updates = [_add(target[key], member, self.chunk_size) for key in pending]
+            updates += [_pull(c, old) for c in sorted(finals) if old]
+            updates += [_pull(c, everyone) for c in sorted(listed - finals)]
+            if await self._update(updates):
+                break
+            # Stopped at a full chunk: the adds before it were made, those after it were not sent.
+            holding = {doc["_id"] for doc in await self._find([target[k] for k in pending], {"_id": 1}, m=member)}
+            pending = [key for key in pending if target[key] not in holding]
+            if not pending:
+                raise RuntimeError(f"a put of {person.person_id} stopped with every member added")
+            full = pending[0]
+            head = await self.keys.find_one_and_update({"_id": full}, {"$max": {"open": number_of(target[full]) + 1}},
+                                                       upsert=True,
+                                                       return_document=ReturnDocument.AFTER) or {"open": 0}
+            target[full] = chunk_id(full, int(head["open"]))
+            await self._expect(person.person_id, [target[full]], member)
+            listed.add(target[full])
+        else:
+            raise RuntimeError(f"a put of {person.person_id} found no chunk with room")
+        await self.persons.replace_one({"_id": person.person_id},
+                                       {"_id": person.person_id, "k": sorted(target.values()), "s": [member]},
+                                       upsert=True)
+
+    async def _expect(self, person_id: str, chunks: list[str], member: str) -> None:
+        """Note in the person's document the chunks about to be written to and the member, before writing."""
+        await self.persons.update_one({"_id": person_id}, {"$addToSet": {"p": {"$each": chunks}, "s": member},
+                                                           "$setOnInsert": {"k": []}}, upsert=True)
 
     async def put_many(self, persons: Sequence[SearchablePerson], *, batch: int = 5000) -> None:
-        """Bulk load of persons NOT indexed yet (a seeding or a rebuild): the documents `put` writes; postings
-        that exist already get the new members added."""
-        people = [person_document(p) for p in persons]
+        """Bulk load of persons NOT indexed yet (a seeding or a rebuild): the documents `put` of each in this
+        order writes. Existing keys are continued from their open chunk."""
+        size = self.chunk_size
+        by_person = [(p, member_of(p), person_keys(p)) for p in persons]
+        keys = sorted({key for _, _, ks in by_person for key in ks})
+        heads = {doc["_id"]: int(doc["open"]) for doc in await self._find(keys, {"open": 1})}
+        opened = {doc["_id"]: len(doc.get("m", []))
+                  for doc in await self._find([chunk_id(k, heads.get(k, 0)) for k in keys])}
+        state = {k: (heads.get(k, 0), opened.get(chunk_id(k, heads.get(k, 0)), 0)) for k in keys}
+        added: dict[str, list[str]] = {}
+        people = []
+        for person, member, person_keys_ in by_person:
+            chunks = []
+            for key in person_keys_:
+                n, used = state[key]
+                if used >= size:
+                    n, used = n + 1, 0
+                state[key] = (n, used + 1)
+                chunks.append(chunk_id(key, n))
+                added.setdefault(chunks[-1], []).append(member)
+            people.append({"_id": person.person_id, "k": sorted(chunks), "s": [member]})
         for start in range(0, len(people), batch):
             await self.persons.insert_many(people[start:start + batch], ordered=False)
-        found = postings(persons)
-        ids = list(found)
-        existing: set[str] = set()
-        for start in range(0, len(ids), batch):
-            docs = await self.keys.find({"_id": {"$in": ids[start:start + batch]}}, {"_id": 1}).to_list()
-            existing.update(doc["_id"] for doc in docs)
         writes: list[InsertOne[dict[str, Any]] | UpdateOne] = [
-            UpdateOne({"_id": pid}, {"$addToSet": {"m": {"$each": members}}}) if pid in existing
-            else InsertOne({"_id": pid, "m": members}) for pid, members in found.items()]
+            UpdateOne({"_id": c}, {"$addToSet": {"m": {"$each": members}}}) if c in opened
+            else InsertOne({"_id": c, "m": members}) for c, members in added.items()]
+        writes += [UpdateOne({"_id": k}, {"$max": {"open": n}}, upsert=True)
+                   for k, (n, _) in state.items() if n > heads.get(k, 0)]
         for start in range(0, len(writes), batch):
             await self.keys.bulk_write(writes[start:start + batch], ordered=False)
 
@@ -210,18 +305,26 @@ class MongoPersonSearchIndex(_PostingSearchIndex):
         stored = await self.persons.find_one({"_id": person_id})
         if stored is None:
             return
-        writes = [UpdateOne({"_id": pid}, {"$pull": {"m": member}}) for pid in stored["k"] for member in stored["s"]]
-        if writes:
-            await self.keys.bulk_write(writes, ordered=True)
-            # A posting left empty still names the key (a document number, a phone): it goes too.
-            await self.keys.delete_many({"_id": {"$in": stored["k"]}, "m": {"$size": 0}})
+        chunks = sorted(set(stored["k"]) | set(stored.get("p", [])))
+        if chunks and stored["s"]:
+            await self._update([_pull(c, stored["s"]) for c in chunks])
+            # A chunk left empty still names its key (a document number, a phone): it goes, and so does the head
+            # of a key left without chunks.
+            kept = {doc["_id"] for doc in await self._find(chunks, {"_id": 1}, **{"m.0": {"$exists": True}})}
+            emptied = [c for c in chunks if c not in kept]
+            if emptied:
+                await self.keys.delete_many({"_id": {"$in": emptied}, "m": {"$size": 0}})
+                await self._drop_heads_without_chunks(sorted({key_of(c) for c in emptied}))
         await self.persons.delete_one({"_id": person_id})
 
-    async def _read(self, ids: Sequence[str]) -> dict[str, list[str]]:
-        if not ids:
-            return {}
-        docs = await self.keys.find({"_id": {"$in": list(ids)}}).to_list()
-        return {doc["_id"]: list(doc.get("m", [])) for doc in docs}
+    async def _drop_heads_without_chunks(self, keys: list[str]) -> None:
+        heads = {doc["_id"]: int(doc["open"]) for doc in await self._find(keys, {"open": 1})}
+        if not heads:
+            return
+        left = {key_of(doc["_id"]) for doc in await self._find(
+            [chunk_id(k, n) for k, last in heads.items() for n in range(last + 1)], {"_id": 1})}
+        if gone := [k for k in heads if k not in left]:
+            await self.keys.delete_many({"_id": {"$in": gone}})
 
 
 class InMemoryPersonSearchIndex(_PostingSearchIndex):
@@ -229,26 +332,60 @@ class InMemoryPersonSearchIndex(_PostingSearchIndex):
 
     def __init__(self) -> None:
         self.persons: dict[str, dict[str, Any]] = {}
-        self.keys: dict[str, list[str]] = {}  # posting id -> members
+        self.keys: dict[str, list[str]] = {}  # chunk id -> members
+        self.heads: dict[str, int] = {}  # key -> its open chunk, for the keys that outgrew chunk 0
 
     async def ensure_indexes(self) -> None:
         return None
 
     async def put(self, person: SearchablePerson) -> None:
+        member, keys = member_of(person), person_keys(person)
+        stored = self.persons.get(person.person_id)
+        if stored is not None and stored["s"] == [member] and sorted(key_of(c) for c in stored["k"]) == keys:
+            return
         await self.forget(person.person_id)
-        member = member_of(person)
-        for pid in posting_ids(person):
-            self.keys.setdefault(pid, []).append(member)
-        self.persons[person.person_id] = person_document(person)
+        chunks = []
+        for key in keys:
+            n = self.heads.get(key, 0)
+            if len(self.keys.get(chunk_id(key, n), [])) >= self.chunk_size:
+                n = self.heads[key] = n + 1
+            self.keys.setdefault(chunk_id(key, n), []).append(member)
+            chunks.append(chunk_id(key, n))
+        self.persons[person.person_id] = {"_id": person.person_id, "k": sorted(chunks), "s": [member]}
 
     async def forget(self, person_id: str) -> None:
         stored = self.persons.pop(person_id, None)
         if stored is None:
             return
-        for pid in stored["k"]:
-            self.keys[pid] = [m for m in self.keys.get(pid, []) if m not in stored["s"]]
-            if not self.keys[pid]:
-                del self.keys[pid]
+        for c in stored["k"]:
+            self.keys[c] = [m for m in self.keys.get(c, []) if m not in stored["s"]]
+            if not self.keys[c]:
+                del self.keys[c]
+                key = key_of(c)
+                if key in self.heads and not any(chunk_id(key, n) in self.keys for n in range(self.heads[key] + 1)):
+                    del self.heads[key]
 
-    async def _read(self, ids: Sequence[str]) -> dict[str, list[str]]:
-        return {i: list(self.keys[i]) for i in ids if i in self.keys}
+    async def _read_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for i in ids:
+            if i in self.keys:
+                found[i] = {"_id": i, "m": list(self.keys[i])}
+            elif i in self.heads:
+                found[i] = {"_id": i, "open": self.heads[i]}
+        return found
+
+
+def postings(persons: Iterable[SearchablePerson], chunk_size: int = CHUNK_SIZE) -> dict[str, list[str]]:
+    """chunk id -> members: what `put` of each person in this order leaves in ``person_search_keys`` (without the
+    heads)."""
+    state: dict[str, tuple[int, int]] = {}
+    found: dict[str, list[str]] = {}
+    for person in persons:
+        member = member_of(person)
+        for key in person_keys(person):
+            n, used = state.get(key, (0, 0))
+            if used >= chunk_size:
+                n, used = n + 1, 0
+            state[key] = (n, used + 1)
+            found.setdefault(chunk_id(key, n), []).append(member)
+    return found

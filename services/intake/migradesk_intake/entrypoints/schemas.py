@@ -330,6 +330,11 @@ class PersonOut(BaseModel):
 
 
 Sector = Annotated[str, Field(pattern=r"^[a-z_]{2,40}$")]
+# A headcount of an activity: far above any real training or event, and small enough that the stores' 64-bit
+# integers hold it, and the sums metrics keeps of them (an unbounded one was a 500 when stored, and a metrics
+# consumer failing on the event).
+HEADCOUNT_MAX = 1_000_000
+Headcount = Annotated[int, Field(ge=0, le=HEADCOUNT_MAX)]
 
 
 class TrainingIn(Strict):
@@ -337,14 +342,14 @@ class TrainingIn(Strict):
     held_on: date
     topic: Annotated[str, Field(min_length=1, max_length=200)]
     # Public servants trained, per sector (health, education, social_assistance, security, ...).
-    servants_trained_by_sector: dict[Sector, Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    servants_trained_by_sector: dict[Sector, Headcount] = Field(min_length=1, max_length=30)
 
 
 class ParticipationEventIn(Strict):
     kind: Literal["participation_event"]
     held_on: date
     event_kind: Literal["participatory", "cultural"]
-    migrant_participants: int = Field(ge=0)
+    migrant_participants: Headcount
 
 
 class InformationMaterialIn(Strict):

@@ -15,9 +15,12 @@ from migradesk_referral.adapters.repository import (
     OnWrite,
     QueuePosition,
     StoredEvent,
+    audit_entry,
+    changed_agency_meanwhile,
     changed_meanwhile,
     no_relay,
 )
+from migradesk_referral.domain.directory import AgencyChange
 from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.routing import Agency, AgencyCandidate
@@ -36,6 +39,11 @@ def _as_stored(record: ReferralRecord) -> ReferralRecord:
                     history=tuple(replace(h, at=_ms(h.at)) for h in state.history))
     return replace(record, state=state, created_at=_ms(record.created_at), updated_at=_ms(record.updated_at),
                    response_due_at=_ms(record.response_due_at))
+
+
+def _audit(change: AgencyChange) -> dict[str, object]:
+    entry = audit_entry(change)
+    return {**entry, "at": _ms(change.at)}
 
 
 class InMemoryReferralRepository:
@@ -65,6 +73,20 @@ class InMemoryReferralRepository:
 
     async def agency(self, agency_id: str) -> Agency | None:
         return self._agencies.get(agency_id)
+
+    async def create_agency(self, agency: Agency, change: AgencyChange) -> bool:
+        if agency.agency_id in self._agencies:
+            return False
+        self._agencies[agency.agency_id] = replace(agency, open_referrals=0, audit=(_audit(change),))
+        return True
+
+    async def save_agency(self, before: Agency, after: Agency, change: AgencyChange) -> None:
+        stored = self._agencies.get(before.agency_id)
+        if stored is None or stored.version != before.version:
+            raise changed_agency_meanwhile(before.agency_id)
+        # Not the counter: referral writes keep it meanwhile.
+        self._agencies[before.agency_id] = replace(after, open_referrals=stored.open_referrals,
+                                                   audit=(*stored.audit, _audit(change)))
 
     def _change_load(self, agency_id: str | None, delta: int) -> None:
         if agency_id is not None and delta and agency_id in self._agencies:

@@ -19,6 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from migradesk_referral.domain.directory import AgencyChange
 from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord, RequestToRoute
 from migradesk_referral.domain.referral import OPEN_STATUSES, HistoryEntry, Referral
@@ -84,6 +85,14 @@ class ReferralRepository(Protocol):
 
     async def recount_open_referrals(self) -> int:
         """Recount each agency's open referrals; how many counters were off."""
+
+    async def create_agency(self, agency: Agency, change: AgencyChange) -> bool:
+        """Add a new agency (counter at 0) with the audit of its creation; False if its id is taken."""
+        ...
+
+    async def save_agency(self, before: Agency, after: Agency, change: AgencyChange) -> None:
+        """Store an agency's new details or state (not its counter) and append `change` to its audit, if it is
+        still at the version read (`before`); Conflict otherwise."""
 
     # -- referrals ------------------------------------------------------------------------------------------
     async def add(self, referral: ReferralRecord, events: Events) -> bool:
@@ -213,7 +222,18 @@ def agency_document(agency: Agency) -> dict[str, Any]:
     if agency.capacity is not None:
         doc["capacity"] = agency.capacity
     doc["active"] = agency.active
+    if agency.opening_hours:
+        doc["opening_hours"] = {day: list(hours) for day, hours in agency.opening_hours}
     return doc
+
+
+def audit_entry(change: AgencyChange) -> dict[str, Any]:
+    return {"actor": change.actor, "at": change.at, "action": change.action, "version": change.version,
+            "changes": change.changes}
+
+
+def changed_agency_meanwhile(agency_id: str) -> Conflict:
+    return Conflict(f"agency {agency_id} changed meanwhile; reload it and try again", field="expected_version")
 
 
 def agency_from_document(doc: Mapping[str, Any]) -> Agency:
@@ -223,7 +243,9 @@ def agency_from_document(doc: Mapping[str, Any]) -> Agency:
                   languages=tuple(doc.get("languages", [])), address=doc.get("address", ""),
                   capacity=doc.get("capacity"), active=doc.get("active", True),
                   categories=tuple(categories) if categories is not None else None,
-                  open_referrals=doc.get("open_referrals", 0))
+                  open_referrals=doc.get("open_referrals", 0),
+                  opening_hours=tuple((day, tuple(hours)) for day, hours in (doc.get("opening_hours") or {}).items()),
+                  version=doc.get("version", 1), audit=tuple(doc.get("audit", [])))
 
 
 def contact_document(contact: PersonContact) -> dict[str, Any]:
@@ -287,6 +309,27 @@ class MongoReferralRepository:
     async def agency(self, agency_id: str) -> Agency | None:
         doc = await self.agencies.find_one({"_id": agency_id})
         return agency_from_document(doc) if doc else None
+
+    async def create_agency(self, agency: Agency, change: AgencyChange) -> bool:
+        try:
+            await self.agencies.insert_one({"_id": agency.agency_id, **agency_document(agency), "open_referrals": 0,
+                                            "version": agency.version, "audit": [audit_entry(change)]})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def save_agency(self, before: Agency, after: Agency, change: AgencyChange) -> None:
+        fields = {**agency_document(after), "version": after.version}
+        unset = {name: "" for name in ("categories", "capacity", "opening_hours") if name not in fields}
+        update: dict[str, Any] = {"$set": fields, "$push": {"audit": audit_entry(change)}}
+        if unset:
+            update["$unset"] = unset
+        # The seeded agencies were stored before agencies had a version: theirs is 1.
+        version: dict[str, Any] = ({"$or": [{"version": 1}, {"version": {"$exists": False}}]}
+                                   if before.version == 1 else {"version": before.version})
+        result = await self.agencies.update_one({"_id": before.agency_id, **version}, update)
+        if result.matched_count == 0:
+            raise changed_agency_meanwhile(before.agency_id)
 
     async def _change_load(self, agency_id: str | None, delta: int) -> None:
         """Keep an agency's open-referral counter after a referral opened or closed there. A crash between the

@@ -50,7 +50,7 @@ def person_view(contact: PersonContact | None) -> dict[str, Any] | None:
             "updated_at": contact.updated_at}
 
 
-def agency_view(agency: Agency) -> dict[str, Any]:
+def agency_view(agency: Agency, *, with_audit: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {"agency_id": agency.agency_id, "name": agency.name, "type": agency.type,
                             "areas": [a.value for a in agency.areas]}
     if agency.categories is not None:
@@ -58,5 +58,9 @@ def agency_view(agency: Agency) -> dict[str, Any]:
     view.update({"languages": list(agency.languages), "address": agency.address})
     if agency.capacity is not None:
         view["capacity"] = agency.capacity
+    if agency.opening_hours:
+        view["opening_hours"] = {day: list(hours) for day, hours in agency.opening_hours}
     view.update({"active": agency.active, "open_referrals": agency.open_referrals})
+    if with_audit:
+        view.update({"version": agency.version, "audit": list(agency.audit)})
     return view

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.referral import HistoryEntry
-from migradesk_referral.domain.routing import AgencyCandidate
+from migradesk_referral.domain.routing import AgencyCandidate, RoutingDecision
 from migradesk_referral.domain.sla import DEFAULT_POLICY, SlaPolicy, response_deadline
 from migradesk_shared.contracts.vocabulary import ReferralStatus
 from migradesk_shared.errors import DomainRuleViolation
@@ -56,6 +56,34 @@ def redirected(record: ReferralRecord, agency: AgencyCandidate, *, actor: str, a
                              field="agency_id")
     return _readdressed(record, agency, actor=actor, at=at, reason=reason,
                         comment=f"redirected from {record.agency_id} to {agency.agency_id}", policy=policy)
+
+
+# What an agency's deactivation records in each referral it moves.
+AGENCY_DEACTIVATED = "agency deactivated"
+# The open states whose referrals move when their agency is deactivated: the person has not been served yet
+# (waiting for an answer, accepted, an appointment scheduled, or a missed one to reschedule). An attended referral
+# stays: the person was served there, only its completion is left (the desk records it).
+MOVED_ON_DEACTIVATION = frozenset({ReferralStatus.PENDING, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED,
+                                   ReferralStatus.NO_SHOW})
+
+
+def moved_off_deactivated(record: ReferralRecord, decision: RoutingDecision, *, actor: str, at: datetime,
+                          policy: SlaPolicy = DEFAULT_POLICY) -> ReferralRecord:
+    """A referral of an agency that was deactivated, re-addressed in place as a routing decides it: pending at the
+    next eligible agency (its response deadline starting now), or waiting for manual routing when none is."""
+    if record.status not in MOVED_ON_DEACTIVATION:
+        raise IllegalRouting(f"referral {record.referral_id} is {record.status.value}: it stays where it is",
+                             field="referral_id", status=record.status.value)
+    status = ReferralStatus.NEEDS_MANUAL_ROUTING if decision.needs_manual_routing else ReferralStatus.PENDING
+    comment = (f"re-routed from {record.agency_id} to {decision.agency_id} ({decision.reason})"
+               if decision.agency_id else f"re-routed from {record.agency_id}: {decision.reason}")
+    entry = HistoryEntry(status, None, actor, at, reason=AGENCY_DEACTIVATED, comment=comment)
+    state = replace(record.state, status=status, outcome=None, decline_reason=None, scheduled_for=None,
+                    history=(*record.state.history, entry), version=record.version + 1)
+    return replace(record, state=state, agency_id=decision.agency_id,
+                   routing_reason=f"{AGENCY_DEACTIVATED}: {decision.reason}", created_at=at, updated_at=at,
+                   response_due_at=response_deadline(record.request.area, at, policy), overdue=False,
+                   escalated_to=None, reroute_pending=False)
 
 
 def _readdressed(record: ReferralRecord, agency: AgencyCandidate, *, actor: str, at: datetime, reason: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from migradesk_shared.topics import ServiceArea
 
@@ -17,9 +18,15 @@ class AgencyCandidate:
     open_referrals: int = 0
     # Some agencies take only some categories of their area (a CAPS takes mental health, not SUS cards).
     categories: frozenset[str] | None = None
+    # How many open referrals it can hold; None: no limit recorded.
+    capacity: int | None = None
 
     def takes(self, area: ServiceArea, category: str | None) -> bool:
         return area in self.areas and (self.categories is None or category is None or category in self.categories)
+
+    @property
+    def full(self) -> bool:
+        return self.capacity is not None and self.open_referrals >= self.capacity
 
 
 @dataclass(frozen=True)
@@ -37,12 +44,19 @@ class Agency:
     categories: tuple[str, ...] | None = None
     # Kept by every referral write; it may drift by one after a crash until it is recounted.
     open_referrals: int = 0
+    # Weekday ("mon".."sun") -> opening intervals "HH:MM-HH:MM" (domain.directory checks them).
+    opening_hours: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Each write to the agency (directory administration) increments it; an edit over a stale one is refused.
+    version: int = 1
+    # Who changed what and when, oldest first (domain.directory.AgencyChange as plain values).
+    audit: tuple[dict[str, Any], ...] = ()
 
     def candidate(self) -> AgencyCandidate:
         return AgencyCandidate(agency_id=self.agency_id, areas=frozenset(self.areas),
                                languages=frozenset(self.languages), active=self.active,
                                open_referrals=max(self.open_referrals, 0),
-                               categories=frozenset(self.categories) if self.categories else None)
+                               categories=frozenset(self.categories) if self.categories else None,
+                               capacity=self.capacity)
 
 
 @dataclass(frozen=True)
@@ -61,12 +75,18 @@ def _base_language(code: str) -> str:
 
 def choose_agency(area: ServiceArea, language: str, agencies: Iterable[AgencyCandidate],
                   declined_by: Collection[str] = (), category: str | None = None) -> RoutingDecision:
-    """Eligible: active, serving the area, and not an agency that already declined this request.
-    Preferred: one that speaks the person's language; then the fewest open referrals; ties by id (stable)."""
-    eligible = [a for a in agencies if a.active and a.takes(area, category) and a.agency_id not in declined_by]
+    """Eligible: active, serving the area (and category), not full (its open referrals below its capacity), and
+    not an agency that already declined this request. Preferred: one that speaks the person's language; then the
+    fewest open referrals; ties by id (stable). None eligible: manual routing, saying why."""
+    serving = [a for a in agencies if a.active and a.takes(area, category) and a.agency_id not in declined_by]
+    eligible = [a for a in serving if not a.full]
     if not eligible:
-        reason = (f"no active agency serves {area.value}" if not declined_by
-                  else f"every active agency serving {area.value} has declined this request")
+        if serving:
+            reason = f"every active agency serving {area.value} is full"
+        elif declined_by:
+            reason = f"every active agency serving {area.value} has declined this request"
+        else:
+            reason = f"no active agency serves {area.value}"
         return RoutingDecision(None, reason)
     lang = _base_language(language)
     best = min(eligible, key=lambda a: (lang not in {_base_language(x) for x in a.languages},

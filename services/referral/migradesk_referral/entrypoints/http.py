@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
 from migradesk_referral.adapters.views import agency_view, person_view, referral_view
-from migradesk_referral.entrypoints.schemas import RedirectIn, ReferralActionIn, RouteIn
+from migradesk_referral.domain.directory import AgencyDetails, check_details
+from migradesk_referral.entrypoints.schemas import (
+    AgencyEditIn,
+    AgencyIn,
+    AgencyStateIn,
+    NewAgencyIn,
+    RedirectIn,
+    ReferralActionIn,
+    RouteIn,
+)
 from migradesk_referral.service import (
     ActOnReferral,
     ListReferrals,
@@ -18,6 +27,7 @@ from migradesk_referral.service import (
     RouteManually,
 )
 from migradesk_shared.auth import Principal, Role, requires
+from migradesk_shared.web.names import is_language_code
 
 
 def _service(request: Request) -> ReferralService:
@@ -30,8 +40,18 @@ Inbox = Annotated[Principal, Depends(requires(Role.AGENCY, Role.STAFF, Role.ADMI
 Acting = Annotated[Principal, Depends(requires(Role.AGENCY, Role.STAFF, Role.COORDINATOR, Role.ADMIN))]
 # Who makes the desk's routing decisions (route by hand, redirect) and works the manual-routing queue.
 Desk = Annotated[Principal, Depends(requires(Role.STAFF, Role.COORDINATOR, Role.ADMIN))]
+# Who keeps the agency directory; and who may also read an agency's audit.
+Admin = Annotated[Principal, Depends(requires(Role.ADMIN))]
+DirectoryReader = Annotated[Principal, Depends(requires(Role.ADMIN, Role.COORDINATOR))]
 AnyRole = Annotated[Principal, Depends(requires(*Role))]
 Referrals = Annotated[ReferralService, Depends(_service)]
+
+
+def details_of(payload: AgencyIn) -> AgencyDetails:
+    """The payload checked against the directory's rules (AgencyInvalid, 422, naming the fields)."""
+    return check_details(name=payload.name, type=payload.type, areas=payload.areas, categories=payload.categories,
+                         languages=payload.languages, address=payload.address, capacity=payload.capacity,
+                         opening_hours=payload.opening_hours, known_language=is_language_code)
 
 
 def build_router() -> APIRouter:
@@ -95,5 +115,40 @@ def build_router() -> APIRouter:
     @router.get("/agencies")
     async def list_agencies(caller: AnyRole, referrals: Referrals) -> dict[str, Any]:
         return {"agencies": [agency_view(a) for a in await referrals.directory()]}
+
+    @router.post("/agencies", status_code=201)
+    async def create_agency(payload: NewAgencyIn, caller: Admin, referrals: Referrals) -> dict[str, Any]:
+        """Add an agency (422 naming the field in error; 409 if the given agency_id is taken)."""
+        created = await referrals.create_agency(caller, details_of(payload), agency_id=payload.agency_id,
+                                                active=payload.active)
+        return agency_view(created, with_audit=True)
+
+    @router.get("/agencies/{agency_id}")
+    async def get_agency(agency_id: str, caller: DirectoryReader, referrals: Referrals) -> dict[str, Any]:
+        """One agency with its version and audit (administrators and coordinators)."""
+        return agency_view(await referrals.agency_detail(agency_id, caller), with_audit=True)
+
+    @router.put("/agencies/{agency_id}")
+    async def edit_agency(agency_id: str, payload: AgencyEditIn, caller: Admin,
+                          referrals: Referrals) -> dict[str, Any]:
+        """Replace an agency's details over expected_version (409 when stale)."""
+        edited = await referrals.edit_agency(caller, agency_id, details_of(payload), payload.expected_version)
+        return agency_view(edited, with_audit=True)
+
+    @router.post("/agencies/{agency_id}/deactivate")
+    async def deactivate_agency(agency_id: str, caller: Admin, referrals: Referrals,
+                                payload: Annotated[AgencyStateIn | None, Body()] = None) -> dict[str, Any]:
+        """Take the agency out of routing and move its pending, accepted, scheduled and no-show referrals to the
+        next eligible agency (or to manual routing). Repeating it is harmless."""
+        done = await referrals.deactivate_agency(caller, agency_id,
+                                                 payload.expected_version if payload else None)
+        return {**agency_view(done.agency, with_audit=True), "rerouted": done.rerouted,
+                "to_manual_routing": done.to_manual_routing, "not_moved": done.left}
+
+    @router.post("/agencies/{agency_id}/activate")
+    async def activate_agency(agency_id: str, caller: Admin, referrals: Referrals,
+                              payload: Annotated[AgencyStateIn | None, Body()] = None) -> dict[str, Any]:
+        activated = await referrals.activate_agency(caller, agency_id, payload.expected_version if payload else None)
+        return agency_view(activated, with_audit=True)
 
     return router

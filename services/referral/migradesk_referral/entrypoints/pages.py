@@ -185,6 +185,8 @@ UNKNOWN_STATUS = N_("Choose one of the options.")
 TOO_LONG = FIELD_ERRORS["string_too_long"]
 
 REASON_MAX, COMMENT_MAX = 200, 2000
+# The code the could-not-help event carries when the page's reason was typed (the text goes to the history).
+COULD_NOT_HELP_TYPED = "described_in_comment"
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,10 @@ def parse_step(form: dict[str, str], *, timezone: str, now: datetime
             if outcome == Outcome.COULD_NOT_HELP:
                 if not reason:
                     errors[f"{key}.reason"] = PageError(SAY_WHY_NOT_HELPED)
-                fields["reason"] = reason
+                # What staff typed is free text: it stays in the referral's history (the comment), while the event,
+                # which leaves referral de-identified, carries only a code.
+                fields["reason"] = COULD_NOT_HELP_TYPED
+                fields["comment"] = "\n".join(part for part in (reason, comment) if part) or None
         if reason and len(reason) > REASON_MAX:
             errors[f"{key}.reason"] = PageError(TOO_LONG)
     elif action is Action.SCHEDULE:
