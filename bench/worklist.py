@@ -9,7 +9,13 @@ misspelt registered name, by a document number typed with punctuation, by a phon
 same first page and misspelt search through intake's use cases (what the pages and GET /api/cases, /api/persons
 run: the index, the names read from the people's records, the audit of the names shown); and, as the same-run
 baseline, a plain `find_one({"_id": ...})` on the same store. Printed per query: p50/p95 in ms at
-each size and the ratio largest/smallest (flatness). Nothing asserts a time.
+each size and the ratio largest/smallest (flatness).
+
+Registration ("(f) registration"): at each size, `put` of REGISTRATIONS new people into the search index (names
+from the same generator, ids outside the seeded ones), then a worst case: WORST_CASE people registered in a row
+with one identical name (what bench part c's "Bench Person" does), whose postings all land on the same keys.
+Printed: p50/p95 at each size, the ratio largest/smallest, worst/normal at each size and, within the worst-case
+run, its last fifth against its first fifth (a cost growing with the postings shows there). Nothing asserts a time.
 
 Run it with `BENCH_ONLY=f python -m bench.run`.
 """
@@ -53,6 +59,10 @@ AREAS = [a.value for a in ServiceArea] + [DESK]
 STAFF = [f"staff{n:02}" for n in range(10)]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 QUERIES = int(os.environ.get("BENCH_WORKLIST_QUERIES", "200"))
+REGISTRATIONS = int(os.environ.get("BENCH_WORKLIST_REGISTRATIONS", "200"))
+WORST_CASE = 500
+WORST_NAME = "Bench Person"
+NEW_PEOPLE = 9_000_000  # ids of the people registered by the registration timing (beyond any seeded size)
 SEED_CHUNK = 200_000  # one bulk load per size step: day documents and postings are written once each
 INSERT_BATCH = 20000
 
@@ -188,12 +198,32 @@ async def measure(db: AsyncDatabase[dict[str, Any]], size: int, n: int) -> tuple
     return results, recall
 
 
+async def time_registrations(db: AsyncDatabase[dict[str, Any]], size: int) -> dict[str, list[float]]:
+    """`put` of new people, one after the other as a desk registers them: drawn from the generator, then
+    WORST_CASE people with one identical name (the same in every size's run, so its keys keep growing)."""
+    search = MongoPersonSearchIndex(db)
+    first = NEW_PEOPLE + size  # distinct for every size
+    normal = [person_of(first + i) for i in range(REGISTRATIONS + 3)]
+    worst = [SearchablePerson(person_id=f"worst-{size:07d}-{i:04d}", full_name=WORST_NAME,
+                              birth_date=date(1990, 1, 1)) for i in range(WORST_CASE)]
+    results: dict[str, list[float]] = {}
+    for name, people in (("put new person", normal), (f"put {WORST_CASE} x one name", worst)):
+        times = []
+        for person in people:
+            started = time.perf_counter()
+            await search.put(person)
+            times.append((time.perf_counter() - started) * 1000)
+        results[name] = times[3:] if people is normal else times  # the worst case counts its first ones too
+    return results
+
+
 async def bench_worklist(client: AsyncMongoClient[dict[str, Any]], sizes: list[int]) -> list[str]:
     lines = []
     db = client[f"bench_worklist_{uuid.uuid4().hex[:8]}"]
     await MongoWorklistIndex(db).ensure_indexes()
     await MongoPersonSearchIndex(db).ensure_indexes()
     by_size: dict[int, dict[str, list[float]]] = {}
+    registrations: dict[int, dict[str, list[float]]] = {}
     seeded = 0
     try:
         for size in sorted(sizes):
@@ -204,6 +234,7 @@ async def bench_worklist(client: AsyncMongoClient[dict[str, Any]], sizes: list[i
             seeded = size
             by_size[size], recall = await measure(db, size, QUERIES)
             lines.append(f"(f) recall          {size:>7} {recall}")
+            registrations[size] = await time_registrations(db, size)
         small, large = min(by_size), max(by_size)
         worst_large = 0.0
         for name in by_size[small]:
@@ -213,6 +244,21 @@ async def bench_worklist(client: AsyncMongoClient[dict[str, Any]], sizes: list[i
             lines.append(f"(f) worklist        {name:<27} {figures}   ratio {large}/{small} p50 {ratio:5.2f}")
             if "baseline" not in name:
                 worst_large = max(worst_large, statistics.median(by_size[large][name]))
+        for name in registrations[small]:
+            figures = "   ".join(f"{s:>7}: p50 {statistics.median(t[name]):7.2f} ms p95 {p(t[name], 0.95):7.2f} ms"
+                                  for s, t in sorted(registrations.items()))
+            ratio = statistics.median(registrations[large][name]) / max(
+                statistics.median(registrations[small][name]), 1e-9)
+            lines.append(f"(f) registration    {name:<27} {figures}   ratio {large}/{small} p50 {ratio:5.2f}")
+        worst_name = f"put {WORST_CASE} x one name"
+        for size, t in sorted(registrations.items()):
+            worst, normal = t[worst_name], t["put new person"]
+            fifth = max(len(worst) // 5, 1)
+            lines.append(f"(f) registration    {size:>7} worst/normal p50 "
+                         f"{statistics.median(worst) / max(statistics.median(normal), 1e-9):5.2f}   worst case "
+                         f"last/first fifth p50 {statistics.median(worst[-fifth:]):7.2f} / "
+                         f"{statistics.median(worst[:fifth]):7.2f} ms = "
+                         f"{statistics.median(worst[-fifth:]) / max(statistics.median(worst[:fifth]), 1e-9):5.2f}")
         if large >= 100_000:
             lines.append(f"(f) worklist        p50 at 10^5 below 50 ms: {'yes' if worst_large < 50 else 'no'}"
                          f" (slowest query p50 {worst_large:.2f} ms at {large})")
