@@ -73,9 +73,14 @@ async def test_two_processes_of_each_service_lose_nothing_and_double_nothing(
             return await referrals.count_documents({}) >= routed
 
         await eventually(all_routed, timeout=180, what=f"{routed} referrals")
-        docs = await referrals.find({}, {"case_id": 1, "request_id": 1, "routing_attempt": 1}).to_list()
+        docs = await referrals.find({}, {"case_id": 1, "request_id": 1, "routing_attempt": 1,
+                                         "agency_id": 1}).to_list()
         per_request = Counter(d["request_id"] for d in docs)
         assert len(docs) == routed, f"{len(docs) - routed} referrals too many"
+        # Routing honours the agencies' capacity: once the demo agencies of an area are full, the rest wait for
+        # manual routing, and metrics counts as created only those addressed to an agency.
+        created = sum(1 for d in docs if d.get("agency_id"))
+        assert 0 < created <= routed
         assert set(per_request.values()) == {1}
         assert {d["case_id"] for d in docs} <= set(case_ids)
         assert {d["routing_attempt"] for d in docs} == {1}
@@ -89,13 +94,13 @@ async def test_two_processes_of_each_service_lose_nothing_and_double_nothing(
                 everything = period["areas"].get("_all", {})  # the desk-wide bucket, not the sum of the areas
                 totals["requests_logged"] += everything.get("requests_logged", 0)
                 totals["referrals_created"] += everything.get("referrals_created", 0)
-            done = totals["requests_logged"] >= CASES and totals["referrals_created"] >= routed
+            done = totals["requests_logged"] >= CASES and totals["referrals_created"] >= created
             return dict(totals) if done else None
 
         for url in [process.url for process in six["metrics"]]:
             totals = await eventually(lambda url=url: counted(url), timeout=180,  # type: ignore[misc]
                                       what="every count")
-            assert totals == {"requests_logged": CASES, "referrals_created": routed}
+            assert totals == {"requests_logged": CASES, "referrals_created": created}
         # Nothing is left waiting in any outbox.
         for service in ("intake", "referral"):
             for name in await mongo[f"{namespace}_{service}"].list_collection_names():
