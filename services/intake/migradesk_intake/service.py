@@ -478,10 +478,8 @@ class IntakeService:
             if case.erased and not allow_erased:
                 raise DomainRuleViolation(f"the person of case {case_id} was erased", field="case_id")
             if expected_version is not None and case.version != expected_version:
-                since = case.writes[len(case.writes) - (case.version - expected_version):] \
-                    if case.version > expected_version else ()
                 raise stale("case", case_id, shown=expected_version, current=case.version,
-                            changed=[w.action.value for w in since])
+                            changed=[w.action.value for w in case.writes_since(expected_version)])
             changed, events = change(case)
             if changed is case:
                 return case

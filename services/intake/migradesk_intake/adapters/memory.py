@@ -149,8 +149,7 @@ class InMemoryIntakeRepository:
         stored = self._cases.get(case.case_id)
         if stored is None or stored.case.version != expected_version:
             return False
-        new_writes = case.writes[len(case.writes) - (case.version - expected_version):] \
-            if case.version > expected_version else ()
+        new_writes = case.writes_since(expected_version)
         stored.case = replace(case, person=None)
         stored.writes += new_writes
         stored.outbox += outbox_entries(events)

@@ -314,8 +314,7 @@ class MongoIntakeRepository:
         return [by_id[case_id] for case_id in case_ids if case_id in by_id]
 
     async def save_case(self, case: Case, events: Sequence[CaseEvent], *, expected_version: int) -> bool:
-        new_writes = case.writes[len(case.writes) - (case.version - expected_version):] \
-            if case.version > expected_version else ()
+        new_writes = case.writes_since(expected_version)
         entries = outbox_entries(events)
         push: dict[str, Any] = {"audit": {"$each": [write_document(w) for w in new_writes]}}
         update: dict[str, Any] = {"$set": case_state(case), "$push": push}

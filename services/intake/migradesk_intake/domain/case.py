@@ -213,6 +213,12 @@ class Case:
         return replace(self, version=self.version + 1, writes=(*self.writes, Write(actor, action, at, subject)),
                        **changes)  # type: ignore[arg-type]
 
+    def writes_since(self, version: int) -> tuple[Write, ...]:
+        """The writes that made the versions after `version` (every write makes one version)."""
+        if self.version <= version:
+            return ()
+        return self.writes[len(self.writes) - (self.version - version):]
+
     def _require_open(self, doing: str) -> None:
         if self.status is not CaseStatus.OPEN:
             raise DomainRuleViolation(f"case {self.case_id} is closed: reopen it to {doing}", field="status")
