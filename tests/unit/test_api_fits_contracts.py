@@ -51,7 +51,7 @@ from migradesk_intake.entrypoints.schemas import (
 from migradesk_referral.adapters import mappers
 from migradesk_referral.domain.readdressing import redirected, routed_manually
 from migradesk_referral.domain.record import ReferralRecord, RequestToRoute, routed, take_action
-from migradesk_referral.domain.referral import Command
+from migradesk_referral.domain.referral import Command, could_not_help_reason
 from migradesk_referral.domain.routing import AgencyCandidate, RoutingDecision, choose_agency
 from migradesk_referral.entrypoints.schemas import RedirectIn, ReferralActionIn, RouteIn
 from migradesk_shared.contracts.case_events import CaseOpened, PersonFacets, RequestLogged
@@ -689,36 +689,29 @@ def test_the_desks_routing_reasons_reach_no_topic(payload: dict[str, Any], manua
         assert FREE_TEXT not in json.dumps(fits(spec, event), ensure_ascii=False)
 
 
-@pytest.mark.xfail(strict=True, reason="a partner system's could_not_help_reason is any text of up to 80 "
-                   "characters (PartnerResponse), passed as is to ReferralCompleted: to be mapped to a code in "
-                   "referral (mappers.lifecycle_events or service.respond), or narrowed in a v2 of the contract")
-def test_a_partner_systems_could_not_help_reason_reaches_no_de_identified_topic() -> None:
-    partner = PartnerResponse(producer="ubs-system", referral_id="r", agency_id=AGENCY, action=Action.COMPLETE,
-                              outcome=Outcome.COULD_NOT_HELP, could_not_help_reason=FREE_TEXT)
-    step = Command(action=partner.action, actor="partner_system", at=ROUTED_AT + timedelta(days=3),
-                   reason=partner.could_not_help_reason, outcome=partner.outcome)
+@PROPERTY_SETTINGS
+@given(reason=st.text(min_size=1, max_size=80), comment=st.none() | st.text(max_size=200))
+def test_a_partner_systems_could_not_help_reason_reaches_no_de_identified_topic(reason: str,
+                                                                              comment: str | None) -> None:
+    """PartnerResponse takes any text of up to 80 characters as could_not_help_reason: as ReferralService.respond
+    builds the step, the code goes out and the text, when it is not one, stays in the history."""
+    code, kept_comment = could_not_help_reason(FREE_TEXT[:40] + reason, comment)
+    step = Command(action=Action.COMPLETE, actor="partner_system", at=ROUTED_AT + timedelta(days=3),
+                   reason=code, outcome=Outcome.COULD_NOT_HELP, comment=kept_comment)
     after = take_action(referral_before(Action.COMPLETE), step)
+    assert after.state.history[-1].comment is not None and FREE_TEXT[:40] in after.state.history[-1].comment
     for spec, event in mappers.lifecycle_events(after, step, "partner_system"):
-        assert FREE_TEXT not in json.dumps(fits(spec, event), ensure_ascii=False)
+        assert FREE_TEXT[:40] not in json.dumps(fits(spec, event), ensure_ascii=False)
 
 
-@pytest.mark.xfail(strict=True, raises=ValidationError, reason="ReferralService.respond takes a decline's reason "
-                   "from could_not_help_reason when decline_reason is missing: a decline the contract accepts, whose "
-                   "ReferralDeclined (reason: a DeclineReason) cannot be built, so the consumer retries it as a "
-                   "failure instead of dead-lettering it at once with why (PartnerResponseRefused)")
-def test_a_partner_decline_without_its_reason_code_is_refused_not_retried() -> None:
-    partner = PartnerResponse(producer="ubs-system", referral_id="r", agency_id=AGENCY, action=Action.DECLINE,
-                              could_not_help_reason="sem vaga")
-    # As ReferralService.respond builds the step.
-    reason = (partner.decline_reason.value if partner.decline_reason is not None
-              else partner.could_not_help_reason)
-    step = Command(action=partner.action, actor="partner_system", at=ROUTED_AT + timedelta(hours=2), reason=reason)
-    try:
-        after = take_action(referral_before(Action.DECLINE), step)
-    except MigraDeskError:
-        return  # refused: dead-lettered with the reason
-    for spec, event in mappers.lifecycle_events(after, step, "partner_system"):
-        fits(spec, event)
+def test_a_decline_without_its_reason_code_is_an_illegal_transition() -> None:
+    """Whatever path builds the step (API, page, partner system), the machine refuses a decline whose reason is
+    not a DeclineReason, so ReferralDeclined (reason: a DeclineReason) is always buildable."""
+    for reason in (None, "sem vaga"):
+        step = Command(action=Action.DECLINE, actor="partner_system", at=ROUTED_AT + timedelta(hours=2),
+                       reason=reason)
+        with pytest.raises(MigraDeskError, match="a decline needs its reason, one of: "):
+            take_action(referral_before(Action.DECLINE), step)
 
 
 def test_the_markers_are_free_text() -> None:

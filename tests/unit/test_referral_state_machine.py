@@ -54,8 +54,9 @@ def test_happy_path_to_completed_with_help() -> None:
 
 
 def test_decline_needs_a_reason_and_records_it() -> None:
-    with pytest.raises(IllegalTransition, match="decline needs a reason"):
-        apply(run(), cmd(Action.DECLINE, reason=None))
+    for missing_or_not_a_code in (None, "", "no vacancy this week"):
+        with pytest.raises(IllegalTransition, match=r"a decline needs its reason, one of: .*no_capacity"):
+            apply(run(), cmd(Action.DECLINE, reason=missing_or_not_a_code))
     assert run(Action.DECLINE).decline_reason == "no_capacity"
 
 
@@ -63,6 +64,8 @@ def test_could_not_help_needs_a_reason() -> None:
     accepted = run(Action.ACCEPT)
     with pytest.raises(IllegalTransition, match="could_not_help needs a reason"):
         apply(accepted, cmd(Action.COMPLETE, outcome=Outcome.COULD_NOT_HELP))
+    with pytest.raises(IllegalTransition, match="the reason of could_not_help is a code"):
+        apply(accepted, cmd(Action.COMPLETE, outcome=Outcome.COULD_NOT_HELP, reason="No vacancy"))
     done = apply(accepted, cmd(Action.COMPLETE, outcome=Outcome.COULD_NOT_HELP, reason="service_unavailable"))
     assert done.outcome is Outcome.COULD_NOT_HELP
 

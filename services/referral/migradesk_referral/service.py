@@ -49,6 +49,7 @@ from migradesk_referral.domain.referral import (
     Command,
     IllegalTransition,
     authorize,
+    could_not_help_reason,
 )
 from migradesk_referral.domain.routing import Agency, AgencyCandidate, choose_agency
 from migradesk_referral.domain.sla import DEFAULT_POLICY, SlaPolicy
@@ -348,10 +349,14 @@ class ReferralService:
             raise PartnerResponseRefused(f"stale response: referral {rid} is at version {before.version}, not "
                                          f"{response.expected_version}", field="expected_version",
                                          current_version=before.version)
-        reason = (response.decline_reason.value if response.decline_reason is not None
-                  else response.could_not_help_reason)
+        # A decline carries its reason code alone (a missing one is refused below, as the machine refuses it); a
+        # partner system's could-not-help reason may be any short text: the code goes out, the text stays here.
+        reason, comment = (response.decline_reason.value if response.decline_reason is not None else None,
+                           response.comment)
+        if response.action is Action.COMPLETE and response.outcome is Outcome.COULD_NOT_HELP:
+            reason, comment = could_not_help_reason(response.could_not_help_reason, response.comment)
         step = Command(action=response.action, actor=f"partner_system:{response.producer}@{response.agency_id}",
-                       at=self._clock(), reason=reason, outcome=response.outcome, comment=response.comment,
+                       at=self._clock(), reason=reason, outcome=response.outcome, comment=comment,
                        scheduled_for=response.scheduled_for)
         try:
             after = take_action(before, step)

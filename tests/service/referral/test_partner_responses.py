@@ -91,8 +91,12 @@ async def test_the_desks_decisions_and_missing_details_are_refused(service: Refe
     rid = await routed(service, WORK, "job_placement")
     with pytest.raises(PartnerResponseRefused, match=r"action not allowed to a partner system: .*cancel is a desk"):
         await service.respond(response(rid, Action.CANCEL, comment="duplicate"))
-    with pytest.raises(PartnerResponseRefused, match="a decline needs a reason"):
+    with pytest.raises(PartnerResponseRefused, match="a decline needs its reason, one of: "):
         await service.respond(response(rid, Action.DECLINE))
+    # Not taken from could_not_help_reason: a decline's reason is a DeclineReason, or the response is refused.
+    with pytest.raises(PartnerResponseRefused, match="a decline needs its reason, one of: "):
+        await service.respond(PartnerResponse(producer="ubs-system", referral_id=rid, agency_id=SINE,
+                                              action=Action.DECLINE, could_not_help_reason="sem vaga"))
     with pytest.raises(PartnerResponseRefused, match="referral nope does not exist"):
         await service.respond(response("nope", Action.ACCEPT))
 
@@ -115,3 +119,22 @@ async def test_a_decline_goes_on_to_the_next_agency_as_through_the_api(service: 
     assert (declined["event_type"], declined["reason"], declined["actor_role"]) == (
         "ReferralDeclined", "no_capacity", "partner_system")
     assert await service.reroute_declined() == 1
+
+
+async def test_a_partner_systems_could_not_help_text_stays_in_the_history(service: ReferralService,
+                                                                          repository: Repository) -> None:
+    rid = await routed(service, WORK, "job_placement")
+    await service.respond(response(rid, Action.ACCEPT))
+    done = await service.respond(response(rid, Action.COMPLETE, outcome=Outcome.COULD_NOT_HELP,
+                                          reason="Sem vaga até março", comment="Ligar em fevereiro"))
+    assert done.state.history[-1].reason == "described_in_comment"
+    assert done.state.history[-1].comment == "Sem vaga até março\nLigar em fevereiro"
+    completed = (await lifecycle(repository, rid))[-1]
+    assert (completed["event_type"], completed["could_not_help_reason"]) == ("ReferralCompleted",
+                                                                            "described_in_comment")
+    # A code is taken as it is.
+    other = await routed(service, WORK, "job_placement")
+    await service.respond(response(other, Action.ACCEPT))
+    coded = await service.respond(response(other, Action.COMPLETE, outcome=Outcome.COULD_NOT_HELP,
+                                           reason="no_vacancy"))
+    assert (coded.state.history[-1].reason, coded.state.history[-1].comment) == ("no_vacancy", None)

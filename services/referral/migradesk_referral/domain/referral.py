@@ -23,10 +23,11 @@ coordinator takes only those; staff and admins may also record an agency's step 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus, Role
+from migradesk_shared.contracts.vocabulary import Action, DeclineReason, Outcome, ReferralStatus, Role
 from migradesk_shared.errors import DomainRuleViolation, Forbidden
 
 OPEN_STATUSES = frozenset({ReferralStatus.PENDING, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED,
@@ -79,6 +80,26 @@ def authorize(role: Role | None, action: Action) -> None:
                else f"the {who} role takes only: {', '.join(sorted(a.value for a in actions_of(role)))}")
         raise Forbidden(f"the {who} role may not {action.value} a referral: {why}", field="action",
                         action=action.value)
+
+
+# Why an agency could not help leaves referral in the de-identified ReferralCompleted, so it is a code (the
+# contract's 80 characters): lower-case letters, digits and _. Free text (typed on the inbox page, or sent by a
+# partner's system) stays in the step's comment, in the referral's history, and the code says so.
+COULD_NOT_HELP_REASON_MAX = 80
+COULD_NOT_HELP_DESCRIBED = "described_in_comment"
+_REASON_CODE = re.compile(rf"[a-z][a-z0-9_]{{0,{COULD_NOT_HELP_REASON_MAX - 1}}}")
+
+
+def is_reason_code(value: str | None) -> bool:
+    return value is not None and _REASON_CODE.fullmatch(value) is not None
+
+
+def could_not_help_reason(reason: str | None, comment: str | None) -> tuple[str | None, str | None]:
+    """(the reason code, the comment) for a could-not-help step: a code as it is; free text moved to the head
+    of the comment, the code saying it is described there."""
+    if reason is None or is_reason_code(reason):
+        return reason, comment
+    return COULD_NOT_HELP_DESCRIBED, "\n".join(part for part in (reason, comment) if part)
 
 
 class IllegalTransition(DomainRuleViolation):
@@ -172,13 +193,17 @@ def apply(referral: Referral, command: Command) -> Referral:
         raise IllegalTransition(status, action, why)
     outcome, decline_reason = referral.outcome, referral.decline_reason
     if action is Action.DECLINE:
-        _require(bool(command.reason), referral, command, "a decline needs a reason")
+        _require(command.reason in set(DeclineReason), referral, command,
+                 f"a decline needs its reason, one of: {', '.join(r.value for r in DeclineReason)}")
         decline_reason = command.reason
     if action is Action.COMPLETE:
         _require(command.outcome is not None, referral, command, "completing needs an outcome (got_help or "
                  "could_not_help)")
         _require(command.outcome is Outcome.GOT_HELP or bool(command.reason), referral, command,
                  "could_not_help needs a reason")
+        _require(command.outcome is Outcome.GOT_HELP or is_reason_code(command.reason), referral, command,
+                 "the reason of could_not_help is a code (lower-case letters, digits and _, at most "
+                 f"{COULD_NOT_HELP_REASON_MAX} characters); the rest goes in the comment")
         outcome = command.outcome
     if action in (Action.CANCEL, Action.UNABLE_TO_CONTACT):
         _require(bool(command.reason or command.comment), referral, command,

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from migradesk_referral.domain.record import ReferralRecord
-from migradesk_referral.domain.referral import OPEN_STATUSES, allowed_actions
+from migradesk_referral.domain.referral import COULD_NOT_HELP_DESCRIBED, OPEN_STATUSES, allowed_actions
 from migradesk_referral.service import ActOnReferral, InboxQuery, ReferralService
 from migradesk_shared.auth import Role
 from migradesk_shared.contracts.vocabulary import Action, DeclineReason, Outcome, ReferralStatus, ServiceArea
@@ -185,8 +185,6 @@ UNKNOWN_STATUS = N_("Choose one of the options.")
 TOO_LONG = FIELD_ERRORS["string_too_long"]
 
 REASON_MAX, COMMENT_MAX = 200, 2000
-# The code the could-not-help event carries when the page's reason was typed (the text goes to the history).
-COULD_NOT_HELP_TYPED = "described_in_comment"
 
 
 @dataclass(frozen=True)
@@ -256,7 +254,7 @@ def parse_step(form: dict[str, str], *, timezone: str, now: datetime
                     errors[f"{key}.reason"] = PageError(SAY_WHY_NOT_HELPED)
                 # What staff typed is free text: it stays in the referral's history (the comment), while the event,
                 # which leaves referral de-identified, carries only a code.
-                fields["reason"] = COULD_NOT_HELP_TYPED
+                fields["reason"] = COULD_NOT_HELP_DESCRIBED
                 fields["comment"] = "\n".join(part for part in (reason, comment) if part) or None
         if reason and len(reason) > REASON_MAX:
             errors[f"{key}.reason"] = PageError(TOO_LONG)

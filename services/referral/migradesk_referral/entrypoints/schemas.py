@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from migradesk_referral.domain.referral import COULD_NOT_HELP_REASON_MAX, is_reason_code
 from migradesk_shared.contracts.vocabulary import Action, DeclineReason, Outcome
-
-# The reason an agency could not help travels in ReferralCompleted (de-identified) as a code: its limit is the
-# contract's (could_not_help_reason, 80 characters), its shape a code's, so no free text reaches the event.
-COULD_NOT_HELP_REASON_MAX = 80
-_REASON_CODE = re.compile(rf"[a-z][a-z0-9_]{{0,{COULD_NOT_HELP_REASON_MAX - 1}}}")
 
 
 class ReferralActionIn(BaseModel):
@@ -42,7 +37,7 @@ class ReferralActionIn(BaseModel):
         if action is Action.DECLINE and value not in set(DeclineReason):
             raise ValueError(f"a decline reason is one of: {', '.join(r.value for r in DeclineReason)}")
         if (action is Action.COMPLETE and info.data.get("outcome") is Outcome.COULD_NOT_HELP
-                and not _REASON_CODE.fullmatch(value)):
+                and not is_reason_code(value)):
             raise PydanticCustomError(
                 "reason_code", "the reason the agency could not help is a code: lower-case letters, digits and _, "
                 "at most {max_length} characters (e.g. no_vacancy); say the rest in the comment",
