@@ -195,3 +195,42 @@ def test_an_agency_works_a_referral_from_its_inbox(inbox_stack: InboxStack, brow
     status = page.locator(f'p.referral[data-referral="{referral_id}"] .referral-status')
     reload_until_text(page, status, texts.completed)
     desk.close()
+
+
+def test_a_decline_with_a_reason_goes_on_to_the_next_agency(inbox_stack: InboxStack, browser: Browser) -> None:
+    """The agency declines from its referral page, choosing why; referral re-routes the request to the next
+    eligible agency (the other UBS serving health), and the desk's case page follows the request there."""
+    stack = inbox_stack
+    case_id, referral_id = register_visit(stack)
+
+    agency = browser.new_context(locale="pt-BR")
+    page = agency.new_page()
+    page.goto(f"{stack.referral}/inbox/referrals/{referral_id}")
+    sign_in(page, TEXTS["pt_BR"], AGENCY.username, AGENCY.password)
+    expect(page).to_have_url(f"{stack.referral}/inbox/referrals/{referral_id}")
+    form = page.get_by_role("form", name="Recusar o encaminhamento")
+    form.get_by_label("Motivo").select_option(label="Sem capacidade para atender agora")
+    form.get_by_role("button", name="Recusar", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Encaminhamento recusado: a demanda segue para outra instituição.")
+    expect(page.locator("#referral-status")).to_have_attribute("data-status", "declined")
+    expect(page.get_by_text("Sem capacidade para atender agora").first).to_be_visible()  # the history says why
+    agency.close()
+
+    def next_referral() -> dict[str, Any] | None:
+        found = httpx.get(f"{stack.referral}/api/referrals", params={"case_id": case_id},
+                          headers=stack.tokens.staff).json()["referrals"]
+        return next((r for r in found if r["referral_id"] != referral_id), None)
+
+    moved: dict[str, Any] = wait_for(next_referral, what="the request re-routed to the next agency")
+    assert (moved["agency_id"], moved["status"]) == ("ubs-vila-industrial", "pending"), moved
+    declined = httpx.get(f"{stack.referral}/api/referrals/{referral_id}", headers=stack.tokens.staff).json()
+    assert (declined["status"], declined["decline_reason"]) == ("declined", "no_capacity"), declined
+
+    desk = browser.new_context(locale="pt-BR")
+    page = desk.new_page()
+    page.goto(f"{stack.intake}/cases/{case_id}")
+    sign_in(page, TEXTS["pt_BR"], STAFF.username, STAFF.password)
+    now_at = page.locator(f'p.referral[data-referral="{moved["referral_id"]}"]')
+    reload_until_text(page, now_at.locator(".referral-status"), "Aguardando a instituição")
+    expect(now_at).to_contain_text("ubs-vila-industrial")
+    desk.close()
