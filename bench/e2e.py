@@ -47,6 +47,8 @@ from bench.seed import seed_cases, synthetic_case
 from infra.local.services import new_namespace, running_services
 from infra.local.stack import Infra
 from migradesk_metrics.domain.rollups import ALL_AREAS, period_of
+from migradesk_referral.domain.directory import CAPACITY_MAX
+from migradesk_referral.entrypoints.schemas import AgencyEditIn
 from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.topics import CASE_EVENTS, REFERRAL_EVENTS, TopicNames
 
@@ -325,12 +327,31 @@ async def wait_drained(stored: int, *, watcher: ReferralWatcher, metrics: Metric
         await asyncio.sleep(1.0)
 
 
+async def size_the_directory(http: httpx.AsyncClient, referral_url: str, admin: dict[str, str]) -> None:
+    """Give every demo agency the directory's largest capacity, through its API as an administrator would. The
+    demo directory is sized for a month of Dourados (some 500 open referrals in all): with 10^5 cases seeded and
+    none answered, routing would rightly send most to manual routing, and the bench measures the way to an
+    agency's inbox."""
+    listed = await http.get(f"{referral_url}/api/agencies", headers=admin)
+    listed.raise_for_status()
+    for agency in listed.json()["agencies"]:
+        current = await http.get(f"{referral_url}/api/agencies/{agency['agency_id']}", headers=admin)
+        current.raise_for_status()
+        details = {key: value for key, value in current.json().items() if key in AgencyEditIn.model_fields}
+        edited = await http.put(f"{referral_url}/api/agencies/{agency['agency_id']}", headers=admin,
+                                json={**details, "capacity": CAPACITY_MAX,
+                                      "expected_version": current.json()["version"]})
+        if edited.status_code != 200:
+            raise RuntimeError(f"could not size agency {agency['agency_id']}: {edited.status_code} {edited.text}")
+
+
 async def bench_one_size(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], stored: int, *,
                          rates: Sequence[float], seconds_per_rate: float, burst: int) -> SizeResult:
     namespace = new_namespace("bench")
     secret = secrets.token_urlsafe(32)
     staff = {"Authorization": f"Bearer {issue_token(secret, subject='bench', role=Role.STAFF)}"}
     coordinator = {"Authorization": f"Bearer {issue_token(secret, subject='bench', role=Role.COORDINATOR)}"}
+    admin = {"Authorization": f"Bearer {issue_token(secret, subject='bench', role=Role.ADMIN)}"}
     env = {"REFERRAL_SEED_DEMO_AGENCIES": "true",
            **{f"{s}_MUNICIPALITY": MUNICIPALITY for s in ("INTAKE", "REFERRAL", "METRICS")},
            **{f"{s}_TIMEZONE": TIMEZONE for s in ("INTAKE", "REFERRAL", "METRICS")}}
@@ -352,6 +373,7 @@ async def bench_one_size(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], 
                         timeout=aiohttp.ClientTimeout(total=60)) as desk:
                     metrics = Metrics(http, services["metrics"].url,
                                       period_of(datetime.now(UTC), ZoneInfo(TIMEZONE)), coordinator)
+                    await size_the_directory(http, services["referral"].url, admin)
                     note(f"stored {stored}: seeding in namespace {namespace}")
                     started = time.monotonic()
                     progress = asyncio.create_task(seeding_progress(stored, watcher, metrics, started))
