@@ -15,6 +15,7 @@ from migradesk_intake.domain.worklist import (
     decode_cursor,
     encode_cursor,
     entry_keys,
+    key_pairs,
     member_position,
     plan_total,
     select_in_day,
@@ -39,7 +40,17 @@ def test_opened_at_is_kept_in_utc_so_the_same_instant_gives_the_same_keys() -> N
     local = T0.astimezone(timezone(timedelta(hours=-3)))
     assert entry(at=local) == entry()
     assert day_member(entry(at=local)) == "2026-11-23T10:00:00.000000+00:00|c1"
-    assert member_position("2026-11-23", day_member(entry(at=local))) == entry().position
+    assert member_position("2026-11-23T10", day_member(entry(at=local))) == entry().position
+
+
+def test_entries_are_bucketed_by_their_utc_hour_and_a_bucket_is_before_a_date_when_its_day_is() -> None:
+    """An hour, so a bucket's document (rewritten whole at each registration) stays as small as a desk's hour."""
+    late = entry(at=datetime(2026, 11, 22, 23, 59, tzinfo=UTC))
+    assert (entry().bucket, late.bucket) == ("2026-11-23T10", "2026-11-22T23")
+    assert key_pairs(late) == {(key, "2026-11-22T23") for key in entry_keys(late)}
+    query = WorklistQuery(opened_before=date(2026, 11, 23))
+    assert query.matches(late) and not query.matches(entry())
+    assert query.day_allowed("2026-11-22T23") and not query.day_allowed("2026-11-23T00")
 
 
 @pytest.mark.parametrize(("field", "kwargs"), [
@@ -115,12 +126,13 @@ def test_a_day_is_sorted_filtered_and_cut_at_the_cursor() -> None:
     assert select_in_day([d, b, c, a], WorklistQuery(oldest_first=False), c.position) == [b, a]
 
 
-def test_the_end_of_a_day_cursor_skips_the_whole_day_in_either_order() -> None:
-    day = [entry("a", at=T0.replace(hour=0)), entry("b", at=T0.replace(hour=23, minute=59))]
+def test_the_end_of_a_bucket_cursor_skips_the_whole_bucket_in_either_order() -> None:
+    bucket = [entry("a", at=T0.replace(minute=0)), entry("b", at=T0.replace(minute=59, second=59))]
     for oldest_first in (True, False):
         query = WorklistQuery(oldest_first=oldest_first)
-        assert select_in_day(day, query, query.end_of_day("2026-11-23")) == []
-        assert len(select_in_day(day, query, query.end_of_day("2026-11-22" if oldest_first else "2026-11-24"))) == 2
+        assert select_in_day(bucket, query, query.end_of_day("2026-11-23T10")) == []
+        before, after = "2026-11-23T09", "2026-11-23T11"
+        assert len(select_in_day(bucket, query, query.end_of_day(before if oldest_first else after))) == 2
 
 
 def test_matches_checks_every_condition() -> None:

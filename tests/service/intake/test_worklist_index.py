@@ -77,7 +77,7 @@ async def test_pages_walk_the_days_in_order_without_duplicates_or_omissions(
     assert len(listed) == 60 and len({e.case_id for e in listed}) == 60
     assert [len(p.entries) for p in pages] == [7] * 8 + [4]
     assert all(p.total == 60 and p.total_is_exact for p in pages)
-    first_day, last_day = listed[0].day, listed[-1].day
+    first_day, last_day = listed[0].bucket, listed[-1].bucket
     assert (first_day < last_day) if oldest_first else (first_day > last_day)
 
 
@@ -106,7 +106,7 @@ async def test_filters_list_exactly_the_matching_cases(
 async def test_opened_before_is_exclusive_and_its_total_is_exact(
         index: WorklistIndex, sixty: list[WorklistEntry]) -> None:
     page = await index.page(WorklistQuery(opened_before=date(2026, 11, 2), page_size=100))
-    assert {e.day for e in page.entries} == {"2026-11-01"}
+    assert {e.bucket[:10] for e in page.entries} == {"2026-11-01"}
     assert page.total == len(page.entries) == 6 and page.next_cursor is None
 
 
@@ -196,6 +196,73 @@ async def test_a_put_interrupted_midway_is_repaired_by_the_next_put(
     assert by_area.total == len(by_area.entries) == len([e for e in sixty if area in e.service_areas]) - 1
 
 
+async def stored_documents(index: WorklistIndex) -> dict[str, Any]:
+    """What the index holds, comparable across two indexes: each case's stored document, the members of each
+    (key, bucket) and the non-zero counts (a case moved twice leaves an emptied document or a count back at 0
+    where the batch, putting only its last entry, never wrote: the same lists and totals)."""
+    if isinstance(index, MongoWorklistIndex):
+        cases = {d["_id"]: d for d in await index.cases.find({}).to_list()}
+        keys = {d["_id"]: d.get("e", []) for d in await index.keys.find({}).to_list()}
+        days = {d["_id"]: d.get("days", {}) for d in await index.days.find({}).to_list()}
+        months = {d["_id"]: d.get("months", {}) for d in await index.months.find({}).to_list()}
+    else:
+        assert isinstance(index, InMemoryWorklistIndex)
+        cases, keys, days, months = index.cases, index.keys, index.days, index.months
+
+    def counted(docs: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        return {i: {k: n for k, n in c.items() if n} for i, c in docs.items() if any(c.values())}
+
+    return {"cases": cases, "keys": {kd: sorted(ms) for kd, ms in keys.items() if ms},
+            "days": counted(days), "months": counted(months)}
+
+
+@pytest.fixture
+async def twin(store: WorklistIndex, request: pytest.FixtureRequest) -> WorklistIndex:
+    """A second, empty index of the same kind."""
+    if isinstance(store, MongoWorklistIndex):
+        db: AsyncDatabase[dict[str, Any]] = request.getfixturevalue("intake_db")
+        other = MongoWorklistIndex(db.client[f"{db.name}_twin"])
+        await db.client.drop_database(f"{db.name}_twin")
+        return other
+    return InMemoryWorklistIndex()
+
+
+async def test_a_batch_leaves_what_putting_each_in_order_leaves(
+        index: WorklistIndex, twin: WorklistIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New cases, moved ones (closed, overdue, another area), one put twice in the batch (the last wins), one
+    unchanged, and one left pending by an interrupted put (repaired after the batch)."""
+    assert isinstance(index, InMemoryWorklistIndex | MongoWorklistIndex)
+    assert isinstance(twin, InMemoryWorklistIndex | MongoWorklistIndex)
+    first = [make(i) for i in range(20)]
+    for entry in first:
+        await index.put(entry)
+        await twin.put(entry)
+    interrupted = WorklistEntry(**{**first[7].__dict__, "assigned_to": "dora"})
+
+    async def crash(*args: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    for broken in (index, twin):
+        monkeypatch.setattr(broken, "_inc", crash)
+        with pytest.raises(RuntimeError):
+            await broken.put(interrupted)
+        monkeypatch.undo()
+    batch = [make(i) for i in range(20, 35)]
+    batch += [WorklistEntry(**{**first[2].__dict__, "status": "closed"}),
+              WorklistEntry(**{**first[3].__dict__, "overdue": not first[3].overdue}),
+              WorklistEntry(**{**first[4].__dict__, "service_areas": frozenset({"work"})}),
+              WorklistEntry(**{**first[5].__dict__, "status": "closed"}),
+              WorklistEntry(**{**first[5].__dict__, "status": "open", "assigned_to": "caio"}),
+              first[6], interrupted]
+    await index.put_batch(batch)
+    for entry in batch:
+        await twin.put(entry)
+    assert await stored_documents(index) == await stored_documents(twin)
+    everything, _ = await all_pages(index, WorklistQuery(page_size=100))
+    assert everything == (await all_pages(twin, WorklistQuery(page_size=100)))[0]
+    assert (await index.page(WorklistQuery(page_size=100))).total == len(everything) == 34  # 35, one closed
+
+
 async def test_an_unknown_case_is_none_and_an_empty_worklist_has_no_pages(index: WorklistIndex) -> None:
     assert await index.get("nope") is None
     page = await index.page(WorklistQuery(service_area="health"))
@@ -208,12 +275,13 @@ async def test_the_stored_documents_are_the_ones_described(intake_db: AsyncDatab
     await index.ensure_indexes()
     entry = make(5)
     await index.put(entry)
-    day = await intake_db[WORKLIST_KEYS].find_one({"_id": f"open|staff:{entry.assigned_to}|{entry.day}"})
-    assert day == {"_id": f"open|staff:{entry.assigned_to}|{entry.day}", "e": [f"{entry.opened_iso}|{entry.case_id}"]}
-    month = await intake_db[WORKLIST_DAYS].find_one({"_id": f"open|{entry.day[:7]}"})
-    assert month == {"_id": f"open|{entry.day[:7]}", "days": {entry.day: 1}}
+    bucket_id = f"open|staff:{entry.assigned_to}|{entry.bucket}"
+    bucket = await intake_db[WORKLIST_KEYS].find_one({"_id": bucket_id})
+    assert bucket == {"_id": bucket_id, "e": [f"{entry.opened_iso}|{entry.case_id}"]}
+    month = await intake_db[WORKLIST_DAYS].find_one({"_id": f"open|{entry.bucket[:7]}"})
+    assert month == {"_id": f"open|{entry.bucket[:7]}", "days": {entry.bucket: 1}}
     summary = await intake_db[WORKLIST_MONTHS].find_one({"_id": "open"})
-    assert summary == {"_id": "open", "months": {entry.day[:7]: 1}}
+    assert summary == {"_id": "open", "months": {entry.bucket[:7]: 1}}
     case = await intake_db[WORKLIST].find_one({"_id": entry.case_id})
     assert case == {"_id": entry.case_id, "w": "\x1f".join([entry.opened_iso, "open", "\x1e".join(sorted(
         entry.service_areas)), entry.assigned_to, "1" if entry.overdue else "0", entry.person_id])}
@@ -230,8 +298,8 @@ async def test_the_stored_documents_are_the_ones_described(intake_db: AsyncDatab
         await intake_db.client.drop_database(f"{intake_db.name}_bulk")
     # closing it moves its members: nothing is left under the open keys of that day
     await index.put(WorklistEntry(**{**entry.__dict__, "status": "closed"}))
-    assert (await intake_db[WORKLIST_KEYS].find_one({"_id": f"open|{entry.day}"}) or {}).get("e") == []
-    assert (await intake_db[WORKLIST_KEYS].find_one({"_id": f"closed|{entry.day}"}) or {}).get("e") == \
+    assert (await intake_db[WORKLIST_KEYS].find_one({"_id": f"open|{entry.bucket}"}) or {}).get("e") == []
+    assert (await intake_db[WORKLIST_KEYS].find_one({"_id": f"closed|{entry.bucket}"}) or {}).get("e") == \
         [f"{entry.opened_iso}|{entry.case_id}"]
 
 

@@ -37,7 +37,7 @@ from migradesk_intake.adapters.mappers import (
     write_document,
 )
 from migradesk_intake.adapters.search_index import MongoPersonSearchIndex, PersonSearchIndex
-from migradesk_intake.adapters.worklist import MongoWorklistIndex, WorklistIndex
+from migradesk_intake.adapters.worklist import GroupCommittedWorklist, MongoWorklistIndex, WorklistIndex
 from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
@@ -184,7 +184,8 @@ class MongoIntakeRepository:
         # Intake's read model of referral's events: each referral's live status. De-identified, so an erasure
         # leaves it.
         self.referral_status = db["referral_status"]
-        self.worklist: WorklistIndex = MongoWorklistIndex(db)
+        # Registrations under way at the same time share today's worklist documents: their puts are written together.
+        self.worklist: WorklistIndex = GroupCommittedWorklist(MongoWorklistIndex(db))
         self.search: PersonSearchIndex = MongoPersonSearchIndex(db)
         self._on_write = on_write
 

@@ -7,9 +7,14 @@ and ``overdue`` (``"open|overdue"``); the same for ``closed``. A query reads the
 selective of those its conditions name (the smallest count), day by day, and checks the other conditions on
 each entry (`WorklistQuery.matches`).
 
-Days are UTC days of `opened_at`. Within a key, entries are ordered by their `position`
-(day, opened_at as ISO text, case_id): oldest first or newest first. A cursor is the position of the last
-entry of a page (or the end of the last day walked), so paging is stable while entries are added.
+Entries are stored by *bucket*: the UTC hour of `opened_at` ("YYYY-MM-DDTHH"; in this module's and the
+adapter's helper names, a "day" is such a bucket). An hour, not a day: a bucket's document is rewritten whole at
+every registration it gets, so its size must be bounded by what one desk registers in an hour, not in a busy
+day. Within a key, entries are ordered by their `position` (bucket, opened_at as ISO text, case_id): oldest
+first or newest first. A cursor is the position of the last entry of a page (or the end of the last bucket
+walked), so paging is stable while entries are added. Text order of buckets is time order, a bucket's first
+seven characters are its month, and a bucket is before a date's ISO text exactly when its hour is on an
+earlier day.
 
 This module is pure: the adapters (migradesk_intake.adapters.worklist) store the keys and walk the days.
 """
@@ -27,7 +32,7 @@ STATUSES = (OPEN, CLOSED)
 DESK = "desk"  # the service area of a request resolved at the desk
 MAX_PAGE_SIZE = 100
 
-# (day "YYYY-MM-DD", opened_at as ISO text in UTC with microseconds, case_id): sorts as the entries do.
+# (bucket "YYYY-MM-DDTHH", opened_at as ISO text in UTC with microseconds, case_id): sorts as the entries do.
 Position = tuple[str, str, str]
 # Sentinels for "the whole day was walked": every ISO text sorts after "" and before "~".
 END_OF_DAY_OLDEST_FIRST = "~"
@@ -58,8 +63,8 @@ class WorklistEntry:
         object.__setattr__(self, "service_areas", frozenset(self.service_areas))
 
     @property
-    def day(self) -> str:
-        return day_of(self.opened_at)
+    def bucket(self) -> str:
+        return bucket_of(self.opened_at)
 
     @property
     def opened_iso(self) -> str:
@@ -67,7 +72,7 @@ class WorklistEntry:
 
     @property
     def position(self) -> Position:
-        return (self.day, self.opened_iso, self.case_id)
+        return (self.bucket, self.opened_iso, self.case_id)
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ class WorklistQuery:
                 and (self.service_area is None or self.service_area in entry.service_areas)
                 and (self.assigned_to is None or entry.assigned_to == self.assigned_to)
                 and (not self.overdue_only or entry.overdue)
-                and (self.opened_before is None or entry.day < self.opened_before.isoformat()))
+                and (self.opened_before is None or entry.bucket < self.opened_before.isoformat()))
 
     def day_allowed(self, day: str) -> bool:
         return self.opened_before is None or day < self.opened_before.isoformat()
@@ -143,8 +148,9 @@ class WorklistPage:
     total_is_exact: bool = True
 
 
-def day_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
+def bucket_of(moment: datetime) -> str:
+    """The UTC hour of the moment, "YYYY-MM-DDTHH"."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 def iso_of(moment: datetime) -> str:
@@ -163,7 +169,7 @@ def entry_keys(entry: WorklistEntry) -> list[str]:
 
 def key_pairs(entry: WorklistEntry) -> set[tuple[str, str]]:
     """(key, day) of each key of the entry: the day counts that hold it."""
-    return {(key, entry.day) for key in entry_keys(entry)}
+    return {(key, entry.bucket) for key in entry_keys(entry)}
 
 
 def key_day(key: str, day: str) -> str:
@@ -228,7 +234,7 @@ def decode_cursor(cursor: str) -> Position:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         day, iso, case_id = raw.split("\x1f")
-        date.fromisoformat(day)
+        datetime.strptime(day, "%Y-%m-%dT%H")
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("after is not a cursor this worklist gave") from exc
     return (day, iso, case_id)
