@@ -6,12 +6,12 @@ returns can name anybody; the evidence tables are further protected by small-cel
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from migradesk_metrics.domain.indicators import Counts, disaggregation_table
 from migradesk_metrics.domain.rollups import DISAGGREGATIONS
-from migradesk_metrics.domain.suppression import SuppressedTable, suppress
+from migradesk_metrics.domain.suppression import SuppressedTable, suppress_linked
 
 # {area: counters} of one municipality and period.
 Areas = Mapping[str, Counts]
@@ -46,12 +46,39 @@ def area_totals(areas: Areas) -> dict[str, dict[str, int]]:
 
 def evidence_tables(areas: Areas, threshold: int) -> dict[str, SuppressedTable]:
     """Requests by each disaggregation and service area, small cells suppressed (primary "<threshold",
-    secondary "x") so no hidden count can be recomputed from the published totals. A dimension without any
-    request has no table."""
-    tables: dict[str, SuppressedTable] = {}
+    secondary "x") so no hidden count can be recomputed from the published totals, nor narrowed beyond its label.
+    A dimension without any request has no table.
+
+    Every table counts the same requests, so the tables share their column totals (requests per area) and their
+    grand total: they are suppressed together (`linked_groups`), never each alone."""
+    built: dict[str, tuple[list[str], list[str], list[list[int]]]] = {}
     for dimension in DISAGGREGATIONS:
         rows, cols, cells = disaggregation_table(areas, "requests_logged", dimension)
         if rows:
-            tables[f"requests_by_{dimension}"] = suppress(cells, row_labels=rows, col_labels=cols,
-                                                          threshold=threshold)
-    return tables
+            built[f"requests_by_{dimension}"] = (rows, cols, cells)
+    tables: dict[str, SuppressedTable] = {}
+    for names in linked_groups({name: (cols, cells) for name, (_, cols, cells) in built.items()}):
+        suppressed = suppress_linked([built[n][2] for n in names], row_labels=[built[n][0] for n in names],
+                                     col_labels=built[names[0]][1], threshold=threshold)
+        tables |= dict(zip(names, suppressed, strict=True))
+    return {name: tables[name] for name in built}
+
+
+def shared_totals(tables: Mapping[str, SuppressedTable]) -> dict[str, int | str]:
+    """The requests per area and in all ("_all") as the evidence tables publish them, hidden where they are hidden:
+    any other page that shows these totals must show them so, or it undoes the tables' suppression. Empty without
+    tables."""
+    for table in tables.values():
+        return {**dict(zip(table.col_labels, table.col_totals, strict=True)), "_all": table.grand_total}
+    return {}
+
+
+def linked_groups(tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[int]]]]) -> list[list[str]]:
+    """Names of the tables that publish the same column totals, grouped (each group in the order given): a reader
+    combines such tables, so each group is suppressed as one. Tables whose margins differ (a dimension recorded
+    for part of the requests only) do not share their totals and are suppressed apart."""
+    groups: dict[tuple[tuple[str, ...], tuple[int, ...]], list[str]] = {}
+    for name, (cols, cells) in tables.items():
+        margin = tuple(sum(row[c] for row in cells) for c in range(len(cols)))
+        groups.setdefault((tuple(cols), margin), []).append(name)
+    return list(groups.values())
