@@ -61,6 +61,13 @@ def _seed_demo_once(services: dict[str, ServiceProcess], staff_token: str) -> No
         seeded_marker.write_text("demo cases were registered in this store\n")
 
 
+def dashboard_env(ports: dict[str, int]) -> dict[str, str]:
+    """Where intake sends a coordinator after signing in, and where the dashboard sends an anonymous browser to
+    sign in: the services' addresses on this machine."""
+    return {"INTAKE_COORDINATOR_HOME_URL": f"http://127.0.0.1:{ports['metrics']}/dashboard",
+            "METRICS_ACCOUNTS_URL": f"http://127.0.0.1:{ports['intake']}"}
+
+
 def _print_welcome(infra: Infra, services: dict[str, ServiceProcess], secret: str, staff: str) -> None:
     from infra.demo import demo_sign_ins
     from migradesk_shared.auth import Role, issue_token
@@ -71,8 +78,9 @@ def _print_welcome(infra: Infra, services: dict[str, ServiceProcess], secret: st
     for role, username, password, agency in demo_sign_ins():
         print(f"  {role:<12} {username:<14} password {password}" + (f"   (agency {agency})" if agency else ""),
               flush=True)
-    print("  The desk's pages are for staff and admin; admin also manages the accounts at /admin/accounts.\n",
+    print("  The desk's pages are for staff and admin; admin also manages the accounts at /admin/accounts.",
           flush=True)
+    print(f"  Coordinators land on the dashboard: {services['metrics'].url}/dashboard\n", flush=True)
     print("Demo access tokens for the APIs (Authorization: Bearer <token>, or 'Authorize' in /docs):",
           flush=True)
     print(f"  staff        {staff}", flush=True)
@@ -96,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         from infra.demo import DEMO_ACCOUNTS_ENV
 
         with running_services(infra, "migradesk", secret, ports=dict(SERVICE_PORTS),
-                              extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true", **DEMO_ACCOUNTS_ENV}) as services:
+                              extra_env={"REFERRAL_SEED_DEMO_AGENCIES": "true", **DEMO_ACCOUNTS_ENV,
+                                         **dashboard_env(SERVICE_PORTS)}) as services:
             from migradesk_shared.auth import Role, issue_token
 
             try:

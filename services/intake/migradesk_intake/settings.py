@@ -39,6 +39,9 @@ class IntakeSettings(ServiceSettings):
     # inbox (its pages check the session cookie intake sets). `make run` starts referral on port 8002; where
     # the services share one host (an ingress routing /inbox to referral), set "/inbox". Empty: the desk's home.
     agency_home_url: str = "http://127.0.0.1:8002/inbox"
+    # Where a coordinator lands likewise: metrics' dashboard (`make run` starts metrics on port 8003; "/dashboard"
+    # where an ingress routes it on this host). Empty: the desk's home.
+    coordinator_home_url: str = "http://127.0.0.1:8003/dashboard"
     # Creates one account per role with known passwords (migradesk_intake/demo.py): development only.
     seed_demo_accounts: bool = False
 

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from migradesk_metrics.adapters.repository import RollupRepository
+from migradesk_metrics.domain.dashboard import Dashboard
 from migradesk_metrics.domain.indicators import Counts, governance_indicators
 from migradesk_metrics.domain.reports import area_totals, by_period, evidence_tables
 from migradesk_metrics.domain.rollups import (
@@ -85,3 +86,9 @@ async def evidence(repository: RollupRepository, *, municipality: str, period: s
     """{period: {table name: table}}: publishable tables, small cells suppressed."""
     return {p: evidence_tables(areas, threshold)
             for p, areas in (await _periods(repository, municipality, period)).items()}
+
+
+async def dashboard(repository: RollupRepository, *, municipality: str, threshold: int) -> Dashboard:
+    """Every month of a municipality, published for the coordinators' pages and exports (small cells
+    suppressed). A municipality's buckets are a few per month: all of them are read at once."""
+    return Dashboard(await _periods(repository, municipality, None), threshold)

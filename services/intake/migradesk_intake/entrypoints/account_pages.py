@@ -120,8 +120,8 @@ class AccountRow:
 
 def landing(request: Request, user: PageUser, next_url: str | None) -> str:
     """Where a person goes once signed in: the password page after a reset, else the page they were sent from
-    (safe_next), else their home: a partner agency's is referral's inbox (`agency_home_url`), everyone else's
-    the desk."""
+    (safe_next), else their home: a partner agency's is referral's inbox (`agency_home_url`), a coordinator's
+    metrics' dashboard (`coordinator_home_url`), everyone else's the desk."""
     if user.must_change_password:
         return PASSWORD_PATH
     target = safe_next(request, next_url)
@@ -129,9 +129,13 @@ def landing(request: Request, user: PageUser, next_url: str | None) -> str:
 
 
 def home_of(request: Request, user: PageUser) -> str:
-    """A partner agency's home is referral's inbox (`agency_home_url`); everyone else's the desk."""
-    if user.role is Role.AGENCY and settings_of(request).agency_home_url:
-        return settings_of(request).agency_home_url
+    """A partner agency's home is referral's inbox (`agency_home_url`), a coordinator's the dashboard
+    (`coordinator_home_url`: aggregates are all a coordinator sees); everyone else's the desk."""
+    settings = settings_of(request)
+    if user.role is Role.AGENCY and settings.agency_home_url:
+        return settings.agency_home_url
+    if user.role is Role.COORDINATOR and settings.coordinator_home_url:
+        return settings.coordinator_home_url
     return HOME
 
 

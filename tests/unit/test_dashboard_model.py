@@ -1,0 +1,99 @@
+"""The dashboard's tables (pure): months, what a small count hides along with it (shares, medians, totals),
+partner agencies, "no data" against 0, and the charts and the files' plain values drawn from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from migradesk_metrics.adapters.charts import chart_of
+from migradesk_metrics.adapters.labels import Names, machine_value
+from migradesk_metrics.domain.dashboard import Dashboard, Table, Value, month_before, months_up_to
+from migradesk_metrics.domain.indicators import histogram_key
+
+NOV = "2026-11"
+
+
+def names() -> Names:
+    return Names("en", lambda message: message)
+
+
+def test_months_cross_the_year() -> None:
+    assert month_before("2026-01") == "2025-12"
+    assert month_before("2026-03", 14) == "2025-01"
+    assert months_up_to("2026-02", 4) == ["2025-11", "2025-12", "2026-01", "2026-02"]
+
+
+def health(counts: dict[str, int]) -> Dashboard:
+    requests = counts.get("requests_logged", 0)
+    return Dashboard({NOV: {"health": {"requests_logged|nationality=VEN": requests, **counts},
+                            "_all": {"requests_logged": requests}}}, threshold=5)
+
+
+def indicators(board: Dashboard, dimension: int = 6) -> dict[str, Value]:
+    table = board.dimension(dimension, NOV, None).table("indicators")
+    assert table is not None
+    return {row: cells[0] for row, cells in zip(table.rows, table.cells, strict=True)}
+
+
+def test_a_small_count_hides_the_share_and_the_durations_computed_from_it() -> None:
+    found = indicators(health({"requests_logged": 20, "referrals_created": 20, "referrals_accepted": 3,
+                               histogram_key("time_to_acceptance_h", 2): 3,
+                               "referrals_created|nationality=VEN": 20}))
+    assert found["requests"] == Value(20) and found["referrals"] == Value(20)
+    assert found["accepted"] == Value("<5")
+    assert found["accepted_pct"] == Value("x", "pct")
+    assert found["time_to_acceptance_median"] == Value("x", "hours")
+    assert found["overdue_pct"] == Value(0.0, "pct")  # nothing overdue of 20: a true 0 %
+
+
+def test_a_share_without_a_denominator_is_no_data_not_zero() -> None:
+    found = indicators(health({"requests_logged": 7}))
+    assert found["referrals"] == Value(0)
+    assert found["accepted_pct"] == Value(None, "pct")
+    assert found["time_to_completion_median"] == Value(None, "hours")
+
+
+def test_a_dimension_without_data_has_no_indicators_and_a_month_without_data_says_so() -> None:
+    board = health({"requests_logged": 7})
+    view = board.dimension(7, NOV, month_before(NOV))
+    assert not view.has_data and view.tables == ()
+    compared = board.dimension(6, NOV, month_before(NOV)).table("indicators")
+    assert compared is not None and compared.columns == (NOV, "2026-10")
+    assert compared.cells[0] == (Value(7), Value(None))  # October: no data, not 0 requests
+    with pytest.raises(ValueError, match="no dimension 11"):
+        board.dimension(11, NOV, None)
+
+
+def test_each_partners_column_is_suppressed_on_its_own() -> None:
+    board = Dashboard({NOV: {"health": {"referrals_created|agency=ubs-a": 12, "referrals_accepted|agency=ubs-a": 9,
+                                        "referrals_created|agency=ubs-b": 2, "referrals_declined|agency=ubs-b": 1}}},
+                      threshold=5)
+    partners = board.dimension(5, NOV, None).table("partners")
+    assert partners is not None and partners.rows == ("ubs-a", "ubs-b")
+    a, b = partners.cells
+    # ubs-b's 2 referrals are a small cell; with the total published, ubs-a's 12 would give them away (14 - 12).
+    assert [v.figure for v in a] == ["x", 9, 0, "x"]
+    assert [v.figure for v in b] == ["<5", 0, "<5", "x"]
+    assert partners.totals is not None and [v.figure for v in partners.totals[:3]] == [14, 9, "<5"]
+
+
+def test_a_chart_draws_the_published_counts_only() -> None:
+    table = Table("cases_opened_by_nationality", "nationality", ("cases_opened",), ("HTI", "VEN"),
+                  ((Value("<5"),), (Value(10),)), (Value(13),))
+    chart = chart_of(table, names())
+    assert chart is not None
+    hidden, shown = chart.bars
+    assert (hidden.label, hidden.text, hidden.width) == ("Haiti", "<5", 0)
+    assert (shown.label, shown.text) == ("Venezuela", "10") and shown.width == chart.bar_space
+    indicator_table = Table("indicators", "indicator", (NOV,), ("requests",), ((Value(3),),))
+    assert chart_of(indicator_table, names()) is None  # mixed units: the table alone
+
+
+def test_the_files_plain_values() -> None:
+    assert machine_value(Value(None)) == ""
+    assert machine_value(Value("<5")) == "<5"
+    assert machine_value(Value(0.5, "pct")) == 0.5
+    assert machine_value(Value(float("inf"), "hours")) == ">720"
+    assert names().value(Value(float("inf"), "hours")) == "> 720"
+    assert names().value(Value(0.5333, "pct")) == "53.3%"
+    assert names().value(Value(None)) == "no data"
