@@ -1,6 +1,8 @@
 """`python -m migradesk_intake` serves intake; `python -m migradesk_intake create-admin --username NAME` creates
 the first administrator of a deployment (who then creates the other accounts on the accounts page). The
-password is asked for twice at a terminal, or read from the first line of standard input (for scripts)."""
+password is asked for twice at a terminal, or read from the first line of standard input (for scripts).
+`python -m migradesk_intake reindex` rebuilds the worklist, search and duplicate look-up indexes from the cases
+and the persons, with intake's processes stopped (migradesk_intake.reindex)."""
 
 from __future__ import annotations
 
@@ -45,10 +47,22 @@ async def create_admin(settings: IntakeSettings, username: str, password: str) -
         await client.close()
 
 
+async def rebuild_indexes(settings: IntakeSettings) -> None:
+    from migradesk_intake.reindex import reindex
+
+    client = connect(settings.mongodb_uri, app_name="migradesk-intake-reindex")
+    try:
+        report = await reindex(client[settings.mongodb_database], progress=lambda line: print(line, flush=True))
+    finally:
+        await client.close()
+    print(f"indexed {report.persons} people and {report.cases} cases in {report.seconds:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m migradesk_intake", description="The intake service.")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "create-admin"],
-                        help="serve (default), or create an administrator account")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "create-admin", "reindex"],
+                        help="serve (default), create an administrator account, or rebuild the desk's indexes "
+                             "with the service's processes stopped")
     parser.add_argument("--username", help="create-admin: the new administrator's username")
     args = parser.parse_args()
     settings = IntakeSettings()  # fails fast on invalid settings
@@ -60,6 +74,9 @@ def main() -> None:
         except MigraDeskError as exc:
             raise SystemExit(f"not created: {exc.message}") from None
         print(f"administrator {username} created; sign in at /sign-in")
+        return
+    if args.command == "reindex":
+        asyncio.run(rebuild_indexes(settings))
         return
     serve(create_app(settings), settings)
 

@@ -280,6 +280,13 @@ class MongoIntakeRepository:
             await self.match_keys.insert_many([{"_id": f"{key}|{person_id}", "key": key, "person_id": person_id}
                                                for key in dict.fromkeys(keys)], ordered=False)
 
+    async def add_match_keys_many(self, keys_of: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """The look-up keys of people who have none yet (a rebuild of the index): one write for all of them."""
+        docs = [{"_id": f"{key}|{person_id}", "key": key, "person_id": person_id}
+                for person_id, keys in keys_of for key in dict.fromkeys(keys)]
+        if docs:
+            await self.match_keys.insert_many(docs, ordered=False)
+
     async def persons_matching(self, keys: Sequence[str], *, limit: int) -> list[RegisteredPerson]:
         found: dict[str, None] = {}
         for key in keys:
