@@ -95,7 +95,7 @@ async def test_referral_documents_keep_their_shape_and_the_api_shows_them(
     assert protection is not None
     assert await service.flag_overdue(datetime.now(UTC) + timedelta(days=2)) == 1
     doc = await assert_view_is_the_document(store, protection)
-    assert set(doc) == REFERRAL_FIELDS | {"escalated_to"}
+    assert set(doc) == REFERRAL_FIELDS | {"escalated_to", "notices"}
 
     everyone = tuple(a.agency_id for a in await store.directory())
     unroutable = await service.route(to_route(ServiceArea.WORK, "job_search", declined_by=everyone))

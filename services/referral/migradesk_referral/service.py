@@ -1,6 +1,7 @@
 """Referral's use cases: route a logged request to an agency, take an agency's (or the desk's) step on a
 referral, re-route declined referrals, let the desk route by hand the referrals no agency could take and redirect
-open ones, escalate unanswered ones, keep the local copies of shared profiles, and show referrals to the callers
+open ones, escalate unanswered ones (and send the e-mail notices of escalations), list the escalations for the
+desk, keep the local copies of shared profiles, and show referrals to the callers
 allowed to see them.
 
 Each use case loads through the repository, lets the pure domain decide, and saves the state WITH the events
@@ -14,7 +15,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -26,6 +27,16 @@ from migradesk_referral.domain.directory import (
     agency_id_from,
     changed_fields,
     check_agency_id,
+)
+from migradesk_referral.domain.notifications import (
+    CLAIM_FOR,
+    NO_MAIL,
+    MailSetup,
+    Notice,
+    failed,
+    manual_routing_notices,
+    overdue_notices,
+    sent,
 )
 from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.readdressing import (
@@ -180,13 +191,15 @@ def agency_fields(agency: Agency) -> dict[str, Any]:
     return {"name": agency.name, "type": agency.type, "areas": [a.value for a in agency.areas],
             "categories": list(agency.categories) if agency.categories is not None else None,
             "languages": list(agency.languages), "address": agency.address, "capacity": agency.capacity,
-            "opening_hours": {day: list(hours) for day, hours in agency.opening_hours}}
+            "opening_hours": {day: list(hours) for day, hours in agency.opening_hours},
+            "contact_email": agency.contact_email}
 
 
 def _with_details(agency: Agency, details: AgencyDetails) -> Agency:
     return replace(agency, name=details.name, type=details.type.value, areas=details.areas,
                    categories=details.categories, languages=details.languages, address=details.address,
-                   capacity=details.capacity, opening_hours=details.opening_hours)
+                   capacity=details.capacity, opening_hours=details.opening_hours,
+                   contact_email=details.contact_email)
 
 
 @dataclass(frozen=True)
@@ -223,15 +236,32 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class NoticeSender(Protocol):
+    """Sends one e-mail notice (raises, saying why, when the mail server refuses it or cannot be reached)."""
+
+    async def send(self, notice: Notice, referral: ReferralRecord, agency_name: str | None) -> None: ...
+
+
+class NoMailServer:
+    """Where no mail server is configured: notices are recorded as not sent, so nothing is ever sent here."""
+
+    async def send(self, notice: Notice, referral: ReferralRecord, agency_name: str | None) -> None:
+        raise RuntimeError("no mail server is configured")
+
+
 def _nothing() -> None:
     return None
 
 
 class ReferralService:
     def __init__(self, referrals: ReferralRepository, *, clock: Callable[[], datetime] = _now,
-                 on_declined: Callable[[], None] = _nothing, sla_policy: SlaPolicy = DEFAULT_POLICY) -> None:
+                 on_declined: Callable[[], None] = _nothing, sla_policy: SlaPolicy = DEFAULT_POLICY,
+                 mail: MailSetup = NO_MAIL, sender: NoticeSender | None = None) -> None:
         self.referrals = referrals
         self._clock = clock
+        # Whom escalations are written to, and how the notices go out.
+        self._mail = mail
+        self._sender: NoticeSender = sender or NoMailServer()
         # How response deadlines are counted (the municipality's working hours and holidays), from the settings.
         self._sla_policy = sla_policy
         # Wakes the re-router, so a declined request goes on at once rather than at its next round.
@@ -245,8 +275,8 @@ class ReferralService:
         decision = choose_agency(request.area, request.facets.language,
                                  await self.referrals.agencies_serving(request.area),
                                  declined_by=command.declined_by, category=request.category)
-        referral = routed(request, decision, at=self._clock(), attempt=command.attempt,
-                          declined_by=command.declined_by, policy=self._sla_policy)
+        referral = self._noticed(routed(request, decision, at=self._clock(), attempt=command.attempt,
+                                        declined_by=command.declined_by, policy=self._sla_policy))
         if not await self.referrals.add(referral, mappers.routing_events(referral,
                                                                          causation_id=command.causation_id)):
             log.info("referral already exists for request", request_id=request.request_id,
@@ -276,7 +306,7 @@ class ReferralService:
                 candidates[request.area] = await self.referrals.agencies_serving(request.area)
             decision = choose_agency(request.area, request.facets.language, candidates[request.area],
                                      category=request.category)
-            referral = routed(request, decision, at=self._clock(), policy=self._sla_policy)
+            referral = self._noticed(routed(request, decision, at=self._clock(), policy=self._sla_policy))
             routed_now.append((referral, mappers.routing_events(referral, causation_id=event.event_id,
                                                                 trace=event.trace_headers)))
             if decision.agency_id is not None:
@@ -286,6 +316,13 @@ class ReferralService:
         stored = await self.referrals.add_many(routed_now)
         log.info("referrals created", count=len(stored), skipped=len(routed_now) - len(stored))
         return stored
+
+    def _noticed(self, referral: ReferralRecord) -> ReferralRecord:
+        """A referral that fell to manual routing carries the desk's notice, stored in the same write."""
+        if referral.status is not ReferralStatus.NEEDS_MANUAL_ROUTING:
+            return referral
+        return replace(referral, notices=(*referral.notices,
+                                          *manual_routing_notices(at=referral.updated_at, setup=self._mail)))
 
     async def reroute_declined(self, limit: int = 50) -> int:
         """Send each newly declined request to the next eligible agency (or to manual routing). Idempotent: the
@@ -425,16 +462,88 @@ class ReferralService:
                          if more and page else None)
 
     async def flag_overdue(self, now: datetime | None = None, limit: int = 200) -> int:
-        """Raise ReferralOverdue (escalated to the coordinator) once for each referral past its response SLA."""
+        """Raise ReferralOverdue (escalated to the coordinator) once for each referral past its response SLA; the
+        e-mail notices to its agency and the desk are stored pending in the same write (send_notices sends them)."""
         now = now or self._clock()
         flagged = 0
+        addresses: dict[str, str] = {}
         for referral in await self.referrals.unanswered_past_deadline(now, limit):
             found = escalated(referral, now, self._sla_policy)
             if found is None:
                 continue
             escalation, deadline = found
-            flagged += await self.referrals.mark_overdue(escalation, mappers.overdue_events(escalation, deadline, now))
+            agency_id = escalation.agency_id
+            if agency_id is not None and agency_id not in addresses:
+                agency = await self.referrals.agency(agency_id)
+                addresses[agency_id] = agency.contact_email if agency else ""
+            notices = overdue_notices(agency_id=agency_id, agency_address=addresses.get(agency_id or ""),
+                                      deadline=deadline, at=now, setup=self._mail)
+            escalation = replace(escalation, notices=(*escalation.notices, *notices))
+            flagged += await self.referrals.mark_overdue(escalation, mappers.overdue_events(escalation, deadline, now),
+                                                         notices)
         return flagged
+
+    async def send_notices(self, now: datetime | None = None, limit: int = 50) -> int:
+        """Send the pending e-mail notices due now; each is marked sent, or keeps the server's error and is tried
+        again after a back-off. A notice is claimed before it is sent, so two processes never send it at once;
+        one that died between sending and marking has it sent again once its claim lapses (never lost).
+        How many were sent."""
+        now = now or self._clock()
+        names: dict[str, str] = {}
+        done = 0
+        for referral in await self.referrals.with_pending_notices(limit):
+            for notice in referral.notices:
+                if not notice.pending or notice.not_before > now:
+                    continue
+                if not await self.referrals.claim_notice(referral.referral_id, notice.notice_id, now=now,
+                                                         until=now + CLAIM_FOR):
+                    continue  # another process has it, or it was sent meanwhile
+                agency_id = notice.agency_id or referral.agency_id
+                if agency_id and agency_id not in names:
+                    agency = await self.referrals.agency(agency_id)
+                    names[agency_id] = agency.name if agency else agency_id
+                try:
+                    await self._sender.send(notice, referral, names.get(agency_id or ""))
+                except Exception as exc:  # the server refused or is down: kept pending, with why
+                    after = failed(notice, f"{type(exc).__name__}: {exc}", now)
+                    await self.referrals.save_notice(referral.referral_id, after)
+                    log.warning("notice not sent, will retry", referral_id=referral.referral_id,
+                                notice_id=notice.notice_id, attempts=after.attempts, error=after.error)
+                    continue
+                await self.referrals.save_notice(referral.referral_id, sent(notice, self._clock()))
+                log.info("notice sent", referral_id=referral.referral_id, notice_id=notice.notice_id,
+                         kind=notice.kind.value, recipient=notice.recipient.value)
+                done += 1
+        return done
+
+    async def escalations(self, query: EscalationsQuery) -> Escalations:
+        """The desk's escalations: pending referrals past their response deadline, protection first, then the
+        longest overdue; and a page of the referrals no agency took (the manual-routing queue). Each area is read
+        on an index (status, overdue, area) only up to the end of the page asked plus one."""
+        _require_desk(query.caller, "see the escalations")
+        end = query.page * query.page_size
+        urgent = await self.referrals.overdue_in_area(ServiceArea.PROTECTION, limit=end + 1)
+        others: list[ReferralRecord] = []
+        for area in ServiceArea:
+            if area is not ServiceArea.PROTECTION:
+                others += await self.referrals.overdue_in_area(area, limit=end + 1)
+        found = urgent + sorted(others, key=lambda r: (r.response_due_at, r.referral_id))
+        queue = await self.manual_routing_queue(ManualRoutingQueue(query.caller, limit=query.page_size,
+                                                                   cursor=query.cursor))
+        return Escalations(found[end - query.page_size:end], query.page, len(found) > end, queue)
+
+    async def overdue_count(self, caller: Principal) -> int:
+        """How many of the caller's agency's referrals wait past their deadline (0 for the desk)."""
+        if caller.role is not Role.AGENCY or not caller.agency_id:
+            return 0
+        return await self.referrals.count_overdue(caller.agency_id)
+
+    async def slip(self, referral_id: str, caller: Principal) -> tuple[ReferralDetail, Agency | None]:
+        """What the person's referral slip shows: the referral (its person's name is an audited read, as any
+        showing of their contact) and the agency it sends them to."""
+        detail = await self.read_referral(referral_id, caller, channel="slip")
+        agency_id = detail.referral.agency_id
+        return detail, await self.referrals.agency(agency_id) if agency_id else None
 
     async def reconcile_load(self) -> int:
         """Recount each agency's open referrals (the counters routing balances on can drift after a crash)."""
@@ -600,7 +709,8 @@ class ReferralService:
                 return None  # someone moved it or closed it meanwhile
             decision = choose_agency(record.request.area, record.request.facets.language, candidates,
                                      declined_by=record.declined_by, category=record.request.category)
-            after = moved_off_deactivated(record, decision, actor=actor, at=self._clock(), policy=self._sla_policy)
+            after = self._noticed(moved_off_deactivated(record, decision, actor=actor, at=self._clock(),
+                                                        policy=self._sla_policy))
             try:
                 await self.referrals.readdress(record, after,
                                                mappers.routing_events(after, causation_id=after.referral_id))
@@ -687,6 +797,22 @@ class InboxQuery:
     overdue_only: bool = False
     page: int = 1
     page_size: int = 25
+
+
+@dataclass(frozen=True)
+class EscalationsQuery:
+    caller: Principal
+    page: int = 1  # of the overdue ones
+    page_size: int = 25
+    cursor: str | None = None  # of the manual-routing queue (its next_cursor)
+
+
+@dataclass(frozen=True)
+class Escalations:
+    overdue: list[ReferralRecord]
+    page: int
+    has_next: bool
+    needs_manual_routing: QueuePage
 
 
 @dataclass(frozen=True)

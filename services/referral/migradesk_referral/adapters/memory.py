@@ -21,6 +21,7 @@ from migradesk_referral.adapters.repository import (
     no_relay,
 )
 from migradesk_referral.domain.directory import AgencyChange
+from migradesk_referral.domain.notifications import Notice, NoticeStatus
 from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.routing import Agency, AgencyCandidate
@@ -33,12 +34,19 @@ def _ms(at: datetime) -> datetime:
     return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
+def _notice_as_stored(notice: Notice) -> Notice:
+    return replace(notice, created_at=_ms(notice.created_at), not_before=_ms(notice.not_before),
+                   deadline=_ms(notice.deadline) if notice.deadline else None,
+                   sent_at=_ms(notice.sent_at) if notice.sent_at else None)
+
+
 def _as_stored(record: ReferralRecord) -> ReferralRecord:
     state = record.state
     state = replace(state, scheduled_for=_ms(state.scheduled_for) if state.scheduled_for else None,
                     history=tuple(replace(h, at=_ms(h.at)) for h in state.history))
     return replace(record, state=state, created_at=_ms(record.created_at), updated_at=_ms(record.updated_at),
-                   response_due_at=_ms(record.response_due_at))
+                   response_due_at=_ms(record.response_due_at),
+                   notices=tuple(_notice_as_stored(n) for n in record.notices))
 
 
 def _audit(change: AgencyChange) -> dict[str, object]:
@@ -147,18 +155,60 @@ class InMemoryReferralRepository:
         self._referrals[before.referral_id] = _as_stored(replace(
             stored, state=after.state, agency_id=after.agency_id, routing_reason=after.routing_reason,
             created_at=after.created_at, updated_at=after.updated_at, response_due_at=after.response_due_at,
-            overdue=after.overdue, escalated_to=after.escalated_to, reroute_pending=after.reroute_pending))
+            overdue=after.overdue, escalated_to=after.escalated_to, reroute_pending=after.reroute_pending,
+            notices=(*stored.notices, *after.notices[len(before.notices):])))
         self._store_events(before.referral_id, events)
         self._change_load(before.agency_id, -int(before.is_open))
         self._change_load(after.agency_id, int(after.is_open))
 
-    async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
+    async def mark_overdue(self, referral: ReferralRecord, events: Events, notices: Sequence[Notice] = ()) -> bool:
         stored = self._referrals.get(referral.referral_id)
         if stored is None or stored.version != referral.version or stored.overdue:
             return False
-        self._referrals[referral.referral_id] = replace(stored, overdue=True, escalated_to=referral.escalated_to)
+        self._referrals[referral.referral_id] = _as_stored(replace(
+            stored, overdue=True, escalated_to=referral.escalated_to, notices=(*stored.notices, *notices)))
         self._store_events(referral.referral_id, events)
         return True
+
+    async def with_pending_notices(self, limit: int) -> list[ReferralRecord]:
+        return [r for r in self._referrals.values() if r.notices_pending][:limit]
+
+    def _notice(self, referral_id: str, notice_id: str) -> tuple[ReferralRecord, int] | None:
+        stored = self._referrals.get(referral_id)
+        if stored is None:
+            return None
+        at = next((i for i, n in enumerate(stored.notices) if n.notice_id == notice_id), None)
+        return (stored, at) if at is not None else None
+
+    async def claim_notice(self, referral_id: str, notice_id: str, *, now: datetime, until: datetime) -> bool:
+        found = self._notice(referral_id, notice_id)
+        if found is None:
+            return False
+        stored, at = found
+        notice = stored.notices[at]
+        if notice.status is not NoticeStatus.PENDING or notice.not_before > now:
+            return False
+        self._put_notice(stored, at, replace(notice, not_before=until))
+        return True
+
+    async def save_notice(self, referral_id: str, notice: Notice) -> None:
+        found = self._notice(referral_id, notice.notice_id)
+        if found is not None and found[0].notices[found[1]].pending:
+            self._put_notice(found[0], found[1], notice)
+
+    def _put_notice(self, stored: ReferralRecord, at: int, notice: Notice) -> None:
+        notices = list(stored.notices)
+        notices[at] = _notice_as_stored(notice)
+        self._referrals[stored.referral_id] = replace(stored, notices=tuple(notices))
+
+    async def overdue_in_area(self, area: ServiceArea, *, limit: int) -> list[ReferralRecord]:
+        found = [r for r in self._referrals.values()
+                 if r.status is ReferralStatus.PENDING and r.overdue and r.request.area is area]
+        return sorted(found, key=lambda r: (r.response_due_at, r.referral_id))[:limit]
+
+    async def count_overdue(self, agency_id: str) -> int:
+        return sum(1 for r in self._referrals.values()
+                   if r.agency_id == agency_id and r.status is ReferralStatus.PENDING and r.overdue)
 
     async def mark_rerouted(self, referral_id: str, rerouted_to: str) -> None:
         stored = self._referrals.get(referral_id)

@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from migradesk_referral.domain.directory import AgencyChange
+from migradesk_referral.domain.notifications import Notice, NoticeKind, NoticeStatus, Recipient
 from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord, RequestToRoute
 from migradesk_referral.domain.referral import OPEN_STATUSES, HistoryEntry, Referral
@@ -113,8 +114,25 @@ class ReferralRepository(Protocol):
         """Store the desk's routing or redirect of a referral (its new agency, state, deadline and history) with
         its events, if the referral is still as it was read (`before`); Conflict otherwise."""
 
-    async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
-        """Store an escalation with its events, unless the referral changed or was escalated meanwhile."""
+    async def mark_overdue(self, referral: ReferralRecord, events: Events, notices: Sequence[Notice] = ()) -> bool:
+        """Store an escalation with its events and the notices it sends, unless the referral changed or was
+        escalated meanwhile."""
+
+    async def with_pending_notices(self, limit: int) -> list[ReferralRecord]:
+        """Referrals with an e-mail notice still to send."""
+
+    async def claim_notice(self, referral_id: str, notice_id: str, *, now: datetime, until: datetime) -> bool:
+        """Take a pending notice to send it, if no back-off or other process holds it at `now`: held until
+        `until` (a process that dies meanwhile lets it go then). False if it is not to be sent now."""
+
+    async def save_notice(self, referral_id: str, notice: Notice) -> None:
+        """Store what sending a notice came to (sent; or still pending, with the error and when to retry)."""
+
+    async def overdue_in_area(self, area: ServiceArea, *, limit: int) -> list[ReferralRecord]:
+        """The `limit` pending referrals of an area escalated as overdue, the longest overdue first."""
+
+    async def count_overdue(self, agency_id: str) -> int:
+        """How many of an agency's pending referrals are escalated as overdue."""
 
     async def mark_rerouted(self, referral_id: str, rerouted_to: str) -> None:
         """Record that a declined referral's request went on to the referral `rerouted_to`."""
@@ -164,6 +182,30 @@ def _history_entry(entry: HistoryEntry) -> dict[str, Any]:
             "actor": entry.actor, "at": entry.at, "reason": entry.reason, "comment": entry.comment}
 
 
+def notice_document(notice: Notice) -> dict[str, Any]:
+    return {"kind": notice.kind.value, "recipient": notice.recipient.value, "address": notice.address,
+            "created_at": notice.created_at, "status": notice.status.value, "agency_id": notice.agency_id,
+            "deadline": notice.deadline, "attempts": notice.attempts, "error": notice.error,
+            "sent_at": notice.sent_at, "not_before": notice.not_before}
+
+
+def notice_from_document(notice_id: str, doc: Mapping[str, Any]) -> Notice:
+    return Notice(notice_id=notice_id, kind=NoticeKind(doc["kind"]), recipient=Recipient(doc["recipient"]),
+                  address=doc.get("address"), created_at=doc["created_at"], status=NoticeStatus(doc["status"]),
+                  agency_id=doc.get("agency_id"), deadline=doc.get("deadline"), attempts=doc.get("attempts", 0),
+                  error=doc.get("error"), sent_at=doc.get("sent_at"), not_before=doc["not_before"])
+
+
+def notices_update(notices: Sequence[Notice]) -> tuple[dict[str, Any], dict[str, int]]:
+    """The $set and $inc that add new notices to a referral: each under its id (so marking one sent never
+    rewrites another), and the count of pending ones with the flag the sending job finds them by."""
+    fields: dict[str, Any] = {f"notices.{n.notice_id}": notice_document(n) for n in notices}
+    pending = sum(1 for n in notices if n.pending)
+    if pending:
+        fields["notify_pending"] = True
+    return fields, ({"notices_pending": pending} if pending else {})
+
+
 def due_hour(at: datetime) -> str:
     """The hour a response falls due, as text: the escalation job asks for one hour at a time by equality,
     the only kind of condition the store answers from an index (it cannot use one for a date range)."""
@@ -188,6 +230,10 @@ def referral_document(record: ReferralRecord) -> dict[str, Any]:
         "version": record.version, "response_due_at": record.response_due_at, "overdue": record.overdue,
         "response_due_hour": due_hour(record.response_due_at),
         "reroute_pending": record.reroute_pending, "history": [_history_entry(h) for h in record.state.history],
+        # The notices appear when there are some (a referral that falls to manual routing at once), the pending
+        # count and flag when some are to send, as later writes add them (notices_update).
+        **({"notices": {n.notice_id: notice_document(n) for n in record.notices}} if record.notices else {}),
+        **({"notices_pending": record.notices_pending, "notify_pending": True} if record.notices_pending else {}),
     }
 
 
@@ -210,7 +256,10 @@ def referral_from_document(doc: Mapping[str, Any]) -> ReferralRecord:
                           response_due_at=doc["response_due_at"], overdue=doc.get("overdue", False),
                           escalated_to=doc.get("escalated_to"), reroute_pending=doc.get("reroute_pending", False),
                           rerouted_to=doc.get("rerouted_to"),
-                          partner_responses=tuple(doc.get("partner_responses", [])))
+                          partner_responses=tuple(doc.get("partner_responses", [])),
+                          notices=tuple(sorted((notice_from_document(k, v)
+                                                for k, v in (doc.get("notices") or {}).items()),
+                                               key=lambda n: (n.created_at, n.recipient.value, n.notice_id))))
 
 
 def agency_document(agency: Agency) -> dict[str, Any]:
@@ -224,6 +273,8 @@ def agency_document(agency: Agency) -> dict[str, Any]:
     doc["active"] = agency.active
     if agency.opening_hours:
         doc["opening_hours"] = {day: list(hours) for day, hours in agency.opening_hours}
+    if agency.contact_email:
+        doc["contact_email"] = agency.contact_email
     return doc
 
 
@@ -245,7 +296,8 @@ def agency_from_document(doc: Mapping[str, Any]) -> Agency:
                   categories=tuple(categories) if categories is not None else None,
                   open_referrals=doc.get("open_referrals", 0),
                   opening_hours=tuple((day, tuple(hours)) for day, hours in (doc.get("opening_hours") or {}).items()),
-                  version=doc.get("version", 1), audit=tuple(doc.get("audit", [])))
+                  contact_email=doc.get("contact_email", ""), version=doc.get("version", 1),
+                  audit=tuple(doc.get("audit", [])))
 
 
 def contact_document(contact: PersonContact) -> dict[str, Any]:
@@ -287,6 +339,10 @@ class MongoReferralRepository:
         await self.referrals.create_index([("response_due_hour", 1), ("status", 1), ("overdue", 1)])
         # An agency's inbox, overdue only: equality on all three fields.
         await self.referrals.create_index([("agency_id", 1), ("status", 1), ("overdue", 1)])
+        # The escalations worklist, an area at a time (protection first): equality on all three fields.
+        await self.referrals.create_index([("status", 1), ("overdue", 1), ("service_area", 1)])
+        # The notices still to send.
+        await self.referrals.create_index([("notify_pending", 1)])
         await self.access_log.create_index([("referral_id", 1)])
         await self.case_persons.create_index([("person_id", 1)])
 
@@ -320,7 +376,8 @@ class MongoReferralRepository:
 
     async def save_agency(self, before: Agency, after: Agency, change: AgencyChange) -> None:
         fields = {**agency_document(after), "version": after.version}
-        unset = {name: "" for name in ("categories", "capacity", "opening_hours") if name not in fields}
+        unset = {name: "" for name in ("categories", "capacity", "opening_hours", "contact_email")
+                 if name not in fields}
         update: dict[str, Any] = {"$set": fields, "$push": {"audit": audit_entry(change)}}
         if unset:
             update["$unset"] = unset
@@ -423,6 +480,7 @@ class MongoReferralRepository:
             "outcome": state.outcome.value if state.outcome else None, "decline_reason": state.decline_reason,
             "scheduled_for": state.scheduled_for, "reroute_pending": after.reroute_pending,
         })
+        _add_notices(update, after.notices[len(before.notices):])
         # Conditional on the version read: of two concurrent decisions (or a step meanwhile) exactly one applies.
         result = await self.referrals.update_one({"_id": before.referral_id, "version": before.version}, update)
         if result.matched_count == 0:
@@ -431,14 +489,52 @@ class MongoReferralRepository:
         await self._change_load(before.agency_id, -int(before.is_open))
         await self._change_load(after.agency_id, int(after.is_open))
 
-    async def mark_overdue(self, referral: ReferralRecord, events: Events) -> bool:
+    async def mark_overdue(self, referral: ReferralRecord, events: Events, notices: Sequence[Notice] = ()) -> bool:
         update = append_outbox(events)
         update["$set"].update({"overdue": True, "escalated_to": referral.escalated_to})
+        _add_notices(update, notices)
         result = await self.referrals.update_one(
             {"_id": referral.referral_id, "version": referral.version, "overdue": False}, update)
         if result.modified_count:
             self._written(referral.referral_id)
         return bool(result.modified_count)
+
+    async def with_pending_notices(self, limit: int) -> list[ReferralRecord]:
+        # Equality on the notify_pending index: only the referrals with something to send.
+        return await self._find({"notify_pending": True}, limit=limit)
+
+    async def claim_notice(self, referral_id: str, notice_id: str, *, now: datetime, until: datetime) -> bool:
+        key = f"notices.{notice_id}"
+        result = await self.referrals.update_one(
+            {"_id": referral_id, f"{key}.status": NoticeStatus.PENDING.value, f"{key}.not_before": {"$lte": now}},
+            {"$set": {f"{key}.not_before": until}})
+        return bool(result.modified_count)
+
+    async def save_notice(self, referral_id: str, notice: Notice) -> None:
+        key = f"notices.{notice.notice_id}"
+        update: dict[str, Any] = {"$set": {key: notice_document(notice)}}
+        if not notice.pending:
+            update["$inc"] = {"notices_pending": -1}
+        # Only over a pending one: a notice is marked sent once, whichever process sent it.
+        result = await self.referrals.update_one(
+            {"_id": referral_id, f"{key}.status": NoticeStatus.PENDING.value}, update)
+        if result.modified_count and not notice.pending:
+            # The flag goes when nothing is left to send; a notice added meanwhile keeps the count above 0.
+            await self.referrals.update_one({"_id": referral_id, "notices_pending": {"$lte": 0}},
+                                            {"$set": {"notify_pending": False}})
+
+    async def overdue_in_area(self, area: ServiceArea, *, limit: int) -> list[ReferralRecord]:
+        # Equality on the (status, overdue, service_area) index: the store reads the area's overdue referrals
+        # only, and sorts those.
+        cursor = self.referrals.find({"status": ReferralStatus.PENDING.value, "overdue": True,
+                                      "service_area": area.value}, {"outbox": 0}).sort(
+            [("response_due_at", 1), ("_id", 1)]).limit(limit)
+        return [referral_from_document(doc) async for doc in cursor]
+
+    async def count_overdue(self, agency_id: str) -> int:
+        # Equality on the (agency_id, status, overdue) index.
+        return await self.referrals.count_documents({"agency_id": agency_id, "status": ReferralStatus.PENDING.value,
+                                                     "overdue": True})
 
     async def mark_rerouted(self, referral_id: str, rerouted_to: str) -> None:
         await self.referrals.update_one({"_id": referral_id},
@@ -550,6 +646,13 @@ class MongoReferralRepository:
         return [ContactRead(actor=doc["actor"], referral_id=doc["referral_id"], case_id=doc["case_id"],
                             at=doc["at"], channel=doc["channel"])
                 async for doc in self.access_log.find({"referral_id": referral_id}).sort("at", 1)]
+
+
+def _add_notices(update: dict[str, Any], notices: Sequence[Notice]) -> None:
+    fields, counts = notices_update(notices)
+    update["$set"].update(fields)
+    if counts:
+        update.setdefault("$inc", {}).update(counts)
 
 
 async def _upsert(collection: AsyncCollection[dict[str, Any]], doc_id: str, update: dict[str, Any]) -> None:

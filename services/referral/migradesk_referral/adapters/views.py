@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from migradesk_referral.adapters.repository import notice_document
+from migradesk_referral.domain.notifications import Notice
 from migradesk_referral.domain.person import PersonContact
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.referral import allowed_actions
@@ -35,10 +37,19 @@ def referral_view(referral: ReferralRecord, role: Role | None = None) -> dict[st
         view["escalated_to"] = referral.escalated_to
     if referral.rerouted_to is not None:
         view["rerouted_to"] = referral.rerouted_to
+    if referral.notices:
+        view["notices"] = notices_view(referral.notices)
     view["referral_id"] = referral.referral_id
     view["allowed_actions"] = (sorted(a.value for a in allowed_actions(state, role))
                                if state.status is not ReferralStatus.NEEDS_MANUAL_ROUTING else [])
     return view
+
+
+def notices_view(notices: tuple[Notice, ...]) -> dict[str, dict[str, Any]]:
+    """Who was (or is to be) written to about an escalation, and when, by notice id as the store keeps them:
+    `status` pending, sent or not_sent (`error`: the server's last refusal, or why never: no_mail_server,
+    no_address), `attempts`, `sent_at`, and `not_before` (the next try)."""
+    return {n.notice_id: notice_document(n) for n in notices}
 
 
 def person_view(contact: PersonContact | None) -> dict[str, Any] | None:
@@ -60,6 +71,8 @@ def agency_view(agency: Agency, *, with_audit: bool = False) -> dict[str, Any]:
         view["capacity"] = agency.capacity
     if agency.opening_hours:
         view["opening_hours"] = {day: list(hours) for day, hours in agency.opening_hours}
+    if agency.contact_email:
+        view["contact_email"] = agency.contact_email
     view.update({"active": agency.active, "open_referrals": agency.open_referrals})
     if with_audit:
         view.update({"version": agency.version, "audit": list(agency.audit)})

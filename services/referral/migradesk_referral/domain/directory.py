@@ -17,6 +17,7 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
+from migradesk_referral.domain.notifications import is_email_address
 from migradesk_shared.contracts.categories import CATEGORIES
 from migradesk_shared.errors import DomainRuleViolation
 from migradesk_shared.topics import ServiceArea
@@ -75,13 +76,16 @@ class AgencyDetails:
     capacity: int
     # Weekday ("mon".."sun") -> opening intervals "HH:MM-HH:MM"; a weekday left out is closed.
     opening_hours: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Where the agency is told of its escalations (overdue referrals); empty: it is not written to.
+    contact_email: str = ""
 
     def as_fields(self) -> dict[str, Any]:
         """The details as plain values (what the audit compares and records)."""
         return {"name": self.name, "type": self.type.value, "areas": [a.value for a in self.areas],
                 "categories": list(self.categories) if self.categories is not None else None,
                 "languages": list(self.languages), "address": self.address, "capacity": self.capacity,
-                "opening_hours": {day: list(hours) for day, hours in self.opening_hours}}
+                "opening_hours": {day: list(hours) for day, hours in self.opening_hours},
+                "contact_email": self.contact_email}
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def _check_hours(opening_hours: Mapping[str, Sequence[str]], problems: dict[str,
 
 def check_details(*, name: str, type: str, areas: Sequence[str], categories: Sequence[str] | None,
                   languages: Sequence[str], address: str, capacity: int | None,
-                  opening_hours: Mapping[str, Sequence[str]] | None = None,
+                  opening_hours: Mapping[str, Sequence[str]] | None = None, contact_email: str = "",
                   known_language: Callable[[str], bool] = lambda code: True) -> AgencyDetails:
     """The details, validated; AgencyInvalid naming every field in error otherwise. `known_language`: whether an
     ISO 639 code (shaped so) is one the desk knows (the entrypoints pass the CLDR check of web.names)."""
@@ -191,12 +195,15 @@ def check_details(*, name: str, type: str, areas: Sequence[str], categories: Seq
     elif capacity > CAPACITY_MAX:
         problems["capacity"] = TOO_LONG
     hours = _check_hours(opening_hours or {}, problems)
+    contact_email = contact_email.strip()
+    if contact_email and not is_email_address(contact_email):
+        problems["contact_email"] = INVALID
     if problems:
         raise AgencyInvalid(problems)
     assert capacity is not None
     return AgencyDetails(name=name, type=AgencyType(type), areas=tuple(served),
                          categories=tuple(kept) if kept else None, languages=tuple(spoken), address=address,
-                         capacity=capacity, opening_hours=hours)
+                         capacity=capacity, opening_hours=hours, contact_email=contact_email)
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from migradesk_referral.domain.notifications import Notice
 from migradesk_referral.domain.referral import OPEN_STATUSES, Command, HistoryEntry, Referral, apply
 from migradesk_referral.domain.routing import RoutingDecision
 from migradesk_referral.domain.sla import DEFAULT_POLICY, SlaPolicy, check_response_sla, response_deadline
@@ -53,6 +54,8 @@ class ReferralRecord:
     # The event ids of the agencies' systems' responses (PartnerResponse) applied to it, stored in the same write
     # as their step, so a response delivered again is recognised whatever the consumer's inbox remembers.
     partner_responses: tuple[str, ...] = ()
+    # The e-mail notices of its escalations, oldest first; only ever appended to (and each marked sent).
+    notices: tuple[Notice, ...] = ()
 
     @property
     def referral_id(self) -> str:
@@ -73,6 +76,10 @@ class ReferralRecord:
     @property
     def is_open(self) -> bool:
         return self.state.status in OPEN_STATUSES
+
+    @property
+    def notices_pending(self) -> int:
+        return sum(1 for notice in self.notices if notice.pending)
 
     @property
     def acted_on(self) -> bool:

@@ -46,6 +46,8 @@ class Agency:
     open_referrals: int = 0
     # Weekday ("mon".."sun") -> opening intervals "HH:MM-HH:MM" (domain.directory checks them).
     opening_hours: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Where the agency is told of its escalations; empty: it is not written to.
+    contact_email: str = ""
     # Each write to the agency (directory administration) increments it; an edit over a stale one is refused.
     version: int = 1
     # Who changed what and when, oldest first (domain.directory.AgencyChange as plain values).

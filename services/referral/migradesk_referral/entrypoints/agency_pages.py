@@ -70,6 +70,7 @@ FIELD_LABELS: dict[str, str] = {
     "name": N_("Name"), "type": N_("Type"), "areas": N_("Service areas"), "categories": N_("Categories served"),
     "languages": N_("Languages"), "address": N_("Address"), "capacity": N_("Capacity (open referrals it can hold)"),
     "opening_hours": N_("Opening hours"), "active": N_("Active"),
+    "contact_email": N_("E-mail for escalations"),
 }
 # The directory's problems, by field where one field has its own words, else by kind.
 PROBLEMS: dict[str, str] = {
@@ -88,6 +89,7 @@ FIELD_PROBLEMS: dict[tuple[str, str], str] = {
     ("categories", INVALID): N_("Choose only categories of the service areas the agency serves."),
     ("opening_hours", INVALID): N_("Write the opening hours as 08:00-12:00, 13:00-17:00 (leave empty if closed)."),
     ("agency_id", INVALID): N_("Use lower-case letters, digits and hyphens only."),
+    ("contact_email", INVALID): N_("Write an e-mail address, such as recepcao@example.org."),
     ("agency_id", "taken"): N_("Another agency already has this identifier."),
 }
 STALE = N_("Someone else changed this agency first; here it is as it is now. Nothing of yours was saved: check it "
@@ -115,6 +117,7 @@ class FormValues:
     address: str = ""
     capacity: str = ""
     hours: dict[str, str] | None = None
+    contact_email: str = ""
 
 
 def values_of(agency: Agency) -> FormValues:
@@ -122,7 +125,8 @@ def values_of(agency: Agency) -> FormValues:
                       areas=[a.value for a in agency.areas], categories=list(agency.categories or ()),
                       languages=list(agency.languages), address=agency.address,
                       capacity=str(agency.capacity) if agency.capacity is not None else "",
-                      hours={day: ", ".join(hours) for day, hours in agency.opening_hours})
+                      hours={day: ", ".join(hours) for day, hours in agency.opening_hours},
+                      contact_email=agency.contact_email)
 
 
 def problem_message(field: str, problem: str) -> str:
@@ -141,7 +145,8 @@ def parse_form(fields: list[tuple[str, str]]) -> tuple[FormValues, AgencyDetails
                          type=one.get("type", ""), areas=many("areas"), categories=many("categories"),
                          languages=many("languages"), address=one.get("address", ""),
                          capacity=one.get("capacity", "").strip(),
-                         hours={day: one.get(f"hours_{day}", "").strip() for day in WEEKDAYS})
+                         hours={day: one.get(f"hours_{day}", "").strip() for day in WEEKDAYS},
+                         contact_email=one.get("contact_email", "").strip())
     errors: dict[str, PageError] = {}
     hours: dict[str, list[str]] = {}
     for day, text in (entered.hours or {}).items():
@@ -160,7 +165,8 @@ def parse_form(fields: list[tuple[str, str]]) -> tuple[FormValues, AgencyDetails
         details = check_details(name=entered.name, type=entered.type, areas=entered.areas,
                                 categories=entered.categories, languages=entered.languages,
                                 address=entered.address, capacity=capacity if "capacity" not in errors else 1,
-                                opening_hours=hours, known_language=is_language_code)
+                                opening_hours=hours, contact_email=entered.contact_email,
+                                known_language=is_language_code)
     except AgencyInvalid as refused:
         for field, problem in refused.problems.items():
             errors.setdefault(field, PageError(problem_message(field, problem)))

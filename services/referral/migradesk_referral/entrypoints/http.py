@@ -20,6 +20,7 @@ from migradesk_referral.entrypoints.schemas import (
 )
 from migradesk_referral.service import (
     ActOnReferral,
+    EscalationsQuery,
     ListReferrals,
     ManualRoutingQueue,
     Redirect,
@@ -51,7 +52,8 @@ def details_of(payload: AgencyIn) -> AgencyDetails:
     """The payload checked against the directory's rules (AgencyInvalid, 422, naming the fields)."""
     return check_details(name=payload.name, type=payload.type, areas=payload.areas, categories=payload.categories,
                          languages=payload.languages, address=payload.address, capacity=payload.capacity,
-                         opening_hours=payload.opening_hours, known_language=is_language_code)
+                         opening_hours=payload.opening_hours, contact_email=payload.contact_email,
+                         known_language=is_language_code)
 
 
 def build_router() -> APIRouter:
@@ -77,6 +79,19 @@ def build_router() -> APIRouter:
         page = await referrals.manual_routing_queue(ManualRoutingQueue(caller, limit=limit, cursor=cursor))
         return {"referrals": [referral_view(r, caller.role) for r in page.referrals],
                 "next_cursor": page.next_cursor}
+
+    @router.get("/referrals/escalations")
+    async def escalations(caller: Desk, referrals: Referrals, page: Annotated[int, Query(ge=1, le=40)] = 1,
+                          page_size: Annotated[int, Query(ge=1, le=100)] = 25,
+                          cursor: Annotated[str | None, Query(max_length=400)] = None) -> dict[str, Any]:
+        """The desk's escalations: `overdue`, pending referrals past their response deadline (protection first,
+        then the longest overdue; `has_next`: pass page + 1), and `needs_manual_routing`, the requests no agency
+        took (oldest first; pass next_cursor as cursor). Each with the notices sent about it."""
+        found = await referrals.escalations(EscalationsQuery(caller, page=page, page_size=page_size, cursor=cursor))
+        return {"overdue": [referral_view(r, caller.role) for r in found.overdue], "page": found.page,
+                "has_next": found.has_next,
+                "needs_manual_routing": [referral_view(r, caller.role) for r in found.needs_manual_routing.referrals],
+                "next_cursor": found.needs_manual_routing.next_cursor}
 
     @router.get("/referrals/{referral_id}")
     async def get_referral(referral_id: str, caller: Inbox, referrals: Referrals) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Referral's periodic jobs: re-route declined referrals (also woken at once by a decline), escalate unanswered
-ones, recount the agencies' open-referral counters."""
+ones, send the e-mail notices of escalations (where a mail server is configured), recount the agencies'
+open-referral counters."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ async def running_jobs(service: ReferralService, settings: ReferralSettings, log
         asyncio.create_task(every(settings.load_reconcile_seconds, service.reconcile_load, logger,
                                   name="reconcile_load")),
     ]
+    if settings.smtp_host:
+        loops.append(asyncio.create_task(every(settings.notify_poll_seconds, service.send_notices, logger,
+                                               name="send_notices")))
     try:
         yield
     finally:

@@ -20,9 +20,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from migradesk_referral.domain.notifications import NO_ADDRESS, NO_MAIL_SERVER, NoticeKind, NoticeStatus, Recipient
 from migradesk_referral.domain.record import ReferralRecord
-from migradesk_referral.domain.referral import COULD_NOT_HELP_DESCRIBED, OPEN_STATUSES, allowed_actions
-from migradesk_referral.service import ActOnReferral, InboxQuery, ReferralService
+from migradesk_referral.domain.referral import COULD_NOT_HELP_DESCRIBED, DESK_ROLES, OPEN_STATUSES, allowed_actions
+from migradesk_referral.domain.routing import Agency
+from migradesk_referral.service import ActOnReferral, InboxQuery, Redirect, ReferralService, RouteManually
 from migradesk_shared.auth import Role
 from migradesk_shared.contracts.vocabulary import Action, DeclineReason, Outcome, ReferralStatus, ServiceArea
 from migradesk_shared.errors import Conflict, DomainRuleViolation, Forbidden, NotFound
@@ -41,6 +43,8 @@ PAGE_SIZE = 25
 # Deeper than this, filter instead: each page reads every status up to its end.
 MAX_PAGE = 40
 
+# Who prints a person's referral slip: the desk that sends them, and the agency that receives them.
+SLIP_ROLES = (Role.AGENCY, Role.STAFF, Role.ADMIN)
 # The agency, the desk (which may record an agency's step for it) and the coordination (cancel, reopen).
 InboxUser = Annotated[PageUser, Depends(page_user(Role.AGENCY, Role.STAFF, Role.COORDINATOR, Role.ADMIN))]
 
@@ -186,6 +190,37 @@ TOO_LONG = FIELD_ERRORS["string_too_long"]
 
 REASON_MAX, COMMENT_MAX = 200, 2000
 
+# The e-mail notices of escalations, as the pages list them.
+NOTICE_KINDS: dict[NoticeKind, str] = {
+    NoticeKind.OVERDUE: N_("Waiting past its deadline"),
+    NoticeKind.NEEDS_MANUAL_ROUTING: N_("No agency could take it"),
+}
+RECIPIENTS: dict[Recipient, str] = {
+    Recipient.AGENCY: N_("The agency"),
+    Recipient.DESK: N_("The desk"),
+}
+NOTICE_STATUS: dict[NoticeStatus, str] = {
+    NoticeStatus.PENDING: N_("Not sent yet"),
+    NoticeStatus.SENT: N_("Sent"),
+    NoticeStatus.NOT_SENT: N_("Not sent"),
+}
+NOTICE_ERRORS: dict[str, str] = {
+    NO_MAIL_SERVER: N_("no mail server is configured"),
+    NO_ADDRESS: N_("no e-mail address is recorded for it"),
+}
+# The desk's routing decisions on a referral's page: route by hand one no agency took, redirect an open one.
+ROUTE, REDIRECT = "route", "redirect"
+ROUTING_TITLES: dict[str, str] = {ROUTE: N_("Route to an agency"), REDIRECT: N_("Redirect to another agency")}
+ROUTING_BUTTONS: dict[str, str] = {ROUTE: N_("Route"), REDIRECT: N_("Redirect")}
+ROUTING_DONE: dict[str, str] = {
+    ROUTE: N_("Referral routed: the agency has it now."),
+    REDIRECT: N_("Referral redirected: the new agency has it now."),
+}
+CHOOSE_AN_AGENCY = N_("Choose an active agency that serves this request.")
+SAY_WHY = N_("Say why: it stays in the referral's history.")
+ROUTING_REASON_MAX = 500
+OVERDUE_BANNER = N_("Referrals of your agency waiting past their response deadline: %(count)s.")
+
 
 @dataclass(frozen=True)
 class PageError:
@@ -221,6 +256,22 @@ def action_forms(referral: ReferralRecord, role: Role) -> list[ActionForm]:
     allowed = allowed_actions(referral.state, role)
     return [ActionForm(a.value, ACTION_TITLES[a], ACTION_BUTTONS[a], ACTION_FIELDS.get(a, ("comment",)),
                        a in COMMENT_REQUIRED) for a in FORM_ORDER if a in allowed]
+
+
+def routing_form(referral: ReferralRecord, role: Role) -> str | None:
+    """Which routing decision the desk may take on the referral: route one no agency took, redirect an open one."""
+    if role not in DESK_ROLES:
+        return None
+    if referral.status is ReferralStatus.NEEDS_MANUAL_ROUTING:
+        return ROUTE
+    return REDIRECT if referral.is_open else None
+
+
+def routing_choices(referral: ReferralRecord, directory: list[Agency]) -> list[Agency]:
+    """The agencies the referral may go to: active, serving its area and category, not the one it is at."""
+    request = referral.request
+    return [a for a in directory if a.active and a.agency_id != referral.agency_id
+            and a.candidate().takes(request.area, request.category)]
 
 
 def parse_step(form: dict[str, str], *, timezone: str, now: datetime
@@ -302,6 +353,7 @@ def build_inbox_pages(pages: Pages) -> APIRouter:
         kept = [(k, v) for k, v in params.multi_items() if k not in {"page", "lang"}]
         agencies = {a.agency_id: a.name for a in await service.directory()}
         return await pages.render(request, "inbox.html", {
+            "overdue_count": await service.overdue_count(user.principal), "overdue_banner": OVERDUE_BANNER,
             "language_names": dict(language_names(locale, pages.gettext(locale))),
             "user": user, "found": found, "chosen": {"status": status, "overdue": overdue_only},
             "errors": errors, "status_labels": STATUS_LABELS, "open_statuses": OPEN_STATUSES,
@@ -319,7 +371,9 @@ def build_inbox_pages(pages: Pages) -> APIRouter:
         # The person's contact is shown: an audited read, as the API's.
         detail = await service.read_referral(referral_id, user.principal, channel="page")
         referral = detail.referral
-        agencies = {a.agency_id: a.name for a in await service.directory()}
+        directory = await service.directory()
+        agencies = {a.agency_id: a.name for a in directory}
+        routing = routing_form(referral, user.role)
         done = request.query_params.get("done", "")
         locale = (await pages.locale_of(request)).locale
         forms = action_forms(referral, user.role)
@@ -335,8 +389,13 @@ def build_inbox_pages(pages: Pages) -> APIRouter:
             "decline_reasons": DECLINE_REASON_LABELS, "outcomes": OUTCOME_LABELS, "tz": _timezone(request),
             "agency_name": agencies.get(referral.agency_id or "", referral.agency_id or ""),
             "errors": errors or {}, "entered": entered or {}, "stale": stale,
-            "reason_max": REASON_MAX, "comment_max": COMMENT_MAX,
-            "done": DONE_MESSAGES.get(done) if not errors and not stale else None}, status_code=status_code)
+            "reason_max": REASON_MAX, "comment_max": COMMENT_MAX, "notice_kinds": NOTICE_KINDS,
+            "recipients": RECIPIENTS, "notice_status": NOTICE_STATUS, "notice_errors": NOTICE_ERRORS,
+            "slip_roles": SLIP_ROLES, "routing": routing, "routing_titles": ROUTING_TITLES,
+            "routing_buttons": ROUTING_BUTTONS, "routing_reason_max": ROUTING_REASON_MAX,
+            "routing_choices": routing_choices(referral, directory) if routing else [],
+            "done": (DONE_MESSAGES.get(done) or ROUTING_DONE.get(done)) if not errors and not stale else None},
+            status_code=status_code)
 
     @router.get(INBOX_PATH + "/referrals/{referral_id}", response_class=HTMLResponse)
     async def show_referral(request: Request, referral_id: str, user: InboxUser) -> HTMLResponse:
@@ -377,6 +436,57 @@ def build_inbox_pages(pages: Pages) -> APIRouter:
         except NotFound:
             return await not_found(request)
         return RedirectResponse(f"{INBOX_PATH}/referrals/{referral_id}?{urlencode({'done': action.value})}",
+                                status_code=303)
+
+    @router.post(INBOX_PATH + "/referrals/{referral_id}/{decision}", response_class=HTMLResponse)
+    async def route(request: Request, referral_id: str, decision: str, user: InboxUser) -> Response:
+        """The desk routes by hand a referral no agency took, or redirects an open one (the API's use cases)."""
+        if decision not in ROUTING_TITLES:
+            return await not_found(request)
+        form = await submitted_form(request)
+        agency_id, reason = form.get("agency_id", "").strip(), form.get("reason", "").strip()
+        entered = {"action": decision, "agency_id": agency_id, "reason": reason}
+        errors: dict[str, PageError] = {}
+        if not agency_id:
+            errors[f"{decision}.agency_id"] = PageError(CHOOSE_AN_AGENCY)
+        if not reason:
+            errors[f"{decision}.reason"] = PageError(SAY_WHY)
+        elif len(reason) > ROUTING_REASON_MAX:
+            errors[f"{decision}.reason"] = PageError(TOO_LONG)
+        try:
+            version = int(form.get("version", ""))
+        except ValueError:
+            version = 0  # no version read: treated as stale, the page shows the state now
+        service = _service(request)
+        try:
+            if errors:
+                return await referral_page(request, user, referral_id, errors=errors, entered=entered,
+                                           status_code=422)
+            try:
+                if decision == ROUTE:
+                    await service.route_manually(RouteManually(referral_id, agency_id, reason, user.principal,
+                                                               expected_version=version))
+                else:
+                    await service.redirect(Redirect(referral_id, agency_id, reason, user.principal,
+                                                    expected_version=version))
+            except Conflict:
+                return await referral_page(request, user, referral_id, stale=PageError(STALE), status_code=409)
+            except Forbidden:
+                return await referral_page(request, user, referral_id, errors={"action": PageError(NOT_YOUR_ROLE)},
+                                           status_code=403)
+            except (NotFound, DomainRuleViolation) as refused:
+                if isinstance(refused, NotFound) and refused.field != "agency_id":
+                    raise
+                key = "reason" if refused.field == "reason" else "agency_id"
+                message = SAY_WHY if key == "reason" else CHOOSE_AN_AGENCY
+                if refused.field == "referral_id":  # the referral moved on meanwhile: the page as it is now
+                    return await referral_page(request, user, referral_id, errors={"action": PageError(NOT_ANY_MORE)},
+                                               status_code=422)
+                return await referral_page(request, user, referral_id, errors={f"{decision}.{key}": PageError(message)},
+                                           entered=entered, status_code=422)
+        except NotFound:
+            return await not_found(request)
+        return RedirectResponse(f"{INBOX_PATH}/referrals/{referral_id}?{urlencode({'done': decision})}",
                                 status_code=303)
 
     return router

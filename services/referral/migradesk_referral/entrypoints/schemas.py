@@ -82,6 +82,8 @@ class AgencyIn(BaseModel):
     capacity: int
     # Weekday (mon..sun) -> opening intervals "HH:MM-HH:MM"; a weekday left out is closed.
     opening_hours: Annotated[dict[str, Annotated[list[str], Field(max_length=4)]], Field(max_length=7)] = {}
+    # Where the agency is told of its overdue referrals (an address, no display name); left out: not written to.
+    contact_email: Annotated[str, Field(max_length=254)] = ""
 
 
 class NewAgencyIn(AgencyIn):
