@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from infra.local.stack import Infra
@@ -101,7 +102,8 @@ async def live_metrics_consumers(infra: Infra, names: TopicNames, *, database: s
     """The metrics service's consumers exactly as its composition root wires them (a Runtime, the rollup
     repository, `entrypoints.consumers.subscribe`), without the HTTP side, under consumer group `group` into
     `database`. Yields the repository; everything is stopped on exit."""
-    settings = MetricsSettings(kafka_bootstrap_servers=infra.bootstrap_servers, mongodb_uri=infra.mongodb_uri,
+    settings = MetricsSettings(kafka_bootstrap_servers=infra.bootstrap_servers,
+                               mongodb_uri=SecretStr(infra.mongodb_uri),
                                mongodb_database=database, topic_prefix=names.prefix, consumer_group=group,
                                log_level="WARNING")
     # Runtime.create sends every log record to stdout, where this benchmark prints its results: keep ours.
@@ -136,7 +138,8 @@ async def ours_round(infra: Infra, mongo: AsyncMongoClient[dict[str, Any]], name
     database, the consumer groups moved to the end and the inbox told of the last events; the round ends when
     the buckets are written."""
     database = f"bench_replay_{uuid.uuid4().hex[:8]}"
-    settings = MetricsSettings(kafka_bootstrap_servers=infra.bootstrap_servers, mongodb_uri=infra.mongodb_uri,
+    settings = MetricsSettings(kafka_bootstrap_servers=infra.bootstrap_servers,
+                               mongodb_uri=SecretStr(infra.mongodb_uri),
                                mongodb_database=database, topic_prefix=names.prefix,
                                consumer_group=f"replay{uuid.uuid4().hex[:6]}", log_level="WARNING")
     total = sum(expected.values())

@@ -21,9 +21,11 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from migradesk_shared.contracts.vocabulary import Role
 from migradesk_shared.errors import Forbidden, MigraDeskError
+from migradesk_shared.settings import secret_text
 
 __all__ = ["ALGORITHM", "ISSUER", "Principal", "Role", "Unauthenticated", "issue_token", "read_token", "requires"]
 
@@ -48,7 +50,7 @@ class Principal:
         return f"{self.role.value}:{self.subject}" + (f"@{self.agency_id}" if self.agency_id else "")
 
 
-def issue_token(secret: str, *, subject: str, role: Role, agency_id: str | None = None,
+def issue_token(secret: str | SecretStr, *, subject: str, role: Role, agency_id: str | None = None,
                 ttl: timedelta = timedelta(hours=12), now: datetime | None = None) -> str:
     if role is Role.AGENCY and not agency_id:
         raise ValueError("an agency token must name its agency")
@@ -57,12 +59,12 @@ def issue_token(secret: str, *, subject: str, role: Role, agency_id: str | None 
                               "exp": issued + ttl}
     if agency_id:
         claims["agency_id"] = agency_id
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jwt.encode(claims, secret_text(secret), algorithm=ALGORITHM)
 
 
-def read_token(secret: str, token: str) -> Principal:
+def read_token(secret: str | SecretStr, token: str) -> Principal:
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+        claims = jwt.decode(token, secret_text(secret), algorithms=[ALGORITHM], issuer=ISSUER,
                             options={"require": ["sub", "role", "exp", "iss"]})
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the access token has expired; sign in again", field="Authorization") from None

@@ -1,7 +1,12 @@
-"""What every service's HTTP side shares: error rendering, health and readiness, Prometheus metrics."""
+"""What every service's HTTP side shares: error rendering, health and readiness, Prometheus metrics, and the
+hardening every response gets (security headers, a request size limit, no public API documentation or metrics
+in a deployment)."""
 
 from __future__ import annotations
 
+import hmac
+import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,10 +19,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from migradesk_shared.errors import MigraDeskError
+from migradesk_shared.settings import Environment, ServiceSettings
 
 log = structlog.get_logger("migradesk.http")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+# The slip's print button (referral's slip.html) is the one inline event handler of the pages; CSP allows an
+# inline handler only by the hash of its exact source. Any other inline script carries the response's nonce.
+INLINE_HANDLER_HASHES = ("'sha256-MguIPR6qNR8D3B+eAlK+bIRTZe8t3wkOY4B/56Me9FU='",)  # window.print()
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -75,6 +86,141 @@ def install_tracing(app: FastAPI, service: str) -> None:
     app.add_middleware(TracingMiddleware, service=service)
 
 
+def content_security_policy(nonce: str, form_origins: list[str]) -> str:
+    """The pages are rendered on the server: scripts from this origin, or inline with this response's nonce;
+    styles inline (every page has a <style> block); forms go to this origin and to the other services' pages
+    the settings name (intake's sign-in sends a person on to the inbox or the dashboard); no framing."""
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{nonce}' 'unsafe-hashes' {' '.join(INLINE_HANDLER_HASHES)}",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        " ".join(["form-action 'self'", *form_origins]),
+    ])
+
+
+class SecurityHeadersMiddleware:
+    """Headers every response carries: a Content-Security-Policy with a fresh script nonce (templates read it as
+    `csp_nonce`; web.templates passes request.state.csp_nonce), no MIME sniffing, no framing, and no referrer
+    sent to other sites (a case's address names its id). The interactive API documentation loads its scripts
+    from a CDN and inline: it gets the other headers only (and is off in a deployment)."""
+
+    def __init__(self, app: ASGIApp, form_origins: list[str], public_docs: bool) -> None:
+        self.app = app
+        self.form_origins = form_origins
+        self.public_docs = public_docs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(16)
+        # The server gives each request its own copy of the state; middlewares further out read what is put in it.
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        headers: list[tuple[bytes, bytes]] = [
+            (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin")]
+        path: str = scope["path"]
+        if not (self.public_docs and (path in DOCS_PATHS or path.startswith("/docs/"))):
+            policy = content_security_policy(nonce, self.form_origins)
+            headers.append((b"content-security-policy", policy.encode("latin-1")))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", ())}
+                message["headers"] = [*message.get("headers", ()), *(h for h in headers if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestTooLarge(Exception):
+    """Raised to the app reading a body past the limit; the 413 has already been sent."""
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses a request body larger than `limit` bytes with 413, before any route reads it: by its
+    Content-Length, and by counting a body sent without one (chunked) as the app receives it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _refusal(self) -> tuple[Message, Message]:
+        body = json.dumps({"error": "request_too_large",
+                           "message": f"the request body is larger than the limit of {self.limit} bytes",
+                           "details": {"limit_bytes": self.limit}}).encode()
+        return ({"type": "http.response.start", "status": 413,
+                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                             (b"connection", b"close")]},
+                {"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            for message in self._refusal():
+                await send(message)
+            return
+        received = 0
+        started = refused = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit and not refused:
+                    refused = True
+                    if not started:
+                        for reply in self._refusal():
+                            await send(reply)
+                    raise RequestTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 went out: whatever the app answers to the cut-off body is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except Exception:
+            if not refused:
+                raise
+
+
+def install_hardening(app: FastAPI, settings: ServiceSettings) -> None:
+    # The later added, the further out: a body too large is refused before tracing or any route sees it, and
+    # even that refusal carries the headers.
+    app.add_middleware(RequestSizeLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, form_origins=settings.page_origins(),
+                       public_docs=settings.public_docs)
+
+
+def metrics_refusal(request: Request, settings: ServiceSettings) -> Response | None:
+    """Prometheus' scrape needs the bearer token when one is set; without one, /metrics is served in development
+    only (elsewhere it is not part of the public surface: 404). None: serve it."""
+    token = settings.metrics_token.get_secret_value()
+    if not token:
+        if settings.environment is Environment.DEVELOPMENT:
+            return None
+        return JSONResponse(status_code=404, content={"error": "not_found", "message": "Not Found"})
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return None
+    return JSONResponse(status_code=401, headers={"WWW-Authenticate": "Bearer"}, content={
+        "error": "unauthenticated", "message": "send the metrics token: Authorization: Bearer <token>",
+        "field": "Authorization"})
+
+
 def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
     @app.get("/health/live", tags=["operations"])
     async def live() -> dict[str, str]:
@@ -88,22 +234,28 @@ def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
                             content={"status": "ready" if ok else "not_ready", "checks": checks})
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        refusal = metrics_refusal(request, request.app.state.settings)
+        if refusal is not None:
+            return refusal
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def service_app(*, title: str, settings: Any, lifespan: Any, router: APIRouter,
+def service_app(*, title: str, settings: ServiceSettings, lifespan: Any, router: APIRouter,
                 readiness: ReadinessCheck | None = None) -> FastAPI:
     """A service's FastAPI app with what every service has: error rendering, tracing, health, metrics.
     Readiness defaults to the runtime's own check (store reachable; Kafka connected if it consumes)."""
     # FastAPI's own OpenTelemetry middleware would open a second server span (and spans per dependency) for
     # every request under ours, which carries the trace on into Kafka: one is enough.
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan,
+    docs = settings.public_docs
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, openapi_url="/openapi.json" if docs else None,
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
                   telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     # Set before start-up too: request dependencies (the token check) read the settings.
     app.state.settings = settings
     install_error_handlers(app)
     install_tracing(app, settings.service_name)
+    install_hardening(app, settings)
 
     async def runtime_readiness() -> dict[str, bool]:
         checks: dict[str, bool] = await app.state.runtime.readiness()

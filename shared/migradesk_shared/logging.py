@@ -30,8 +30,14 @@ def configure_logging(service: str, *, json: bool, level: str = "INFO") -> struc
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
     ]
-    renderer: Any = (structlog.processors.JSONRenderer() if json
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    # A JSON line carries an exception as structured frames (`exception`: type, value, and file, line and function
+    # of each frame): without it, JSONRenderer drops `exc_info` and the traceback with it. Never the frames' local
+    # variables: they hold the person being registered, a password being checked. The console renderer prints
+    # tracebacks itself.
+    tracebacks = structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(
+        show_locals=False))
+    renderers: list[Any] = ([tracebacks, structlog.processors.JSONRenderer()] if json
+                            else [structlog.dev.ConsoleRenderer(colors=False)])
     structlog.configure(
         processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -41,7 +47,7 @@ def configure_logging(service: str, *, json: bool, level: str = "INFO") -> struc
     # Route the standard library's records (uvicorn, aiokafka, FastStream) through the same renderer.
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,24 +17,44 @@ class Environment(StrEnum):
 
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev-secret", "secret", "password"})
+# Loopback addresses on any port: where `make run` serves the three services' pages side by side.
+LOOPBACK_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
+
+
+def secret_text(secret: str | SecretStr) -> str:
+    """The value of a secret, at the one place that uses it (a settings field is SecretStr: no repr, log line or
+    error shows it)."""
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+
+
+def origin_of(url: str) -> str | None:
+    """scheme://host[:port] of an absolute address; None for a path on this host."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 class ServiceSettings(BaseSettings):
     """Fields every service has. Subclasses set `env_prefix` (INTAKE_, REFERRAL_, METRICS_)."""
 
-    model_config = SettingsConfigDict(env_prefix="MIGRADESK_", extra="ignore")
+    # A refused setting's error names the field and why, never the values read (the environment holds secrets).
+    model_config = SettingsConfigDict(env_prefix="MIGRADESK_", extra="ignore", hide_input_in_errors=True)
 
     service_name: str = "migradesk"
     environment: Environment = Environment.DEVELOPMENT
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # 1 on a single local broker; 3 in a production cluster (with min.insync.replicas=2).
     kafka_replication_factor: int = Field(default=1, ge=1)
-    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    # May carry the store's user and password.
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
     mongodb_database: str = "migradesk"
     # Prepended to every topic name; lets tests and staging share one broker without crosstalk.
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # The proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client: behind an
+    # ingress, its controller's. Otherwise every request seems to come from the ingress, for the audit trail and
+    # for intake's limit of failed sign-ins per address alike.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     log_json: bool | None = None
     log_level: str = "INFO"
     municipality: str = "Dourados-MS"
@@ -51,10 +72,26 @@ class ServiceSettings(BaseSettings):
     inbox_retention_days: int = Field(default=7, ge=1)
     # A development placeholder; refused outside development (see the validator below). It also signs the pages'
     # session tokens and their CSRF tokens (through keys derived from it, one per use).
-    api_token_secret: str = "dev-secret"  # noqa: S105
+    api_token_secret: SecretStr = SecretStr("dev-secret")
     # Where people sign in: intake's address (its /sign-in, /sign-out and /account/password pages). Intake
     # serves them itself (""); another service's pages send an anonymous browser there.
     accounts_url: str = "http://127.0.0.1:8001"
+    # A request body larger than this is refused with 413 before any route reads it (a registration with its
+    # requests is a few kilobytes; no route takes files).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The API's interactive documentation (/docs, /redoc, /openapi.json): for development; off in deploy/k8s.
+    public_docs: bool = True
+    # Prometheus' /metrics answers a scrape with `Authorization: Bearer <metrics_token>`. Without one it is open in
+    # development and not served anywhere else.
+    metrics_token: SecretStr = SecretStr("")
+
+    def page_origins(self) -> list[str]:
+        """The other origins this service's pages post forms to, or are sent on to after a form's post: intake's
+        sign-out from the other services' pages (the pages' Content-Security-Policy allows them, and no other)."""
+        found = [o for o in (origin_of(self.accounts_url),) if o]
+        if self.environment is Environment.DEVELOPMENT:
+            found.extend(LOOPBACK_ORIGINS)
+        return list(dict.fromkeys(found))
 
     @property
     def json_logs(self) -> bool:
@@ -64,9 +101,10 @@ class ServiceSettings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Self:
         if self.environment is not Environment.DEVELOPMENT:
             prefix = self.model_config.get("env_prefix", "")
-            if self.api_token_secret in PLACEHOLDER_SECRETS:
+            secret = self.api_token_secret.get_secret_value()
+            if secret in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{prefix}API_TOKEN_SECRET is a placeholder; set a real secret outside development")
-            if len(self.api_token_secret) < 32:
+            if len(secret) < 32:
                 raise ValueError(f"{prefix}API_TOKEN_SECRET is too short: tokens are signed with it (HS256), "
                                  "use at least 32 random characters")
         return self

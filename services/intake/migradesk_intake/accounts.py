@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from migradesk_intake.adapters.accounts import AccountRepository, SessionRepository
 from migradesk_intake.adapters.passwords import Passwords
@@ -22,11 +23,15 @@ from migradesk_intake.domain.account import (
     Session,
     SessionRules,
     SignInRefusal,
+    address_key,
     check_password,
     check_username,
+    failure_windows,
+    locked_until,
     new_account,
     normalize_username,
     open_session,
+    unknown_username_key,
 )
 from migradesk_intake.domain.audit import ANONYMOUS, AccountAction, AccountEvent, FailureReason
 from migradesk_shared.contracts.vocabulary import Role
@@ -44,7 +49,9 @@ class SignInRefused(MigraDeskError):
     def __init__(self, refusal: SignInRefusal, *, locked_until: datetime | None = None) -> None:
         super().__init__({SignInRefusal.WRONG_CREDENTIALS: "wrong username or password",
                           SignInRefusal.LOCKED: "the account is locked for a while after repeated failures",
-                          SignInRefusal.DISABLED: "the account is disabled"}[refusal], field="username")
+                          SignInRefusal.DISABLED: "the account is disabled",
+                          SignInRefusal.THROTTLED: "too many failed sign-ins from this address; try again later",
+                          }[refusal], field="username")
         self.refusal = refusal
         self.locked_until = locked_until
 
@@ -150,15 +157,19 @@ class AccountService:
     async def sign_in(self, command: SignIn) -> SignedIn:
         """A session for the right username and password. Refused, and audited either way, for anything else:
         an unknown username or a wrong password alike (the person is not told which), a locked account (until
-        when), a disabled one (only to whoever knows its password)."""
+        when; a username no account has locks alike), a disabled one (only to whoever knows its password), an
+        address that failed too often (until when). A success clears the failures counted outside the account."""
         username = normalize_username(command.username)
         account = await self.accounts.get(username) if username else None
         now = self._clock()
+        address = address_key(command.address) if command.address else None
+        if address is not None and (until := await self._refused_until(address, now)):
+            # Not even checked, like a locked account's password: the address is guessing.
+            await self._audit(ANONYMOUS, AccountAction.SIGN_IN_FAILED, account.username if account else None,
+                              command.address, FailureReason.THROTTLED, now)
+            raise SignInRefused(SignInRefusal.THROTTLED, locked_until=until)
         if account is None:
-            await self.passwords.verify_unknown(command.password)
-            await self._audit(ANONYMOUS, AccountAction.SIGN_IN_FAILED, None, command.address,
-                              FailureReason.UNKNOWN_USERNAME, now)
-            raise SignInRefused(SignInRefusal.WRONG_CREDENTIALS)
+            await self._unknown_username(username, command, now)
         if account.locked(now):
             # The password is not even checked: a lock that still answered right or wrong would not stop guessing.
             await self._audit(ANONYMOUS, AccountAction.SIGN_IN_FAILED, username, command.address,
@@ -168,9 +179,12 @@ class AccountService:
             failed = await self._change(username, lambda a: a.after_failed_sign_in(now, self.rules))
             await self._audit(ANONYMOUS, AccountAction.SIGN_IN_FAILED, username, command.address,
                               FailureReason.WRONG_PASSWORD, now)
+            address_refused = await self._address_failed(command.address, now)
             if failed.locked(now):
                 await self._audit("system", AccountAction.LOCKED, username, command.address, None, now)
                 raise SignInRefused(SignInRefusal.LOCKED, locked_until=failed.locked_until)
+            if address_refused is not None:
+                raise SignInRefused(SignInRefusal.THROTTLED, locked_until=address_refused)
             raise SignInRefused(SignInRefusal.WRONG_CREDENTIALS)
         if not account.active:
             await self._audit(ANONYMOUS, AccountAction.SIGN_IN_FAILED, username, command.address,
@@ -179,11 +193,53 @@ class AccountService:
         rehashed = (await self.passwords.hash(command.password)
                     if self.passwords.needs_rehash(account.password_hash) else None)
         account = await self._change(username, lambda a: a.after_sign_in(now, password_hash=rehashed))
+        if address is not None:
+            await self.accounts.clear_failures(failure_windows(address, now, self.rules))
         session_id = self._new_session_id()
         session = open_session(account, key=session_key(session_id), now=now, rules=self.session_rules)
         await self.sessions.add(session)
         await self._audit(account.actor, AccountAction.SIGN_IN, username, command.address, None, now)
         return SignedIn(session_id=session_id, session=session)
+
+    async def _unknown_username(self, username: str, command: SignIn, now: datetime) -> NoReturn:
+        """A username no account has: refused as a wrong password is, and locked after as many failures as an
+        account (counted apart from any account), so that a lock never tells an account exists."""
+        key = unknown_username_key(username)
+        if key is not None and (until := await self._refused_until(key, now)):
+            await self._audit(ANONYMOUS, AccountAction.SIGN_IN_FAILED, None, command.address,
+                              FailureReason.LOCKED, now)
+            raise SignInRefused(SignInRefusal.LOCKED, locked_until=until)
+        await self.passwords.verify_unknown(command.password)
+        await self._audit(ANONYMOUS, AccountAction.SIGN_IN_FAILED, None, command.address,
+                          FailureReason.UNKNOWN_USERNAME, now)
+        address_refused = await self._address_failed(command.address, now)
+        if key is not None and (until := await self._count_failure(key, self.rules.max_failures, now)):
+            await self._audit("system", AccountAction.LOCKED, None, command.address, None, now)
+            raise SignInRefused(SignInRefusal.LOCKED, locked_until=until)
+        if address_refused is not None:
+            raise SignInRefused(SignInRefusal.THROTTLED, locked_until=address_refused)
+        raise SignInRefused(SignInRefusal.WRONG_CREDENTIALS)
+
+    async def _address_failed(self, address: str | None, now: datetime) -> datetime | None:
+        """One more failure from the address; the one that reaches the limit refuses it (audited): until when."""
+        if address is None:
+            return None
+        until = await self._count_failure(address_key(address), self.rules.max_failures_per_address, now)
+        if until is not None:
+            await self._audit("system", AccountAction.ADDRESS_THROTTLED, None, address, None, now)
+        return until
+
+    async def _refused_until(self, key: str, now: datetime) -> datetime | None:
+        return locked_until(await self.accounts.failure_counters(failure_windows(key, now, self.rules)), now)
+
+    async def _count_failure(self, key: str, limit: int, now: datetime) -> datetime | None:
+        """Count a failure in the current window; when that reaches `limit`, lock the key: until when."""
+        [current, *_] = failure_windows(key, now, self.rules)
+        if await self.accounts.count_failure(current, day=now.date()) < limit:
+            return None
+        until = now + self.rules.lock_duration
+        await self.accounts.lock_failures(current, until)
+        return until
 
     async def resume(self, session_id: str) -> Session | None:
         """The live session of this id (its last use noted), or None: never opened, signed out, revoked, or
@@ -208,7 +264,9 @@ class AccountService:
         await self._audit(session.actor, AccountAction.SIGN_OUT, session.username, address, None, self._clock())
 
     async def prune_sessions(self) -> int:
-        return await self.sessions.prune(today=self._clock().date())
+        """Forget the ended sessions, and the failed sign-ins counted outside the accounts whose time is over."""
+        today = self._clock().date()
+        return await self.sessions.prune(today=today) + await self.accounts.prune_failures(today=today)
 
     # --- accounts -------------------------------------------------------------------------------------------
 

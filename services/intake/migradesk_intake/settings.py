@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from migradesk_intake.domain.account import AccountRules, SessionRules
-from migradesk_shared.settings import Environment, ServiceSettings
+from migradesk_shared.settings import Environment, ServiceSettings, origin_of
 
 
 class IntakeSettings(ServiceSettings):
@@ -31,6 +31,8 @@ class IntakeSettings(ServiceSettings):
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_failure_window_minutes: float = Field(default=15, gt=0)
     sign_in_lock_minutes: float = Field(default=15, gt=0)
+    # Failures from one network address (any usernames) within the window that refuse it for the lock's time.
+    sign_in_max_failures_per_address: int = Field(default=30, ge=1)
     password_min_length: int = Field(default=12, ge=12)
     # Other services' page addresses (scheme://host[:port]) a person may be sent back to after signing in.
     # In development any loopback address is fine as well.
@@ -52,11 +54,18 @@ class IntakeSettings(ServiceSettings):
                              "development only")
         return self
 
+    def page_origins(self) -> list[str]:
+        # Signing in sends a person on to the inbox, the dashboard or the page they came from: a form's post
+        # followed by a redirect, which the pages' form-action must allow.
+        homes = [o for o in (origin_of(self.agency_home_url), origin_of(self.coordinator_home_url)) if o]
+        return list(dict.fromkeys([*super().page_origins(), *self.return_origins, *homes]))
+
     @property
     def account_rules(self) -> AccountRules:
         return AccountRules(min_password_length=self.password_min_length, max_failures=self.sign_in_max_failures,
                             failure_window=timedelta(minutes=self.sign_in_failure_window_minutes),
-                            lock_duration=timedelta(minutes=self.sign_in_lock_minutes))
+                            lock_duration=timedelta(minutes=self.sign_in_lock_minutes),
+                            max_failures_per_address=self.sign_in_max_failures_per_address)
 
     @property
     def session_rules(self) -> SessionRules:

@@ -32,10 +32,12 @@ from urllib.parse import parse_qsl, urlencode
 
 import jwt
 from fastapi import Request
+from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from migradesk_shared.auth import ALGORITHM, ISSUER, Principal, Role
 from migradesk_shared.errors import Forbidden
+from migradesk_shared.settings import secret_text
 from migradesk_shared.web.i18n import N_
 
 SESSION_COOKIE = "migradesk_session"
@@ -94,7 +96,8 @@ def _mac(key: bytes, message: str) -> str:
 class SessionTokens:
     """Signs and reads session tokens and the CSRF tokens bound to a session."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str | SecretStr) -> None:
+        secret = secret_text(secret)
         self._signing_key = derived_key(secret, "page-session")
         self._csrf_key = derived_key(secret, "csrf")
 
@@ -137,7 +140,7 @@ class SessionTokens:
 
 
 @cache
-def session_tokens(secret: str) -> SessionTokens:
+def session_tokens(secret: str | SecretStr) -> SessionTokens:
     return SessionTokens(secret)
 
 

@@ -126,6 +126,8 @@ class Pages:
         choice = await self.locale_of(request)
         html = self._environments[choice.locale].get_template(template).render(
             request=request, languages=language_links(request, choice.locale),
+            # An inline <script> runs only with the nonce of the response's Content-Security-Policy (http.py).
+            csp_nonce=getattr(request.state, "csp_nonce", ""),
             **{**await layout_context(request), **(context or {})})
         response = HTMLResponse(html, status_code=status_code, headers={
             "Content-Language": language(choice.locale).tag,

@@ -1,27 +1,33 @@
 """Where intake keeps the accounts people sign in with and their sessions: the interfaces in domain terms, and
 their implementations on the MongoDB-compatible store.
 
-Every look-up is by `_id` (an account by its username, a session by the hash of its id) or an equality on an
-index's leading field (the sessions of an account, the sessions of a day), so signing in and checking a session
-cost the same with ten accounts as with ten thousand. An account change stores its audit entry in the same
-document write (like a case's); sign-in attempts and sign-outs go to the audit log (like reads of a case).
+Every look-up is by `_id` (an account by its username, a session by the hash of its id, a failure counter by
+its key and window) or an equality on an index's leading field (the sessions of an account, the sessions and
+counters of a day), so signing in and checking a session cost the same with ten accounts as with ten
+thousand. An account change stores its audit entry in the same document write (like a case's); sign-in attempts
+and sign-outs go to the audit log (like reads of a case). Failures are counted with an atomic `$inc`, so every
+process of the service adds to the same count.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from migradesk_intake.domain.account import Account, Session
+from migradesk_intake.domain.account import Account, FailureCounter, Session
 from migradesk_intake.domain.audit import AccountAction, AccountEvent, FailureReason
 from migradesk_shared.contracts.vocabulary import Role
 from migradesk_shared.errors import Conflict
 
 ACCOUNTS, SESSIONS, AUDIT_LOG = "accounts", "sessions", "audit_log"
+# Failed sign-ins counted outside an account (by network address, by unknown username): domain.account.
+SIGN_IN_FAILURES = "sign_in_failures"
 # How the audit log names an account (a person is named by their id there, which never starts like this).
 ACCOUNT_SUBJECT = "account:"
 UNKNOWN_ACCOUNT = "account:(unknown)"
@@ -51,6 +57,27 @@ class AccountRepository(Protocol):
 
     async def events_of(self, username: str) -> list[AccountEvent]:
         """Everything audited about an account, oldest first."""
+        ...
+
+    async def failure_counters(self, counter_ids: Sequence[str]) -> list[FailureCounter]:
+        """The failure counters of these ids that exist."""
+        ...
+
+    async def count_failure(self, counter_id: str, *, day: date) -> int:
+        """One more failure on the counter (created at the first): the count with it, atomic whichever process
+        counts."""
+        ...
+
+    async def lock_failures(self, counter_id: str, until: datetime) -> None:
+        """The counter reached its limit: refused until then (a later lock never shortens an earlier one)."""
+        ...
+
+    async def clear_failures(self, counter_ids: Sequence[str]) -> None:
+        """Forget these counters: a successful sign-in."""
+        ...
+
+    async def prune_failures(self, *, today: date, look_back_days: int = 60) -> int:
+        """Forget the counters of the days before yesterday (their windows and locks are long over)."""
         ...
 
 
@@ -146,6 +173,10 @@ def session_from_document(doc: dict[str, Any]) -> Session:
                    language=doc.get("language"), must_change_password=doc.get("must_change_password", False))
 
 
+def failure_counter_from_document(doc: dict[str, Any]) -> FailureCounter:
+    return FailureCounter(counter_id=doc["_id"], failures=doc.get("failures", 0), locked_until=doc.get("locked_until"))
+
+
 def days_to_prune(today: date, look_back_days: int) -> list[str]:
     """The days whose sessions have all ended: before yesterday (a session lasts hours, never a day)."""
     return [(today - timedelta(days=age)).isoformat() for age in range(2, 2 + look_back_days)]
@@ -158,10 +189,12 @@ class MongoAccountRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.accounts = db[ACCOUNTS]
         self.audit = db[AUDIT_LOG]
+        self.failures = db[SIGN_IN_FAILURES]
 
     async def ensure_indexes(self) -> None:
         # The audit log's index (also created by the case repository): an account's entries by subject.
         await self.audit.create_index([("subject_id", 1), ("at", 1)])
+        await self.failures.create_index([("day", 1)])
 
     async def add(self, account: Account, *, event: AccountEvent) -> None:
         try:
@@ -193,6 +226,34 @@ class MongoAccountRepository:
         logged = [account_event_from_log(d)
                   for d in await self.audit.find({"subject_id": ACCOUNT_SUBJECT + username}).to_list()]
         return sorted([*changes, *logged], key=lambda e: e.at)
+
+    async def failure_counters(self, counter_ids: Sequence[str]) -> list[FailureCounter]:
+        docs = await self.failures.find({"_id": {"$in": list(counter_ids)}}).to_list()
+        return [failure_counter_from_document(doc) for doc in docs]
+
+    async def count_failure(self, counter_id: str, *, day: date) -> int:
+        update = {"$inc": {"failures": 1}, "$setOnInsert": {"day": day.isoformat()}}
+        try:
+            doc = await self.failures.find_one_and_update({"_id": counter_id}, update, upsert=True,
+                                                          return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            # Two processes creating the same counter at once: the loser's insert hit the unique _id; it counts
+            # on the one the other created.
+            doc = await self.failures.find_one_and_update({"_id": counter_id}, {"$inc": {"failures": 1}},
+                                                          return_document=ReturnDocument.AFTER)
+        return int(doc["failures"]) if doc is not None else 1
+
+    async def lock_failures(self, counter_id: str, until: datetime) -> None:
+        await self.failures.update_one({"_id": counter_id}, {"$max": {"locked_until": until}})
+
+    async def clear_failures(self, counter_ids: Sequence[str]) -> None:
+        await self.failures.delete_many({"_id": {"$in": list(counter_ids)}})
+
+    async def prune_failures(self, *, today: date, look_back_days: int = 60) -> int:
+        removed = 0
+        for day in days_to_prune(today, look_back_days):
+            removed += (await self.failures.delete_many({"day": day})).deleted_count
+        return removed
 
 
 class MongoSessionRepository:

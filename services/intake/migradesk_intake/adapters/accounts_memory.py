@@ -4,11 +4,12 @@ the audit log, sessions pruned by whole past days."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 
 from migradesk_intake.adapters.accounts import days_to_prune
-from migradesk_intake.domain.account import Account, Session
+from migradesk_intake.domain.account import Account, FailureCounter, Session
 from migradesk_intake.domain.audit import AccountEvent
 from migradesk_shared.errors import Conflict
 
@@ -23,6 +24,7 @@ class InMemoryAccountRepository:
     def __init__(self) -> None:
         self._accounts: dict[str, _StoredAccount] = {}
         self._log: list[AccountEvent] = []
+        self._failures: dict[str, tuple[FailureCounter, str]] = {}  # with the day it was created
 
     async def ensure_indexes(self) -> None:
         return None
@@ -55,6 +57,31 @@ class InMemoryAccountRepository:
         stored = self._accounts.get(username)
         changes = stored.audit if stored is not None else []
         return sorted([*changes, *(e for e in self._log if e.username == username)], key=lambda e: e.at)
+
+    async def failure_counters(self, counter_ids: Sequence[str]) -> list[FailureCounter]:
+        return [self._failures[i][0] for i in counter_ids if i in self._failures]
+
+    async def count_failure(self, counter_id: str, *, day: date) -> int:
+        counter, created = self._failures.get(counter_id, (FailureCounter(counter_id, 0), day.isoformat()))
+        self._failures[counter_id] = (replace(counter, failures=counter.failures + 1), created)
+        return counter.failures + 1
+
+    async def lock_failures(self, counter_id: str, until: datetime) -> None:
+        if counter_id in self._failures:
+            counter, created = self._failures[counter_id]
+            if counter.locked_until is None or counter.locked_until < until:
+                self._failures[counter_id] = (replace(counter, locked_until=until), created)
+
+    async def clear_failures(self, counter_ids: Sequence[str]) -> None:
+        for counter_id in counter_ids:
+            self._failures.pop(counter_id, None)
+
+    async def prune_failures(self, *, today: date, look_back_days: int = 60) -> int:
+        days = set(days_to_prune(today, look_back_days))
+        ended = [i for i, (_, day) in self._failures.items() if day in days]
+        for counter_id in ended:
+            del self._failures[counter_id]
+        return len(ended)
 
 
 class InMemorySessionRepository:

@@ -5,6 +5,7 @@ account holds its password's hash only.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -53,6 +54,9 @@ class AccountRules:
     max_failures: int = 5
     failure_window: timedelta = timedelta(minutes=15)
     lock_duration: timedelta = timedelta(minutes=15)
+    # This many from one network address, whatever the usernames, refuse that address for lock_duration:
+    # guessing one password across many accounts. Higher than an account's: a whole office may share an address.
+    max_failures_per_address: int = 30
 
     def __post_init__(self) -> None:
         if self.min_password_length < 12:
@@ -182,6 +186,45 @@ class SignInRefusal(StrEnum):
     WRONG_CREDENTIALS = "wrong_credentials"
     LOCKED = "locked"
     DISABLED = "disabled"
+    THROTTLED = "throttled"  # too many failures from the person's network address
+
+
+# --- failures counted outside an account --------------------------------------------------------------------
+# Failed sign-ins from one network address, and those for a username no account has (so that it locks exactly
+# when an account would: a lock must not tell that an account exists), are counted in fixed windows of
+# `failure_window`, one counter per key and window: every process of the service adds to the same one.
+
+
+def address_key(address: str) -> str:
+    return f"address:{address}"
+
+
+def unknown_username_key(username: str) -> str | None:
+    """The counter of a username no account has; None for one no account can have (nothing to hide)."""
+    return f"username:{username}" if USERNAME.fullmatch(username) else None
+
+
+def failure_windows(key: str, now: datetime, rules: AccountRules) -> list[str]:
+    """The ids of `key`'s counters that may still hold a lock: the current window's first, then as many earlier
+    ones as a lock set in them can outlast."""
+    span = rules.failure_window.total_seconds()
+    current = math.floor(now.timestamp() / span)
+    earlier = math.ceil(rules.lock_duration / rules.failure_window)
+    return [f"{key}@{round((current - back) * span)}" for back in range(earlier + 1)]
+
+
+@dataclass(frozen=True)
+class FailureCounter:
+    """One key's failed sign-ins in one window, and the lock they set when they reached the limit."""
+
+    counter_id: str
+    failures: int
+    locked_until: datetime | None = None
+
+
+def locked_until(counters: list[FailureCounter], now: datetime) -> datetime | None:
+    return max((c.locked_until for c in counters if c.locked_until is not None and now < c.locked_until),
+               default=None)
 
 
 # --- sessions -----------------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ class AccountAction(StrEnum):
     SIGN_IN = "account.sign_in"
     SIGN_IN_FAILED = "account.sign_in_failed"
     LOCKED = "account.locked"  # the failure that locked the account
+    # The failure that made a network address refused for a while (the username is not the point: no account).
+    ADDRESS_THROTTLED = "account.address_throttled"
     SIGN_OUT = "account.sign_out"
     CREATED = "account.created"
     DISABLED = "account.disabled"
@@ -71,6 +73,7 @@ class FailureReason(StrEnum):
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a name, not a password)
     LOCKED = "locked"
     DISABLED = "disabled"
+    THROTTLED = "throttled"  # from an address refused for a while
 
 
 # The actor of what nobody signed in did: a failed sign-in.

@@ -19,7 +19,7 @@ from migradesk_intake.accounts import (
     SignIn,
     SignInRefused,
 )
-from migradesk_intake.domain.account import Account, AccountRule, AccountRuleViolation
+from migradesk_intake.domain.account import Account, AccountRule, AccountRuleViolation, SignInRefusal
 from migradesk_intake.entrypoints.identity import (
     HOME,
     SIGN_IN_COOKIE,
@@ -174,9 +174,10 @@ def build_account_pages(pages: Pages) -> APIRouter:
             signed = await service.sign_in(SignIn(username=username, password=form.get("password", ""),
                                                   address=client_address(request)))
         except SignInRefused as refused:
+            # 429 for an address refused for a while: what it is (and what proxies and monitoring count).
             return await sign_in_page(request, next_url=next_url, username=username,
                                       refusal=refused.refusal.value, locked_until=refused.locked_until,
-                                      status_code=401)
+                                      status_code=429 if refused.refusal is SignInRefusal.THROTTLED else 401)
         user = issue_session_cookie(request, signed.session, signed.session_id)
         settings = settings_of(request)
         queue_cookie(request, cookie_header(SIGN_IN_COOKIE, "", max_age=0, secure=settings.secure_cookies))
