@@ -8,6 +8,9 @@ on flag), then one client measures, one cell per operation:
     update_one({_id})            {$inc: {n: 1}} on a random document
     update_one({_id, version})   {$set: {version: v + 1}} with the document's current version (always matches)
     find({flag: true})           all the 1% flagged documents
+    find_one({_id})              a random document
+    $addToSet/$pull, 256 members one of 100 documents holding a list of 256 strings of 60 bytes (a posting chunk
+                                 of the person search, a worklist bucket): add one member, then pull it again
 
 Each cell stops after BENCH_STORE_SECONDS (default 5) or BENCH_STORE_MAX_OPS operations (default 3000),
 whichever comes first (an operation already started finishes), because the unpatched store needs seconds per
@@ -44,7 +47,9 @@ Doc = dict[str, Any]
 DEFAULT_SIZES = [1_000, 10_000, 100_000]
 BATCH = 1_000
 PAD = "x" * 200
-OPERATIONS = ("update_one({_id})", "update_one({_id, version})", "find({flag: true})")
+OPERATIONS = ("update_one({_id})", "update_one({_id, version})", "find({flag: true})", "find_one({_id})",
+              "$addToSet/$pull, 256 members")
+LISTS, LIST_MEMBERS = 100, 256
 
 
 @dataclass
@@ -82,6 +87,9 @@ def _load(client: MongoClient[Doc], size: int) -> Collection[Doc]:
         coll.insert_many([{"_id": f"d{i:07d}", "version": 0, "flag": i % 100 == 0, "n": i, "pad": PAD}
                           for i in range(start, min(start + BATCH, size))], ordered=False)
     coll.create_index("flag")
+    member = "{:03d}-{:04d}\x1f2001-02-03\x1fNome Sobrenome Ñandú {:04d}"
+    client.bench.lists.insert_many([{"_id": f"l{i:03d}", "m": [member.format(i, j, j) for j in range(LIST_MEMBERS)]}
+                                    for i in range(LISTS)])
     return coll
 
 
@@ -127,7 +135,21 @@ def _run_cells(client: MongoClient[Doc], size: int, rng: random.Random, seconds:
         if found != flagged:
             raise RuntimeError(f"find({{flag: true}}) returned {found} documents, expected {flagged}")
 
-    ops = (update_by_id, update_by_id_and_version, find_flagged)
+    def find_by_id() -> None:
+        if coll.find_one({"_id": f"d{rng.randrange(size):07d}"}) is None:
+            raise RuntimeError("find_one by _id found nothing")
+
+    lists = client.bench.lists
+    added: set[str] = set()
+
+    def add_or_pull_member() -> None:
+        key = f"l{rng.randrange(LISTS):03d}"
+        update = {"$pull": {"m": "extra"}} if key in added else {"$addToSet": {"m": "extra"}}
+        if lists.update_one({"_id": key}, update).modified_count != 1:
+            raise RuntimeError(f"{update} of {key} changed nothing")
+        added.symmetric_difference_update({key})
+
+    ops = (update_by_id, update_by_id_and_version, find_flagged, find_by_id, add_or_pull_member)
     return {name: _measure(op, seconds, max_ops) for name, op in zip(OPERATIONS, ops, strict=True)}
 
 

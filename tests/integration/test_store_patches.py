@@ -367,3 +367,51 @@ def test_concurrent_upserts_insert_once(db: Database[Doc], store_uri: str) -> No
         inserted = no_errors(run_concurrently(store_uri, contenders, upsert))
         assert inserted.count(True) == 1, inserted
         assert db.docs.find_one({"_id": key}) == {"_id": key, "n": contenders}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 0005 and 0006 only make reads and writes cheaper: every stored value must come back exactly as written.
+# (Their gain is measured by `make bench` part "store", patched against unpatched; nothing here is timed.)
+# ---------------------------------------------------------------------------------------------------------------
+
+# Strings the fast path of 0006 takes (plain ASCII, accents, CJK, emoji) and those it leaves to the JSON decoder
+# (quotes, backslashes, control characters, characters that JSON escapes when writing).
+ROUND_TRIP_STRINGS = [
+    "", "plain", "José María Rodríguez", "Nguyễn Thị", "陈", "🙂 ok", "tab\there", "new\nline", 'quote"d',
+    "back\\slash", "\x01\x1f", "<script>&amp;</script>", "\u2028\u2029", "a" * 5000,
+    "31a79346-e2b0-48ac-a38c-a93957290916\x1f1974-08-20\x1fLuz Rodríguez Duarte",
+]
+
+
+def round_trip_document(n: int) -> Doc:
+    return {
+        "_id": f"doc-{n}",
+        "strings": ROUND_TRIP_STRINGS,
+        "postings": [f"{uuid.UUID(int=i)}\x1f2001-01-0{1 + i % 9}\x1fNome Sobrenome {i} Ñandú" for i in range(300)],
+        "mixed": ["x", 1, Int64(2**40), 1.5, -0.0, True, None, {"k": "v", "n": 1}, ObjectId(),
+                  Regex("^a", "i")],
+        "nested": {"level": {"deeper": {"s": 'é"\\', "list": [{}, "x"], "t": False}}},
+        "empty_doc": {}, "empty_list": [], "null": None, "n": n,  # (the store refuses nested arrays)
+    }
+
+
+def test_stored_values_read_back_exactly(db: Database[Doc]) -> None:
+    written = [round_trip_document(n) for n in range(3)]
+    db.values.insert_many(written)
+    for doc in written:
+        assert db.values.find_one({"_id": doc["_id"]}) == doc
+    assert sorted(db.values.find(), key=lambda d: d["n"]) == written
+
+
+def test_updated_values_read_back_exactly(db: Database[Doc]) -> None:
+    doc = round_trip_document(0)
+    db.values.insert_one(doc)
+    added = 'new "member" \\ é \x02'
+    db.values.update_one({"_id": doc["_id"]}, {"$addToSet": {"postings": {"$each": [added, doc["postings"][0]]}},
+                                               "$inc": {"n": 5}, "$set": {"nested.level.deeper.s": "ü"}})
+    expected = {**doc, "postings": [*doc["postings"], added], "n": 5,
+                "nested": {"level": {"deeper": {**doc["nested"]["level"]["deeper"], "s": "ü"}}}}
+    assert db.values.find_one({"_id": doc["_id"]}) == expected
+    db.values.update_one({"_id": doc["_id"]}, {"$pull": {"postings": added, "strings": "陈"}})
+    expected = {**expected, "postings": doc["postings"], "strings": [s for s in ROUND_TRIP_STRINGS if s != "陈"]}
+    assert db.values.find_one({"_id": doc["_id"]}) == expected
