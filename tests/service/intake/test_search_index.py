@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
@@ -12,13 +13,14 @@ from migradesk_intake.adapters.search_index import (
     PERSON_SEARCH,
     PERSON_SEARCH_KEYS,
     TOKEN_CHUNKS,
+    GroupCommittedSearchIndex,
     InMemoryPersonSearchIndex,
     MongoPersonSearchIndex,
     PersonSearchIndex,
     postings,
 )
 from migradesk_intake.domain.duplicates import normalise_document
-from migradesk_intake.domain.search import SearchablePerson
+from migradesk_intake.domain.search import SearchablePerson, person_keys
 
 PEOPLE = [
     SearchablePerson("p-jose", "José González", date(1988, 3, 2), ("123.456.789-00",), "+5567999998888"),
@@ -317,3 +319,112 @@ async def test_a_put_interrupted_while_moving_to_a_new_chunk_is_finished_by_the_
         await index.forget(person.person_id)
     assert await index.persons.count_documents({}) == 0
     assert await index.keys.count_documents({}) == 0
+
+
+async def assert_consistent(index: MongoPersonSearchIndex, people: list[SearchablePerson]) -> None:
+    """Every chunk within its size; each person's document complete, with one member, listing exactly the chunks
+    holding them, one per key; each found by their name and their document number."""
+    chunks = await stored_chunks(index)
+    assert max(len(m) for m in chunks.values()) <= index.chunk_size
+    for person in people:
+        stored = await stored_person(index, person.person_id)
+        assert stored is not None and "p" not in stored and len(stored["s"]) == 1, stored
+        holding = sorted(c for c, members in chunks.items() if stored["s"][0] in members)
+        assert holding == stored["k"]
+        assert sorted({c.rsplit("#c", 1)[0] for c in holding}) == sorted(person_keys(person))
+        assert person.person_id in {h.person_id for h in (await index.search(person.full_name, page_size=50)).hits}
+        if person.documents:
+            assert [h.person_id for h in (await index.search(person.documents[0])).hits] == [person.person_id]
+
+
+@pytest.mark.infra
+async def test_a_batch_of_new_people_leaves_what_one_put_each_leaves(
+        intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    one_by_one = MongoPersonSearchIndex(intake_db)
+    batched = MongoPersonSearchIndex(intake_db.client[f"{intake_db.name}_batched"])
+    one_by_one.chunk_size = batched.chunk_size = 3  # the same name fills chunks within the batch
+    people = PEOPLE + SAME_NAME
+    try:
+        for person in people:
+            await one_by_one.put(person)
+        await batched.put_batch(people)
+        for mine, theirs in ((one_by_one.persons, batched.persons), (one_by_one.keys, batched.keys)):
+            assert await mine.find({}).sort("_id", 1).to_list() == await theirs.find({}).sort("_id", 1).to_list()
+        await assert_consistent(batched, people)
+    finally:
+        await intake_db.client.drop_database(f"{intake_db.name}_batched")
+
+
+@pytest.mark.infra
+async def test_a_batch_meeting_full_chunks_corrections_and_repeats_leaves_everyone_findable_once(
+        intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    index = MongoPersonSearchIndex(intake_db)
+    index.chunk_size = 3
+    for person in SAME_NAME[:2] + PEOPLE[:2]:  # the open chunks of the common name hold 2 already: the store
+        await index.put(person)               # refuses the batch's 3, and those people are put alone
+    corrected = SearchablePerson(PEOPLE[0].person_id, "Josefa Gonzaga", documents=("FH555999",))
+    await index.put_batch([*SAME_NAME[2:], corrected, PEOPLE[2]])
+    await assert_consistent(index, [*SAME_NAME, corrected, PEOPLE[1], PEOPLE[2]])
+    assert (await index.search("123.456.789-00")).hits == []  # the corrected person's old document
+    await index.put_batch([PEOPLE[3], PEOPLE[3], corrected])  # twice in one batch, and unchanged
+    await assert_consistent(index, [*SAME_NAME, corrected, PEOPLE[1], PEOPLE[2], PEOPLE[3]])
+    for person in [*SAME_NAME, *PEOPLE[:4]]:
+        await index.forget(person.person_id)
+    assert await index.persons.count_documents({}) == 0
+    assert await index.keys.find({}).to_list() == []
+
+
+@pytest.mark.infra
+async def test_concurrent_puts_are_written_together_and_each_caller_sees_their_person(
+        intake_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    inner = MongoPersonSearchIndex(intake_db)
+    inner.chunk_size = 4
+    batches: list[int] = []
+    put_batch = inner.put_batch
+
+    async def counted(persons: Any) -> None:
+        batches.append(len(persons))
+        await put_batch(persons)
+
+    monkeypatch.setattr(inner, "put_batch", counted)
+    index = GroupCommittedSearchIndex(inner)
+    people = SAME_NAME + PEOPLE
+
+    async def put_then_find(person: SearchablePerson) -> bool:
+        await index.put(person)
+        return person.person_id in {h.person_id for h in (await index.search(person.full_name, page_size=50)).hits}
+
+    assert all(await asyncio.gather(*(put_then_find(p) for p in people)))
+    assert sum(batches) == len(people) and max(batches) > 1  # written together, each person once
+    await assert_consistent(inner, people)
+
+
+@pytest.mark.infra
+async def test_a_batch_interrupted_before_its_end_is_finished_by_the_next_put_or_forget(
+        intake_db: AsyncDatabase[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    index = MongoPersonSearchIndex(intake_db)
+
+    async def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(index, "_replace_persons", crash)
+    with pytest.raises(RuntimeError):
+        await index.put_batch(PEOPLE[:4])
+    monkeypatch.undo()
+    await index.put_batch(PEOPLE[:2])  # unfinished documents: put alone, which trusts nothing of them
+    await assert_consistent(index, PEOPLE[:2])
+    for person in PEOPLE[2:4]:
+        await index.forget(person.person_id)
+    assert (await index.search("María Rodríguez")).hits == []
+    assert sorted(d["_id"] for d in await index.persons.find({}).to_list()) == sorted(p.person_id for p in PEOPLE[:2])
+
+
+@pytest.mark.infra
+async def test_a_corrected_document_number_leaves_the_index(intake_db: AsyncDatabase[dict[str, Any]]) -> None:
+    index = MongoPersonSearchIndex(intake_db)
+    await index.put(PEOPLE[0])
+    await index.put(SearchablePerson(PEOPLE[0].person_id, PEOPLE[0].full_name, documents=("FH555999",)))
+    ids = [doc["_id"] for doc in await index.keys.find({}, {"_id": 1}).to_list()]
+    assert [i for i in ids if "12345678900" in i] == []  # no chunk or head named after the old number is left
+    assert (await index.search("123.456.789-00")).hits == []
+    assert [h.person_id for h in (await index.search("FH555999")).hits] == [PEOPLE[0].person_id]

@@ -36,7 +36,7 @@ from migradesk_intake.adapters.mappers import (
     with_topics,
     write_document,
 )
-from migradesk_intake.adapters.search_index import MongoPersonSearchIndex, PersonSearchIndex
+from migradesk_intake.adapters.search_index import GroupCommittedSearchIndex, MongoPersonSearchIndex, PersonSearchIndex
 from migradesk_intake.adapters.worklist import GroupCommittedWorklist, MongoWorklistIndex, WorklistIndex
 from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, Write
@@ -184,9 +184,10 @@ class MongoIntakeRepository:
         # Intake's read model of referral's events: each referral's live status. De-identified, so an erasure
         # leaves it.
         self.referral_status = db["referral_status"]
-        # Registrations under way at the same time share today's worklist documents: their puts are written together.
+        # Registrations under way at the same time share today's worklist documents and the posting chunks of common
+        # names: their puts are written together.
         self.worklist: WorklistIndex = GroupCommittedWorklist(MongoWorklistIndex(db))
-        self.search: PersonSearchIndex = MongoPersonSearchIndex(db)
+        self.search: PersonSearchIndex = GroupCommittedSearchIndex(MongoPersonSearchIndex(db))
         self._on_write = on_write
 
     async def ensure_indexes(self) -> None:

@@ -50,6 +50,7 @@ from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from migradesk_intake.adapters.group_commit import GroupCommit
 from migradesk_intake.domain.duplicates import normalise_name
 from migradesk_intake.domain.search import (
     Candidate,
@@ -188,6 +189,13 @@ def _add(chunk: str, member: str, size: int) -> dict[str, Any]:
             "u": {"$addToSet": {"m": member}}, "upsert": True}
 
 
+def _add_all(chunk: str, members: Sequence[str], size: int) -> dict[str, Any]:
+    """`_add` of several members at once: the chunk must have room for all of them (at most `size`)."""
+    return {"q": {"_id": chunk, "$or": [{f"m.{size - len(members)}": {"$exists": False}},
+                                        {"m": {"$all": list(members)}}]},
+            "u": {"$addToSet": {"m": {"$each": list(members)}}}, "upsert": True}
+
+
 def _pull(chunk: str, members: Sequence[str]) -> dict[str, Any]:
     return {"q": {"_id": chunk}, "u": {"$pullAll": {"m": list(members)}}}
 
@@ -264,9 +272,82 @@ class MongoPersonSearchIndex(_PostingSearchIndex):
             listed.add(target[full])
         else:
             raise RuntimeError(f"a put of {person.person_id} found no chunk with room")
+        # A chunk the person left may be empty now, and its id still names a key: a corrected document number, a
+        # phone. It goes, as on erasure, so that an old number leaves the index with the person's correction.
+        if left := sorted(listed - set(target.values())):
+            await self._drop_empty_chunks(left)
         await self.persons.replace_one({"_id": person.person_id},
                                        {"_id": person.person_id, "k": sorted(target.values()), "s": [member]},
                                        upsert=True)
+
+    async def put_batch(self, persons: Sequence[SearchablePerson]) -> None:
+        """What `put` of each person in this order leaves, in a few commands for the whole batch: the people not
+        indexed yet (a desk's new registrations) get their pending note, one update per chunk with all their
+        members (`$addToSet $each`, with room for all of them) and their final document, each step one command for
+        all. Anyone else (a correction, an unfinished put), and anyone whose chunk had no room for the batch's
+        members, is `put` alone afterwards, in order, from the state the batch left. Every chunk stays within
+        its size and every person's document lists exactly the chunks holding them, as after one `put` each;
+        only who lands in which chunk of a key can differ where the batch met a full chunk.
+
+        A crash leaves what an interrupted `put` leaves (pending notes listing every chunk written to), which the
+        next `put` or `forget` of each person finishes."""
+        if len({p.person_id for p in persons}) < len(persons):
+            for person in persons:  # the same person twice: their order matters, so one at a time
+                await self.put(person)
+            return
+        ids = [p.person_id for p in persons]
+        stored = {doc["_id"] for doc in await self.persons.find({"_id": {"$in": ids}}, {"_id": 1}).to_list()}
+        new = [p for p in persons if p.person_id not in stored]
+        later = [p for p in persons if p.person_id in stored]
+        if new:
+            keys = {p.person_id: person_keys(p) for p in new}
+            opened = {doc["_id"]: int(doc["open"])
+                      for doc in await self._find(sorted({k for ks in keys.values() for k in ks}), {"open": 1})}
+            targets = {pid: sorted(chunk_id(k, opened.get(k, 0)) for k in ks) for pid, ks in keys.items()}
+            members = {p.person_id: member_of(p) for p in new}
+            # Who fits in their open chunks with everyone before them in the batch; the others are put alone.
+            room: dict[str, int] = {}
+            fitting = []
+            for person in new:
+                wanted = targets[person.person_id]
+                if all(room.get(c, 0) < self.chunk_size for c in wanted):
+                    fitting.append(person)
+                    for c in wanted:
+                        room[c] = room.get(c, 0) + 1
+            new = fitting
+            fits = {p.person_id for p in fitting}
+            later = [p for p in persons if p.person_id not in fits]
+            if not new:
+                for person in later:
+                    await self.put(person)
+                return
+            await self.persons.insert_many([{"_id": p.person_id, "p": targets[p.person_id], "s": [members[p.person_id]]}
+                                            for p in new], ordered=True)
+            added: dict[str, list[str]] = {}
+            for person in new:
+                for chunk in targets[person.person_id]:
+                    added.setdefault(chunk, []).append(members[person.person_id])
+            if not await self._update([_add_all(c, ms, self.chunk_size) for c, ms in sorted(added.items())]):
+                # A chunk had no room for all the batch's members (and the store stopped there): whoever's members
+                # are not all where they were meant to go is put alone below.
+                holding = {doc["_id"]: set(doc["m"])
+                           for doc in await self._find(sorted(added), {"m": 1})}
+                placed = {p.person_id for p in new
+                          if all(members[p.person_id] in holding.get(c, ()) for c in targets[p.person_id])}
+                later = [p for p in persons if p.person_id not in placed]
+                new = [p for p in new if p.person_id in placed]
+            if new:
+                await self._replace_persons([{"_id": p.person_id, "k": targets[p.person_id],
+                                              "s": [members[p.person_id]]} for p in new])
+        for person in later:
+            await self.put(person)
+
+    async def _replace_persons(self, documents: list[dict[str, Any]]) -> None:
+        reply = await self.persons.database.command({
+            "update": self.persons.name, "ordered": True,
+            "updates": [{"q": {"_id": doc["_id"]}, "u": doc, "upsert": True} for doc in documents]})
+        if reply.get("writeErrors"):
+            raise OperationFailure(f"updating {self.persons.name}: {reply['writeErrors']}", details=reply)
 
     async def _expect(self, person_id: str, chunks: list[str], member: str) -> None:
         """Note in the person's document the chunks about to be written to and the member, before writing."""
@@ -314,12 +395,16 @@ class MongoPersonSearchIndex(_PostingSearchIndex):
             await self._update([_pull(c, stored["s"]) for c in chunks])
             # A chunk left empty still names its key (a document number, a phone): it goes, and so does the head
             # of a key left without chunks.
-            kept = {doc["_id"] for doc in await self._find(chunks, {"_id": 1}, **{"m.0": {"$exists": True}})}
-            emptied = [c for c in chunks if c not in kept]
-            if emptied:
-                await self.keys.delete_many({"_id": {"$in": emptied}, "m": {"$size": 0}})
-                await self._drop_heads_without_chunks(sorted({key_of(c) for c in emptied}))
+            await self._drop_empty_chunks(chunks)
         await self.persons.delete_one({"_id": person_id})
+
+    async def _drop_empty_chunks(self, chunks: list[str]) -> None:
+        """Delete those of these chunks that hold no one, and the head of a key left without chunks."""
+        kept = {doc["_id"] for doc in await self._find(chunks, {"_id": 1}, **{"m.0": {"$exists": True}})}
+        emptied = [c for c in chunks if c not in kept]
+        if emptied:
+            await self.keys.delete_many({"_id": {"$in": emptied}, "m": {"$size": 0}})
+            await self._drop_heads_without_chunks(sorted({key_of(c) for c in emptied}))
 
     async def _drop_heads_without_chunks(self, keys: list[str]) -> None:
         heads = {doc["_id"]: int(doc["open"]) for doc in await self._find(keys, {"open": 1})}
@@ -329,6 +414,28 @@ class MongoPersonSearchIndex(_PostingSearchIndex):
             [chunk_id(k, n) for k, last in heads.items() for n in range(last + 1)], {"_id": 1})}
         if gone := [k for k in heads if k not in left]:
             await self.keys.delete_many({"_id": {"$in": gone}})
+
+
+class GroupCommittedSearchIndex:
+    """A person search index whose concurrent puts are written together (adapters.group_commit, `put_batch`): at
+    a busy desk the registrations under way share one rewrite of each posting chunk they add to, instead of one
+    rewrite per person."""
+
+    def __init__(self, index: MongoPersonSearchIndex) -> None:
+        self.index = index
+        self._puts: GroupCommit[SearchablePerson] = GroupCommit(index.put_batch, index.put)
+
+    async def ensure_indexes(self) -> None:
+        await self.index.ensure_indexes()
+
+    async def put(self, person: SearchablePerson) -> None:
+        await self._puts.submit(person)
+
+    async def forget(self, person_id: str) -> None:
+        await self.index.forget(person_id)
+
+    async def search(self, text: str, *, after: str | None = None, page_size: int = 20) -> SearchPage:
+        return await self.index.search(text, after=after, page_size=page_size)
 
 
 class InMemoryPersonSearchIndex(_PostingSearchIndex):
