@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"log/slog"
 	"os"
@@ -24,10 +25,18 @@ func main() {
 	// In WAL mode (FerretDB's default) "normal" syncs at checkpoints instead of on every commit: a crashed
 	// process loses nothing, and only a power loss can roll back the last commits. "full" is FerretDB's default.
 	synchronous := flag.String("synchronous", "normal", "SQLite synchronous pragma: normal or full")
+	// SQLite checkpoints the WAL into the database every N pages (1000 by default): each checkpoint sorts the
+	// WAL's frames and syncs the files, which took more than a quarter of the store's CPU under a stream of
+	// small updates. A larger WAL between checkpoints (at most N pages of 4 KiB per database) costs a little
+	// disk and makes each update about a quarter cheaper.
+	walAutocheckpoint := flag.Int("wal-autocheckpoint", 20000, "SQLite wal_autocheckpoint pragma, in pages")
 	flag.Parse()
 
 	if *sqliteDir == "" {
 		log.Fatal("--sqlite-dir is required")
+	}
+	if *walAutocheckpoint < 1 {
+		log.Fatal("--wal-autocheckpoint must be at least 1")
 	}
 	if *synchronous != "normal" && *synchronous != "full" {
 		log.Fatal("--synchronous must be normal or full")
@@ -44,10 +53,11 @@ func main() {
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + *sqliteDir + "/?_pragma=synchronous(" + *synchronous + ")",
+		Listener: ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:   logger,
+		Handler:  "sqlite",
+		SQLiteURL: fmt.Sprintf("file:%s/?_pragma=synchronous(%s)&_pragma=wal_autocheckpoint(%d)",
+			*sqliteDir, *synchronous, *walAutocheckpoint),
 	})
 	if err != nil {
 		log.Fatal(err)
