@@ -243,6 +243,10 @@ def searchable(person_id: str, person: Person) -> SearchablePerson:
                             documents=tuple(d.number for d in person.documents), phone=person.phone)
 
 
+def was_overdue(status: ReferralStatusView | None) -> bool:
+    return status is not None and status.overdue
+
+
 def worklist_entry(case: Case, *, overdue: bool) -> WorklistEntry:
     return WorklistEntry(case_id=case.case_id, person_id=case.person_id, opened_at=case.opened_at,
                          status=case.status.value,
@@ -556,7 +560,10 @@ class IntakeService:
                 return 0
             if await self.repository.save_referral_statuses([(held.get(referral_id), after)
                                                              for referral_id, after in changed.items()]):
-                await self._mark_overdue({after.case_id for after in changed.values()})
+                # A case is overdue while one of its referrals is: only a referral whose own flag changed can
+                # change its case's (a new referral, never overdue, leaves it as it was).
+                await self._mark_overdue({after.case_id for referral_id, after in changed.items()
+                                          if after.overdue != was_overdue(held.get(referral_id))})
                 return len(changed)
             # A status was changed meanwhile (another consumer, during a rebalance): fold over it again.
         raise Conflict("referral statuses kept changing while they were recorded", field="referral_id")
