@@ -17,6 +17,7 @@ from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from migradesk_intake.adapters.group_commit import GroupInsert
 from migradesk_intake.adapters.mappers import (
     StoredEvent,
     access_document,
@@ -188,6 +189,10 @@ class MongoIntakeRepository:
         # names: their puts are written together.
         self.worklist: WorklistIndex = GroupCommittedWorklist(MongoWorklistIndex(db))
         self.search: PersonSearchIndex = GroupCommittedSearchIndex(MongoPersonSearchIndex(db))
+        # New records of registrations under way are inserted together, one command per collection and batch.
+        self._person_inserts = GroupInsert(self.persons)
+        self._case_inserts = GroupInsert(self.cases)
+        self._match_key_inserts = GroupInsert(self.match_keys)
         self._on_write = on_write
 
     async def ensure_indexes(self) -> None:
@@ -204,7 +209,7 @@ class MongoIntakeRepository:
         entries = outbox_entries(events)
         document |= {"outbox": entries, "outbox_total": len(entries), "outbox_pending": bool(entries)}
         try:
-            await self.persons.insert_one(document)
+            await self._person_inserts.insert([document])
         except DuplicateKeyError as exc:
             raise Conflict(f"person {registered.person_id} already exists", field="person_id") from exc
         if entries:
@@ -278,8 +283,8 @@ class MongoIntakeRepository:
         if replace:
             await self.match_keys.delete_many({"person_id": person_id})
         if keys:
-            await self.match_keys.insert_many([{"_id": f"{key}|{person_id}", "key": key, "person_id": person_id}
-                                               for key in dict.fromkeys(keys)], ordered=False)
+            await self._match_key_inserts.insert([{"_id": f"{key}|{person_id}", "key": key, "person_id": person_id}
+                                                  for key in dict.fromkeys(keys)])
 
     async def add_match_keys_many(self, keys_of: Sequence[tuple[str, Sequence[str]]]) -> None:
         """The look-up keys of people who have none yet (a rebuild of the index): one write for all of them."""
@@ -302,7 +307,7 @@ class MongoIntakeRepository:
         entries = outbox_entries(events)
         document |= {"outbox": entries, "outbox_total": len(entries), "outbox_pending": bool(entries)}
         try:
-            await self.cases.insert_one(document)
+            await self._case_inserts.insert([document])
         except DuplicateKeyError as exc:
             raise Conflict(f"case {case.case_id} already exists", field="case_id") from exc
         if entries:
