@@ -163,6 +163,11 @@ TombstoneHandler = Callable[[str, Delivery], Awaitable[None]]
 # Optional: the effect of a whole batch at once (fewer store round trips). It must be idempotent per message,
 # since a failing batch is retried message by message through the EventHandler to isolate the culprit.
 BatchHandler = Callable[[list[tuple[Any, Delivery]]], Awaitable[None]]
+# Optional, beside a BatchHandler: the first half of a batch's effect, which only computes and reads (what the batch
+# adds up to, what the store holds), and returns the second half, the writes. It runs while the batch's event ids
+# are being claimed, so the claim's round trip and the consumer's own work overlap instead of adding up. What it
+# returns is used only when the claim finds no duplicate; otherwise the BatchHandler runs on the fresh events.
+BatchPreparer = Callable[[list[tuple[Any, Delivery]]], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 @dataclass
@@ -244,7 +249,10 @@ class EventConsumer:
     def __init__(self, *, spec: TopicSpec, names: TopicNames, group_id: str, adapter: TypeAdapter[Any],
                  handler: EventHandler, inbox: Inbox, producer: ReliableProducer,
                  policy: DeliveryPolicy, tracer: trace.Tracer, batch_handler: BatchHandler | None = None,
+                 batch_preparer: BatchPreparer | None = None,
                  tombstone_handler: TombstoneHandler | None = None) -> None:
+        if batch_preparer is not None and batch_handler is None:
+            raise ValueError("a batch preparer needs the batch handler it prepares for")
         self.spec = spec
         self.topic = names(spec)
         self.dlq_topic = names.dlq(spec)
@@ -252,6 +260,7 @@ class EventConsumer:
         self._adapter = adapter
         self._handler = handler
         self._batch_handler = batch_handler
+        self._batch_preparer = batch_preparer
         self._tombstone_handler = tombstone_handler
         self._inbox = inbox
         self._producer = producer
@@ -338,7 +347,9 @@ class EventConsumer:
             ids_in_batch.add(event.event_id)
             distinct.append((record, event))
         claims = [(e.event_id, Delivery(r.topic, r.partition, r.offset)) for r, e in distinct]
-        duplicates = await _retry_transient(lambda: self._inbox.claim(claims), self._policy, bound)
+        claiming = asyncio.ensure_future(_retry_transient(lambda: self._inbox.claim(claims), self._policy, bound))
+        writes = await self._prepare(distinct, claiming) if self._batch_preparer is not None else None
+        duplicates = await claiming
         fresh: list[tuple[ConsumerRecord[Any, Any], Any]] = []
         for record, event in distinct:
             if event.event_id in duplicates:
@@ -347,7 +358,7 @@ class EventConsumer:
                 fresh.append((record, event))
         if not fresh:
             return
-        if self._batch_handler is not None and await self._apply_batch(fresh):
+        if self._batch_handler is not None and await self._apply_batch(fresh, None if duplicates else writes):
             dead_lettered: list[str] = []
         else:
             dead_lettered = [e.event_id for r, e in fresh if not await self._apply_one(r, e)]
@@ -373,13 +384,34 @@ class EventConsumer:
                          if k in TRACE_HEADERS and v is not None}
         return event.in_trace(trace_headers) if isinstance(event, Event) else event
 
-    async def _apply_batch(self, fresh: list[tuple[ConsumerRecord[Any, Any], Any]]) -> bool:
-        """True when the batch handler stored every effect; False sends the batch message by message."""
+    async def _prepare(self, distinct: list[tuple[ConsumerRecord[Any, Any], Any]],
+                       claiming: asyncio.Future[set[str]]) -> Callable[[], Awaitable[None]] | None:
+        """The batch preparer's writes for every distinct event, computed while `claiming` runs; None when the
+        preparation failed (the batch handler then does the whole work after the claim, as without a preparer)."""
+        items = [(event, Delivery(r.topic, r.partition, r.offset)) for r, event in distinct]
+        try:
+            return await self._batch_preparer(items)  # type: ignore[misc]
+        except Exception as exc:
+            log.info("preparing a batch failed; it is applied without preparation", topic=self.topic,
+                     error=_describe(exc))
+            return None
+        except BaseException:
+            claiming.cancel()
+            raise
+
+    async def _apply_batch(self, fresh: list[tuple[ConsumerRecord[Any, Any], Any]],
+                           prepared: Callable[[], Awaitable[None]] | None = None) -> bool:
+        """True when the batch handler stored every effect; False sends the batch message by message. `prepared`
+        is the preparer's writes for exactly these events: the first attempt uses them, a retry starts over."""
         items = [(event, Delivery(r.topic, r.partition, r.offset)) for r, event in fresh]
         with self._tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER):
             while True:
                 try:
-                    await self._batch_handler(items)  # type: ignore[misc]
+                    if prepared is not None:
+                        writes, prepared = prepared, None
+                        await writes()
+                    else:
+                        await self._batch_handler(items)  # type: ignore[misc]
                     return True
                 except TRANSIENT_ERRORS as exc:
                     RETRIES.labels(self.topic).inc()

@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from migradesk_shared.contracts.registry import adapter_for
 from migradesk_shared.kafka import (
     BatchHandler,
+    BatchPreparer,
     DeliveryPolicy,
     EventConsumer,
     EventHandler,
@@ -93,6 +94,7 @@ class Runtime:
         self.consumers.append(consumer)
 
     def subscribe(self, spec: TopicSpec, handler: EventHandler, *, batch_handler: BatchHandler | None = None,
+                  batch_preparer: BatchPreparer | None = None,
                   tombstone_handler: TombstoneHandler | None = None) -> EventConsumer:
         """Consume one topic in this service's consumer group (shared by all its processes), with the
         service's inbox, delivery policy and dead-letter topic."""
@@ -101,7 +103,8 @@ class Runtime:
         consumer = EventConsumer(spec=spec, names=self.names, group_id=group_id,
                                  adapter=adapter_for(spec), handler=handler, inbox=self.inbox(group),
                                  producer=self.producer, policy=self.policy, tracer=self.tracer,
-                                 batch_handler=batch_handler, tombstone_handler=tombstone_handler)
+                                 batch_handler=batch_handler, batch_preparer=batch_preparer,
+                                 tombstone_handler=tombstone_handler)
         self.add_consumer(consumer)
         return consumer
 

@@ -366,3 +366,59 @@ async def test_an_effect_lost_after_the_claim_is_applied_when_the_batch_is_redel
         assert applied == ["case-0", "case-1", "case-2"]
     finally:
         await producer.stop()
+
+
+async def test_a_prepared_batch_is_written_as_prepared_unless_the_claim_finds_a_duplicate(
+        infra: Infra, db: AsyncDatabase[dict[str, Any]], names: TopicNames) -> None:
+    """The preparer computes a batch's writes while its ids are claimed; its writes stand for the batch only when
+    every event was fresh, a duplicate sends the batch handler the fresh events, a failed preparation changes
+    nothing but the path."""
+    prepared_for: list[list[str]] = []
+    written: list[tuple[str, list[str]]] = []
+    failing = False
+
+    async def prepare(items: list[tuple[CaseOpened, Delivery]]) -> Any:
+        ids = [event.case_id for event, _ in items]
+        prepared_for.append(ids)
+        if failing:
+            raise RuntimeError("the store refused the read")
+
+        async def write() -> None:
+            written.append(("prepared", ids))
+
+        return write
+
+    async def batch_handler(items: list[tuple[CaseOpened, Delivery]]) -> None:
+        written.append(("handler", [event.case_id for event, _ in items]))
+
+    async def handler(event: CaseOpened, delivery: Delivery) -> None:
+        raise AssertionError("the batch handler takes the whole batch")
+
+    def record(offset: int, event: CaseOpened) -> ConsumerRecord[Any, Any]:
+        return ConsumerRecord(names(CASE_EVENTS), 0, offset, 0, 0, b"k", event.model_dump_json().encode(), None,
+                              1, 1, [])
+
+    producer = ReliableProducer(infra.bootstrap_servers, "test-prepare")
+    consumer = EventConsumer(spec=CASE_EVENTS, names=names, group_id=f"{names.prefix}prepare", handler=handler,
+                             adapter=adapter_for(CASE_EVENTS), inbox=Inbox(db["processed_events"], "prepare"),
+                             producer=producer, policy=DeliveryPolicy(), tracer=trace.get_tracer("test"),
+                             batch_handler=batch_handler, batch_preparer=prepare)
+    events = [opened(f"case-{n}") for n in range(4)]
+    try:
+        await consumer.process_batch([record(10, events[0]), record(11, events[1])])
+        assert written == [("prepared", ["case-0", "case-1"])]
+        # case-1 published again at a new offset: prepared with it, so the handler writes the fresh one alone.
+        await consumer.process_batch([record(12, events[2]), record(13, events[1])])
+        assert prepared_for[-1] == ["case-2", "case-1"]
+        assert written[-1] == ("handler", ["case-2"])
+        failing = True
+        await consumer.process_batch([record(14, events[3])])
+        assert written[-1] == ("handler", ["case-3"])
+        assert len(written) == 3
+        assert await db["processed_events"].count_documents({}) == 4
+    finally:
+        await producer.stop()
+    with pytest.raises(ValueError, match="batch handler"):
+        EventConsumer(spec=CASE_EVENTS, names=names, group_id="g", handler=handler, adapter=adapter_for(CASE_EVENTS),
+                      inbox=Inbox(db["processed_events"], "g"), producer=producer, policy=DeliveryPolicy(),
+                      tracer=trace.get_tracer("test"), batch_preparer=prepare)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from migradesk_metrics.adapters.repository import RollupRepository
 from migradesk_metrics.channels import SUBSCRIBES
-from migradesk_metrics.service import count_event, count_events
+from migradesk_metrics.service import count_event, count_events, prepare_count
 from migradesk_shared.kafka import Delivery
 from migradesk_shared.runtime import Runtime
 
@@ -19,5 +20,13 @@ def subscribe(runtime: Runtime, repository: RollupRepository, tz: ZoneInfo) -> N
     async def on_batch(items: list[tuple[Any, Delivery]]) -> None:
         await count_events(items, repository=repository, tz=tz)
 
+    async def prepare_batch(items: list[tuple[Any, Delivery]]) -> Callable[[], Awaitable[None]]:
+        write = await prepare_count(items, repository=repository, tz=tz)
+
+        async def apply() -> None:
+            await write()
+
+        return apply
+
     for spec in SUBSCRIBES:
-        runtime.subscribe(spec, on_event, batch_handler=on_batch)
+        runtime.subscribe(spec, on_event, batch_handler=on_batch, batch_preparer=prepare_batch)
