@@ -9,7 +9,7 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help bootstrap lock prepare run up test test-unit test-service test-e2e lint typecheck schemas bench clean \
+.PHONY: help bootstrap lock prepare run up test test-unit test-service test-e2e lint typecheck schemas bench rebuild-metrics clean \
         i18n-extract i18n-compile
 
 help:
@@ -110,3 +110,8 @@ clean:
 
 bench: prepare
 	$(PY) -m bench.run
+
+# Rebuild the metrics store from the event log into a new database while the service runs, then switch over.
+# Against the stack of `make run` by default; in a deployment, run the same command with the service's settings.
+rebuild-metrics: bootstrap
+	$(PY) -m migradesk_metrics rebuild

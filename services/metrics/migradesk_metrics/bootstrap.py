@@ -3,18 +3,20 @@ dashboard pages, each overridable."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
+from migradesk_metrics.adapters.generations import Generation, GenerationFollower
 from migradesk_metrics.adapters.repository import MongoRollupRepository, RollupRepository
 from migradesk_metrics.entrypoints import consumers
 from migradesk_metrics.entrypoints.http import build_router
 from migradesk_metrics.entrypoints.pages import build_dashboard_pages, dashboard_pages
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.http import service_app
+from migradesk_shared.mongo import connect
 from migradesk_shared.runtime import Runtime
 from migradesk_shared.web.templates import Pages
 
@@ -36,12 +38,34 @@ def create_app(settings: MetricsSettings | None = None, runtime: Runtime | None 
             app.state.runtime, app.state.store = None, repository
             yield
             return
-        rt = runtime or Runtime.create(settings)
-        rollups = repository or MongoRollupRepository(rt.db)
-        await rollups.ensure_indexes()
-        consumers.subscribe(rt, rollups, tz)
-        async with rt.serving(app, rollups):
+        if runtime is not None:
+            rollups = repository or MongoRollupRepository(runtime.db)
+            await rollups.ensure_indexes()
+            consumers.subscribe(runtime, rollups, tz)
+            async with runtime.serving(app, rollups):
+                yield
+            return
+        # The database and consumer group come from the active generation, which a rebuild switches.
+        home_client = connect(settings.mongodb_uri, app_name="migradesk-metrics-generations")
+
+        async def serve_generation(generation: Generation) -> Callable[[], Awaitable[None]]:
+            rt = Runtime.create(generation.applied_to(settings))
+            rollups = MongoRollupRepository(rt.db)
+            await rollups.ensure_indexes()
+            consumers.subscribe(rt, rollups, tz)
+            await rt.start()
+            app.state.runtime, app.state.store = rt, rollups
+            return rt.stop
+
+        follower = GenerationFollower(home_client[settings.mongodb_database], settings, serve_generation,
+                                      settings.generation_check_seconds)
+        app.state.generations = follower
+        try:
+            await follower.start()
             yield
+        finally:
+            await follower.stop()
+            await home_client.close()
 
     app: FastAPI
 

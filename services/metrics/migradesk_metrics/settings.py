@@ -13,6 +13,8 @@ class MetricsSettings(ServiceSettings):
     http_port: int = 8003
     mongodb_database: str = "migradesk_metrics"
     consumer_group: str = "metrics"
+    # How often each process looks whether a rebuild switched the store to a new generation.
+    generation_check_seconds: float = Field(default=10.0, gt=0)
     # Counting a batch costs a fixed few store commands whatever its size, so larger batches count faster.
     consumer_batch_size: int = Field(default=500, ge=1)
     # Published counts below this show as "<N" (DESIGN.md §4: default 5).
