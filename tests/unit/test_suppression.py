@@ -374,3 +374,21 @@ def test_the_evidence_tables_are_suppressed_as_one_system() -> None:
     assert shared_totals(tables) == {**dict(zip(by_sex.col_labels, by_sex.col_totals, strict=True)),
                                      "_all": by_sex.grand_total}
     assert shared_totals(tables)["protection"] == "<5" and shared_totals({}) == {}
+
+
+def test_a_system_of_tables_is_solved_once_and_each_caller_gets_its_own_list() -> None:
+    from migradesk_metrics.domain.suppression import _suppress_linked_once
+
+    counts = [[[31, 2, 17], [4, 40, 9]], [[20, 30, 6], [15, 12, 20]]]
+    labels = [["VEN", "HTI"], ["F", "M"]]
+    first = suppress_linked(counts, row_labels=labels, col_labels=["a", "b", "c"])
+    hits = _suppress_linked_once.cache_info().hits
+    again = suppress_linked([[list(row) for row in t] for t in counts], row_labels=labels,
+                            col_labels=("a", "b", "c"))
+    assert again == first and again is not first
+    assert _suppress_linked_once.cache_info().hits == hits + 1
+    again.append(again[0])  # a caller's list is its own: the cached answer stays whole
+    assert suppress_linked(counts, row_labels=labels, col_labels=["a", "b", "c"]) == first
+    # Other figures, labels or threshold are another system.
+    assert suppress_linked(counts, row_labels=labels, col_labels=["a", "b", "c"], threshold=3) != first
+    assert suppress_linked(counts, row_labels=[["BOL", "HTI"], ["F", "M"]], col_labels=["a", "b", "c"]) != first

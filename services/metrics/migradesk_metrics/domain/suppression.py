@@ -46,6 +46,7 @@ elimination at the end; eight linked tables of up to 30 rows by 6 columns take w
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections import deque
@@ -583,6 +584,24 @@ def suppress_linked(tables: Sequence[Sequence[Sequence[int]]], *,
     """Suppress tables that share their column totals (and so their grand total) as one system: both rules of the
     module hold for everything the tables publish together. Tables in the order given."""
     _validated(tables)
+    # The result depends on the figures and labels alone, and a page shows the same past months again and again
+    # (a dashboard shows a year of trends; only the current month's figures move): each system is solved once.
+    return list(_suppress_linked_once(
+        tuple(tuple(tuple(row) for row in counts) for counts in tables),
+        None if row_labels is None else tuple(None if labels is None else tuple(labels) for labels in row_labels),
+        None if col_labels is None else tuple(col_labels), threshold))
+
+
+@functools.lru_cache(maxsize=16384)
+def _suppress_linked_once(tables: tuple[tuple[tuple[int, ...], ...], ...],
+                          row_labels: tuple[tuple[str, ...] | None, ...] | None, col_labels: tuple[str, ...] | None,
+                          threshold: int) -> tuple[SuppressedTable, ...]:
+    return tuple(_suppress_linked(tables, row_labels=row_labels, col_labels=col_labels, threshold=threshold))
+
+
+def _suppress_linked(tables: Sequence[Sequence[Sequence[int]]], *,
+                     row_labels: Sequence[Sequence[str] | None] | None, col_labels: Sequence[str] | None,
+                     threshold: int) -> list[SuppressedTable]:
     run = _Linked(tables, threshold)
     run.run()
     hidden = frozenset(run.hidden)
