@@ -11,13 +11,16 @@
       growing numbers of requests;
   (e) rebuild by replay (bench/replay.py): metrics' rebuild (`python -m migradesk_metrics rebuild`) from
       offset 0 into an empty store vs a raw aiokafka drain of the same topics;
+  (g) dashboard pages (bench/pages.py): p50/p99 of the coordinators' pages and CSV, signed in, over rollups of
+      BENCH_PAGE_SIZES requests (a year of a desk's events), against a bare page of the same app;
   (f) worklist and person search (bench/worklist.py): p50/p95 of worklist pages and searches over
       BENCH_WORKLIST_SIZES stored cases and people (bulk-seeded through the index adapters), the ratio
       largest/smallest, and a plain find_one by _id on the same store as the baseline.
 
 Sizes are env-overridable: BENCH_EVENTS, BENCH_REQUESTS, BENCH_DASHBOARD_SIZES, BENCH_STORED_SIZES, BENCH_RATES,
-BENCH_SECONDS, BENCH_BURST, BENCH_REPLAY_EVENTS, BENCH_STORE_SIZES, BENCH_WORKLIST_SIZES (lists comma-separated);
-the defaults keep a run under about 20 minutes on 2 cores. BENCH_ONLY=a,e (and/or b, c, d, f, store) runs only those
+BENCH_SECONDS, BENCH_BURST, BENCH_REPLAY_EVENTS, BENCH_STORE_SIZES, BENCH_WORKLIST_SIZES, BENCH_PAGE_SIZES (lists
+comma-separated);
+the defaults keep a run under about 20 minutes on 2 cores. BENCH_ONLY=a,e (and/or b, c, d, f, g, store) runs only those
 parts. Nothing here asserts a time: it prints ratios.
 """
 
@@ -49,6 +52,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
 
 from bench.e2e import bench_latency
+from bench.pages import bench_pages
 from bench.replay import bench_replay, desk_wide_counts, live_metrics_consumers
 from bench.seed import synthetic_case
 from bench.worklist import bench_worklist
@@ -324,8 +328,10 @@ async def main() -> None:
     replay_events = int(os.environ.get("BENCH_REPLAY_EVENTS", "100000"))
     store_sizes = sizes_from_env("BENCH_STORE_SIZES", "")
     worklist_sizes = sizes_from_env("BENCH_WORKLIST_SIZES", "1000,100000")
+    # 10^6 requests is a year of a large city's desk; seeding them takes a minute and a half on 2 cores.
+    page_sizes = sizes_from_env("BENCH_PAGE_SIZES", "1000,1000000")
     # BENCH_ONLY=a,e (letters of the list above, and "store") runs a part; all of them by default.
-    only = {part.strip() for part in os.environ.get("BENCH_ONLY", "a,b,c,d,e,f,store").split(",") if part.strip()}
+    only = {part.strip() for part in os.environ.get("BENCH_ONLY", "a,b,c,d,e,f,g,store").split(",") if part.strip()}
     run_name = f"bench-{uuid.uuid4().hex[:6]}"
     # `kill` (or `timeout`) must not leave a broker, a store and services running: cancelling this task runs
     # every clean-up below, as Ctrl-C does.
@@ -352,6 +358,9 @@ async def main() -> None:
                 say(line)
         if "f" in only:
             for line in await bench_worklist(client, worklist_sizes):
+                say(line)
+        if "g" in only:
+            for line in await bench_pages(infra.mongodb_uri, page_sizes):
                 say(line)
         if "store" in only:
             await store_bench_hook(store_sizes)
