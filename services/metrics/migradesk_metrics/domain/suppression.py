@@ -176,6 +176,19 @@ def _path(graph: Graph, source: int, target: int) -> list[int] | None:
     return None
 
 
+def _reachable(graph: Graph, source: int) -> set[int]:
+    """Every node a path with room leads to from source (itself included)."""
+    seen = {source}
+    queue = deque([source])
+    while queue:
+        node = queue.popleft()
+        for nxt, room in graph.get(node, {}).items():
+            if room > 0 and nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
 def _push(graph: Graph, path: list[int]) -> None:
     for a, b in itertools.pairwise(path):
         graph[a][b] -= 1
@@ -208,6 +221,7 @@ class _Linked:
             if item[0] != SHARED and value > 0:
                 self.by_table[item[0]].append(item)
         self.everything = {item for item, v in values.items() if v > 0}
+        self._edge_nodes: dict[tuple[LinkedItem, int], tuple[int, int]] = {}
         self.band = self._label_bands()
 
     def _label_bands(self) -> dict[LinkedItem, tuple[int, int]]:
@@ -240,6 +254,12 @@ class _Linked:
     # The graph of table k: rows are nodes 0..n-1, columns n..n+m-1, the totals column n+m; the margin is _MARGIN.
     def _nodes(self, item: LinkedItem, k: int) -> tuple[int, int]:
         """(tail, head) of the edge carrying `item` in table k: raising the figure pushes one unit tail -> head."""
+        found = self._edge_nodes.get((item, k))
+        if found is None:
+            found = self._edge_nodes[(item, k)] = self._nodes_of(item, k)
+        return found
+
+    def _nodes_of(self, item: LinkedItem, k: int) -> tuple[int, int]:
         n_rows = self.shapes[k][0]
         _, kind, r, c = item
         if kind == "cell":
@@ -329,35 +349,46 @@ class _Linked:
         moves = [move for move, room in margin.items() if room > 0]
         if item[0] == SHARED:
             own = (item, direction)
-            pairs = [(own, m) if self._entering(own) else (m, own) for m in moves
-                     if self._entering(m) != self._entering(own)]
+            own_enters = self._entering(own)
+            pairs = [(own, m) if own_enters else (m, own) for m in moves if self._entering(m) != own_enters]
         else:
-            pairs = [(a, b) for a in moves for b in moves
-                     if a[0] != b[0] and self._entering(a) and not self._entering(b)]
+            entering = [m for m in moves if self._entering(m)]
+            leaving = [m for m in moves if not self._entering(m)]
+            pairs = [(a, b) for a in entering for b in leaving if a[0] != b[0]]
         k = item[0]
+        # Most pairs fail in some table; what a node reaches is searched once per table and node, not per pair
+        # (the graphs do not change until a pair succeeds, and then this returns).
+        reached: dict[tuple[int, int], set[int]] = {}
+
+        def reaches(j: int, source: int, target: int) -> bool:
+            if (j, source) not in reached:
+                reached[(j, source)] = _reachable(graphs[j], source)
+            return target in reached[(j, source)]
+
+        others = [j for j in range(len(graphs)) if j != k]
         for into, out in pairs:
+            if not all(reaches(j, self._node(into[0], j), self._node(out[0], j)) for j in others):
+                continue
+            if k != SHARED:
+                trial = {node: dict(edges) for node, edges in graphs[k].items()}
+                if not self._route(k, trial, item, direction, into[0], out[0]):
+                    continue
             paths = {}
-            for j, graph in enumerate(graphs):
-                if j != k:
-                    path = _path(graph, self._node(into[0], j), self._node(out[0], j))
-                    if path is None:
-                        break
-                    paths[j] = path
-            else:
-                if k != SHARED:
-                    trial = {node: dict(edges) for node, edges in graphs[k].items()}
-                    if not self._route(k, trial, item, direction, into[0], out[0]):
-                        continue
-                    graphs[k] = trial
-                for j, path in paths.items():
-                    if graphs[j] is base[j]:  # the shared, unchanged graph: copied before it changes
-                        graphs[j] = {node: dict(edges) for node, edges in base[j].items()}
-                    _push(graphs[j], path)
-                for moved, d in (into, out):
-                    if moved != item:
-                        margin[(moved, d)] -= 1
-                        margin[(moved, -d)] += 1
-                return True
+            for j in others:
+                path = _path(graphs[j], self._node(into[0], j), self._node(out[0], j))
+                assert path is not None  # reachable, and the graph is unchanged since
+                paths[j] = path
+            if k != SHARED:
+                graphs[k] = trial
+            for j, path in paths.items():
+                if graphs[j] is base[j]:  # the shared, unchanged graph: copied before it changes
+                    graphs[j] = {node: dict(edges) for node, edges in base[j].items()}
+                _push(graphs[j], path)
+            for moved, d in (into, out):
+                if moved != item:
+                    margin[(moved, d)] -= 1
+                    margin[(moved, -d)] += 1
+            return True
         return False
 
     def _node(self, item: LinkedItem, k: int) -> int:
