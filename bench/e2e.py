@@ -11,7 +11,7 @@ down and hide its own latency), and a burst of 200 POSTs at once. Latencies run 
            Referral stores the referral before its relay publishes the event, so the referral was already
            visible in the inbox by then: a conservative upper bound that costs the system nothing (a consumer
            without group on the broker) instead of polling the referral API for every case.
-  metrics  the metrics summary (coordinator token) is polled every 50 ms; the k-th case in planned order is
+  metrics  the raw indicators (coordinator token) are polled every 50 ms; the k-th case in planned order is
            taken as counted at the first poll whose requests count covers k cases more than before the phase.
            Counts are anonymous, so this attributes completions in planned order (it does not know which case
            was counted), and it adds up to one poll interval plus the request's own time: an upper bound too.
@@ -46,7 +46,8 @@ from pymongo import AsyncMongoClient
 from bench.seed import seed_cases, synthetic_case
 from infra.local.services import new_namespace, running_services
 from infra.local.stack import Infra
-from migradesk_metrics.domain.rollups import ALL_AREAS, period_of
+from migradesk_metrics.domain.indicators import AREA_DIMENSION
+from migradesk_metrics.domain.rollups import period_of
 from migradesk_referral.domain.directory import CAPACITY_MAX
 from migradesk_referral.entrypoints.schemas import AgencyEditIn
 from migradesk_shared.auth import Role, issue_token
@@ -141,12 +142,16 @@ class Metrics:
     headers: dict[str, str]
 
     async def counts(self) -> tuple[int, int]:
-        """(requests logged, referrals created) in this period, over every service area."""
-        response = await self.client.get(f"{self.url}/api/metrics/summary", params={"period": self.period},
+        """(requests logged, referrals created) in this period, over every service area: exact, from the raw
+        indicators (a coordinator's; the summary publishes request counts with small cells suppressed)."""
+        response = await self.client.get(f"{self.url}/api/metrics/indicators", params={"period": self.period},
                                          headers=self.headers)
         response.raise_for_status()
-        overall = response.json()["periods"].get(self.period, {}).get("areas", {}).get(ALL_AREAS, {})
-        return int(overall.get("requests_logged", 0)), int(overall.get("referrals_created", 0))
+        figures = response.json()["periods"].get(self.period)
+        if not figures:
+            return 0, 0
+        referrals = sum(int(figures[str(dimension)]["referrals"]) for dimension in AREA_DIMENSION.values())
+        return int(figures["1"]["requests_logged"]), referrals
 
 
 async def poll_requests_count(metrics: Metrics, samples: list[tuple[float, int]], stop: asyncio.Event,

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from migradesk_metrics.adapters.repository import MongoRollupRepository
@@ -107,8 +108,8 @@ def coordinator_cookie(secret: str) -> str:
 
 
 async def page_times(mongodb_uri: str, database: str) -> dict[str, list[float]]:
-    settings = MetricsSettings(api_token_secret=secrets.token_urlsafe(32), municipality=TOWN,
-                               mongodb_uri=mongodb_uri, mongodb_database=database, log_level="WARNING")
+    settings = MetricsSettings(api_token_secret=SecretStr(secrets.token_urlsafe(32)), municipality=TOWN,
+                               mongodb_uri=SecretStr(mongodb_uri), mongodb_database=database, log_level="WARNING")
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     app = create_app(settings, repository=MongoRollupRepository(client[database]))
     times: dict[str, list[float]] = {name: [] for name in [*PAGES, "baseline"]}

@@ -111,12 +111,17 @@ def accept_health_referrals(stack: DashboardStack, cases: list[str]) -> None:
 
 def counted(stack: DashboardStack, period: str) -> bool:
     """Metrics counted every request, referral and acceptance of the month."""
+    coordinator = stack.tokens.headers(Role.COORDINATOR, subject="coordenacao")
     response = httpx.get(f"{stack.url('metrics')}/api/metrics/summary", params={"period": period},
-                         headers=stack.tokens.headers(Role.COORDINATOR, subject="coordenacao"))
+                         headers=coordinator)
     areas = response.json()["periods"].get(period, {}).get("areas", {}) if response.status_code == 200 else {}
+    # Exact request counts are the raw indicators' (the summary publishes them as the evidence tables do).
+    raw = httpx.get(f"{stack.url('metrics')}/api/metrics/indicators", params={"period": period},
+                    headers=coordinator)
+    figures = raw.json()["periods"].get(period, {}) if raw.status_code == 200 else {}
     health, work = areas.get("health", {}), areas.get("work", {})
-    return (health.get("requests_logged") == 9 and health.get("referrals_created") == 9
-            and health.get("referrals_accepted") == ACCEPTED and work.get("requests_logged") == 12
+    return (figures.get("6", {}).get("requests") == 9 and health.get("referrals_created") == 9
+            and health.get("referrals_accepted") == ACCEPTED and figures.get("9", {}).get("requests") == 12
             and work.get("referrals_created") == 12)
 
 

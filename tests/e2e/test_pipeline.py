@@ -14,9 +14,10 @@ from pymongo import AsyncMongoClient
 from infra.local.kafka import LocalKafka
 from infra.local.services import ServiceProcess
 from infra.local.stack import Infra
+from migradesk_metrics.domain.indicators import AREA_DIMENSION
 from migradesk_shared.auth import Role
 from migradesk_shared.contracts.case_events import PersonFacets, RequestLogged
-from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, REFERRAL_EVENTS, TopicNames
+from migradesk_shared.topics import CASE_EVENTS, PERSON_PROFILES, REFERRAL_EVENTS, ServiceArea, TopicNames
 from tests.conftest import eventually
 from tests.e2e.conftest import Tokens
 
@@ -33,7 +34,14 @@ def case_payload(category: str = "sus_card", **person: Any) -> dict[str, Any]:
     }
 
 
-async def area_count(client: httpx.AsyncClient, url: str, area: str, counter: str) -> int:
+async def area_count(client: httpx.AsyncClient, url: str, area: str, counter: str, tokens: Tokens) -> int:
+    """A counter of one service area over every period, exact: requests from the raw indicators (a coordinator's;
+    the summary publishes them suppressed, "<5" for a small count), other counters from the summary."""
+    if counter == "requests_logged":
+        response = await client.get(f"{url}/api/metrics/indicators", headers=tokens.headers(Role.COORDINATOR))
+        response.raise_for_status()
+        dimension = str(AREA_DIMENSION[ServiceArea(area)])
+        return sum(p[dimension]["requests"] for p in response.json()["periods"].values())
     response = await client.get(f"{url}/api/metrics/summary")
     response.raise_for_status()
     return sum(p["areas"].get(area, {}).get(counter, 0) for p in response.json()["periods"].values())
@@ -49,7 +57,7 @@ async def test_health_request_reaches_referral_inbox_and_metrics(
         services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra, stack_namespace: str) -> None:
     intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
     async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
-        before = await area_count(client, metrics, "health", "requests_logged")
+        before = await area_count(client, metrics, "health", "requests_logged", tokens)
         created = await client.post(f"{intake}/api/cases", json=case_payload("sus_card"))
         assert created.status_code == 201, created.text
         case_id = created.json()["case_id"]
@@ -63,7 +71,7 @@ async def test_health_request_reaches_referral_inbox_and_metrics(
         assert case_id in {r["case_id"] for r in inbox}
 
         async def counted() -> bool:
-            return await area_count(client, metrics, "health", "requests_logged") == before + 1
+            return await area_count(client, metrics, "health", "requests_logged", tokens) == before + 1
 
         await eventually(counted, what="the health count +1")
 
@@ -156,21 +164,22 @@ async def test_same_event_twice_gives_one_referral_and_one_count(
     sentinel = request_logged(case_id=event.case_id, area="education", category="school_enrolment")
     key = event.case_id.encode()
     async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
-        health_before = await area_count(client, metrics, "health", "requests_logged")
-        referrals_before = await area_count(client, metrics, "health", "referrals_created")
-        education_before = await area_count(client, metrics, "education", "referrals_created")
+        health_before = await area_count(client, metrics, "health", "requests_logged", tokens)
+        referrals_before = await area_count(client, metrics, "health", "referrals_created", tokens)
+        education_before = await area_count(client, metrics, "education", "referrals_created", tokens)
         body = event.model_dump_json().encode()
         sentinel_body = sentinel.model_dump_json().encode()
         await publish(infra, topics(CASE_EVENTS), [(key, body), (key, body), (key, sentinel_body)])
 
         async def sentinel_counted() -> bool:
-            return await area_count(client, metrics, "education", "referrals_created") == education_before + 1
+            now = await area_count(client, metrics, "education", "referrals_created", tokens)
+            return now == education_before + 1
 
         await eventually(sentinel_counted, what="the sentinel referral counted")
         found = await referrals_for_case(client, referral, event.case_id)
         assert sorted(r["service_area"] for r in found) == ["education", "health"]
-        assert await area_count(client, metrics, "health", "requests_logged") == health_before + 1
-        assert await area_count(client, metrics, "health", "referrals_created") == referrals_before + 1
+        assert await area_count(client, metrics, "health", "requests_logged", tokens) == health_before + 1
+        assert await area_count(client, metrics, "health", "referrals_created", tokens) == referrals_before + 1
 
 
 async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
@@ -304,8 +313,10 @@ async def intake_sees_referral(client: httpx.AsyncClient, url: str, case_id: str
                  and r["status"] == status), None)
 
 
-async def indicator(client: httpx.AsyncClient, url: str, dimension: int, name: str) -> Any:
-    periods = (await client.get(f"{url}/api/metrics/indicators")).json()["periods"]
+async def indicator(client: httpx.AsyncClient, url: str, dimension: int, name: str, tokens: Tokens) -> Any:
+    response = await client.get(f"{url}/api/metrics/indicators", headers=tokens.headers(Role.COORDINATOR))
+    response.raise_for_status()
+    periods = response.json()["periods"]
     return [p[str(dimension)][name] for p in periods.values()]
 
 
@@ -347,10 +358,11 @@ async def test_an_agency_takes_a_referral_through_its_closed_loop(
                          what="the completion in intake's case read")
 
         async def completed_with_help() -> bool:
-            return any(v is not None and v > 0 for v in await indicator(client, metrics, 9, "completed_with_help_pct"))
+            shares = await indicator(client, metrics, 9, "completed_with_help_pct", tokens)
+            return any(v is not None and v > 0 for v in shares)
 
         await eventually(completed_with_help, what="the completion in the labour market indicators")
-        assert any(v is not None for v in await indicator(client, metrics, 9, "accepted_pct"))
+        assert any(v is not None for v in await indicator(client, metrics, 9, "accepted_pct", tokens))
 
 
 async def test_a_declined_referral_goes_to_the_next_agency(services: dict[str, ServiceProcess], tokens: Tokens) -> None:
@@ -406,6 +418,9 @@ async def test_access_is_by_role_and_an_agency_sees_only_its_own_referrals(
 
         coordinator = tokens.headers(Role.COORDINATOR, subject="coord")
         assert (await client.get(f"{metrics}/api/metrics/summary", headers=coordinator)).status_code == 200
+        # The raw indicators keep small cells: the desk's staff read the published figures, not those.
+        assert (await client.get(f"{metrics}/api/metrics/indicators", headers=coordinator)).status_code == 200
+        assert (await client.get(f"{metrics}/api/metrics/indicators", headers=tokens.staff)).status_code == 403
         assert (await client.get(f"{referral}/api/referrals", headers=coordinator)).status_code == 403
         assert (await client.get(f"{metrics}/api/metrics/summary", headers=owner)).status_code == 403
 
@@ -420,7 +435,7 @@ async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_
         topics: TopicNames) -> None:
     intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
     async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
-        initial = await area_count(client, metrics, "health", "requests_logged")
+        initial = await area_count(client, metrics, "health", "requests_logged", tokens)
         shared = (await client.post(f"{intake}/api/cases", json=case_payload(
             "mental_health", full_name="Daniela Suárez", phone="+55 67 99999-0000"))).json()
         [ref] = await eventually(lambda: referrals_for_case(client, referral, shared["case_id"]), what="referral")
@@ -447,7 +462,7 @@ async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_
             await mongo.close()
 
         async def both_counted() -> int | None:
-            count = await area_count(client, metrics, "health", "requests_logged")
+            count = await area_count(client, metrics, "health", "requests_logged", tokens)
             return count if count == initial + 2 else None
 
         before = await eventually(both_counted, what="both health requests counted")
@@ -468,7 +483,7 @@ async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_
                       if r.key == shared["person_id"].encode() and r.value is None]
         assert tombstones, "no tombstone on the compacted profiles topic"
         # De-identified counts stay: erasure publishes nothing metrics reads, and nothing was subtracted.
-        assert await area_count(client, metrics, "health", "requests_logged") == before
+        assert await area_count(client, metrics, "health", "requests_logged", tokens) == before
         mongo = AsyncMongoClient(infra.mongodb_uri)
         try:
             doc = await mongo[f"{stack_namespace}_intake"]["cases"].find_one({"_id": shared["case_id"]})
@@ -509,7 +524,8 @@ async def test_governance_activities_reach_the_dimension_indicators(
         assert (await client.post(f"{intake}/api/activities", json={}, headers=agency)).status_code == 403
 
         async def dimensions() -> Any:
-            periods = (await client.get(f"{metrics}/api/metrics/indicators", params={"period": "2026-11"})).json()
+            periods = (await client.get(f"{metrics}/api/metrics/indicators", params={"period": "2026-11"},
+                                        headers=tokens.headers(Role.COORDINATOR))).json()
             figures = periods["periods"].get("2026-11", {})
             ready = figures and figures["2"]["trainings_held"] >= 1 and figures["3"]["participation_events"] >= 1 \
                 and figures["4"]["information_materials_by_language"].get("ht", 0) >= 1
@@ -527,7 +543,7 @@ async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
         pytest.skip("the broker is run by someone else (KAFKA_BOOTSTRAP_SERVERS or a container); cannot stop it")
     intake, referral, metrics = services["intake"].url, services["referral"].url, services["metrics"].url
     async with httpx.AsyncClient(timeout=10, headers=tokens.staff) as client:
-        before = await area_count(client, metrics, "protection", "requests_logged")
+        before = await area_count(client, metrics, "protection", "requests_logged", tokens)
         infra.kafka.stop()
         try:
             response = await client.post(f"{intake}/api/cases", json=case_payload("gender_violence"))
@@ -542,9 +558,9 @@ async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
                                  what="the referral after Kafka returned")
 
         async def counted() -> bool:
-            return await area_count(client, metrics, "protection", "requests_logged") == before + 1
+            return await area_count(client, metrics, "protection", "requests_logged", tokens) == before + 1
 
         await eventually(counted, timeout=120, what="the protection count +1")
         assert len(found) == 1
         assert len(await referrals_for_case(client, referral, case_id)) == 1
-        assert await area_count(client, metrics, "protection", "requests_logged") == before + 1
+        assert await area_count(client, metrics, "protection", "requests_logged", tokens) == before + 1

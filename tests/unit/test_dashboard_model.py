@@ -7,7 +7,7 @@ import pytest
 
 from migradesk_metrics.adapters.charts import chart_of
 from migradesk_metrics.adapters.labels import Names, machine_value
-from migradesk_metrics.domain.dashboard import Dashboard, Table, Value, month_before, months_up_to
+from migradesk_metrics.domain.dashboard import Dashboard, Month, Table, Value, month_before, months_up_to
 from migradesk_metrics.domain.indicators import histogram_key
 
 NOV = "2026-11"
@@ -97,3 +97,18 @@ def test_the_files_plain_values() -> None:
     assert names().value(Value(float("inf"), "hours")) == "> 720"
     assert names().value(Value(0.5333, "pct")) == "53.3%"
     assert names().value(Value(None)) == "no data"
+
+
+def test_the_referrals_tables_share_their_totals_and_hide_them_together() -> None:
+    # Suppressed one at a time, the table by sex hid the work referrals (12) the table by nationality showed.
+    month = Month({"health": {"referrals_created": 5, "referrals_created|nationality=VEN": 2,
+                              "referrals_created|nationality=HTI": 3, "referrals_created|sex=female": 3,
+                              "referrals_created|sex=male": 2},
+                   "work": {"referrals_created": 12, "referrals_created|nationality=HTI": 12,
+                            "referrals_created|sex=female": 7, "referrals_created|sex=male": 5},
+                   "_all": {"referrals_created": 17}}, threshold=5)
+    tables = month.referrals_by
+    assert set(tables) == {"referrals_by_nationality", "referrals_by_sex"}
+    assert len({(t.col_totals, t.grand_total) for t in tables.values()}) == 1
+    assert month.referrals("work") == tables["referrals_by_sex"].col_totals[
+        tables["referrals_by_sex"].col_labels.index("work")]

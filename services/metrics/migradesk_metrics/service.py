@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from migradesk_metrics.adapters.repository import RollupRepository
 from migradesk_metrics.domain.dashboard import Dashboard
 from migradesk_metrics.domain.indicators import Counts, governance_indicators
-from migradesk_metrics.domain.reports import area_totals, by_period, evidence_tables
+from migradesk_metrics.domain.reports import by_period, evidence_tables, published_summary
 from migradesk_metrics.domain.rollups import (
     BucketBatch,
     BucketKey,
@@ -31,7 +31,7 @@ from migradesk_metrics.domain.rollups import (
     batch_by_bucket,
     plan_batch_write,
 )
-from migradesk_metrics.domain.suppression import SuppressedTable
+from migradesk_metrics.domain.suppression import DEFAULT_THRESHOLD, SuppressedTable
 
 
 async def count_events(messages: Sequence[tuple[RollupEvent, Position]], *, repository: RollupRepository,
@@ -93,10 +93,12 @@ async def _periods(repository: RollupRepository, municipality: str, period: str 
     return by_period(await repository.buckets(municipality, period))
 
 
-async def summary(repository: RollupRepository, *, municipality: str, period: str | None
-                  ) -> dict[str, dict[str, dict[str, int]]]:
-    """{period: {area: plain counters}} of one municipality; all periods when `period` is None."""
-    return {p: area_totals(areas) for p, areas in (await _periods(repository, municipality, period)).items()}
+async def summary(repository: RollupRepository, *, municipality: str, period: str | None,
+                  threshold: int = DEFAULT_THRESHOLD) -> dict[str, dict[str, dict[str, int | str]]]:
+    """{period: {area: plain counters}} of one municipality; all periods when `period` is None. The requests
+    per area are those the evidence tables publish, hidden where they are hidden."""
+    return {p: published_summary(areas, threshold)
+            for p, areas in (await _periods(repository, municipality, period)).items()}
 
 
 async def indicators(repository: RollupRepository, *, municipality: str, period: str | None

@@ -23,10 +23,10 @@ from pypdf import PdfReader
 
 from migradesk_metrics.adapters.memory import InMemoryRollupRepository
 from migradesk_metrics.bootstrap import create_app
-from migradesk_metrics.domain.reports import by_period, evidence_tables
+from migradesk_metrics.domain.reports import by_period, evidence_tables, shared_totals
 from migradesk_metrics.service import count_events
 from migradesk_metrics.settings import MetricsSettings
-from migradesk_shared.auth import Role
+from migradesk_shared.auth import Role, issue_token
 from migradesk_shared.contracts.case_events import PersonFacets
 from migradesk_shared.contracts.referral_events import (
     ReferralAccepted,
@@ -346,3 +346,32 @@ def test_the_evidence_report_is_organised_by_the_ten_dimensions(board: Board) ->
     fonts = {str(font.get("/BaseFont")) for page in reader.pages
              for font in page["/Resources"]["/Font"].values()}  # type: ignore[index, union-attr]
     assert any("DejaVuSans" in font for font in fonts)
+
+
+# --- the API --------------------------------------------------------------------------------------------------
+
+
+def api_headers(role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SETTINGS.api_token_secret, subject='someone', role=role)}"}
+
+
+@pytest.mark.parametrize(("role", "allowed"), [(Role.COORDINATOR, True), (Role.ADMIN, True), (Role.STAFF, False)])
+def test_the_raw_indicators_are_for_coordinators_and_administrators_only(board: Board, role: Role,
+                                                                          allowed: bool) -> None:
+    board.count(health_month())
+    response = board.client.get("/api/metrics/indicators", headers=api_headers(role))
+    assert response.status_code == (200 if allowed else 403)
+
+
+def test_the_summary_publishes_the_requests_as_the_evidence_tables_do(board: Board) -> None:
+    events = [logged(ServiceArea.HEALTH, f"v{i}") for i in range(6)]
+    events += [logged(ServiceArea.WORK, f"h{i}", facets=HTI) for i in range(2)]
+    board.count(events)
+    response = board.client.get("/api/metrics/summary", headers=api_headers(Role.STAFF))
+    assert response.status_code == 200
+    areas = response.json()["periods"]["2026-11"]["areas"]
+    buckets = board.client.portal.call(board.repository.buckets, TOWN, None)  # type: ignore[union-attr]
+    shared = shared_totals(evidence_tables(by_period(buckets)["2026-11"], SETTINGS.suppression_threshold))
+    assert areas["work"]["requests_logged"] == shared["work"] == "<5"  # two Haitian requests: not published
+    assert areas["health"]["requests_logged"] == shared["health"]
+    assert areas["_all"]["requests_logged"] == shared["_all"] != 8  # 8 - 6 would give the work requests away

@@ -20,16 +20,22 @@ async def test_the_summary_gives_the_plain_counters_of_each_area_and_month(repos
     await count_events([(logged(ServiceArea.HEALTH, "r1"), at(0)), (logged(ServiceArea.HEALTH, "r2"), at(1)),
                         (logged(None, "r3"), at(2)), (logged(ServiceArea.WORK, "r4", when=DEC), at(3)),
                         (opened("c9", municipality="Corumbá-MS"), at(4))], repository=repository, tz=TZ)
-    everything = await summary(repository, municipality=TOWN, period=None)
+    # Under a threshold of 1 no count is small: the requests read as counted.
+    everything = await summary(repository, municipality=TOWN, period=None, threshold=1)
     assert list(everything) == ["2026-11", "2026-12"]
     november = everything["2026-11"]
     assert list(november) == ["_all", "desk", "health"]  # areas in name order
     assert november["health"] == {"requests_logged": 2}  # no disaggregations, no histograms
     assert november["_all"] == {"requests_logged": 3, "requests_resolved_at_desk": 1}
     assert november["desk"] == {"requests_logged": 1}
-    assert await summary(repository, municipality=TOWN, period="2026-12") == {
+    assert await summary(repository, municipality=TOWN, period="2026-12", threshold=1) == {
         "2026-12": {"_all": {"requests_logged": 1}, "work": {"requests_logged": 1}}}
-    assert await summary(repository, municipality=TOWN, period="2027-01") == {}
+    assert await summary(repository, municipality=TOWN, period="2027-01", threshold=1) == {}
+    # Under the usual threshold the same requests are too few to publish, in every area and in all.
+    hidden = (await summary(repository, municipality=TOWN, period="2026-11", threshold=5))["2026-11"]
+    assert {area: counts["requests_logged"] for area, counts in hidden.items()} == {
+        "_all": "<5", "desk": "<5", "health": "<5"}
+    assert hidden["_all"]["requests_resolved_at_desk"] == 1  # other counters as counted
     view = summary_view(TOWN, everything)
     assert view["municipality"] == TOWN
     assert view["periods"]["2026-12"] == {"areas": {"_all": {"requests_logged": 1}, "work": {"requests_logged": 1}}}
@@ -86,7 +92,7 @@ async def test_no_identifier_of_a_person_a_case_or_a_request_is_kept_or_reported
                        repository=repository, tz=TZ)
     stored = json.dumps([(b.period, b.area, dict(b.counts)) for b in await repository.buckets(TOWN, None)])
     reported = json.dumps([
-        summary_view(TOWN, await summary(repository, municipality=TOWN, period=None)),
+        summary_view(TOWN, await summary(repository, municipality=TOWN, period=None, threshold=5)),
         indicators_view(TOWN, await indicators(repository, municipality=TOWN, period=None)),
         evidence_view(TOWN, 5, await evidence(repository, municipality=TOWN, period=None, threshold=5))])
     assert "requests_logged" in stored and "requests_logged" in reported

@@ -9,7 +9,7 @@ from migradesk_metrics.domain.indicators import DIMENSIONS
 from migradesk_metrics.domain.suppression import SuppressedTable
 
 
-def summary_view(municipality: str, periods: Mapping[str, Mapping[str, Mapping[str, int]]]) -> dict[str, Any]:
+def summary_view(municipality: str, periods: Mapping[str, Mapping[str, Mapping[str, int | str]]]) -> dict[str, Any]:
     return {"municipality": municipality,
             "periods": {p: {"areas": {area: dict(counts) for area, counts in areas.items()}}
                         for p, areas in periods.items()}}

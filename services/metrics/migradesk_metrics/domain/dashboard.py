@@ -7,10 +7,10 @@ tables, so a figure reads the same on the screen and on paper.
 
 Small cells are suppressed as the evidence endpoint does it: the requests of a service area by each
 disaggregation are columns of `reports.evidence_tables`, the referrals' are columns of the same cross tables of
-referrals, suppressed by the same `suppress`; a count published on its own (accepted, overdue, trainings held...)
-is a table of one cell, so it shows "<5" when small. A figure that could give a hidden one away is hidden too
-("x"): a rate whose numerator or denominator is hidden, a duration quantile whose observations are few, a
-total that one of the linked tables hides.
+referrals, suppressed together as they share their totals (`suppress_linked`); a count published on its own
+(accepted, overdue, trainings held...) is a table of one cell, so it shows "<5" when small. A figure that could
+give a hidden one away is hidden too ("x"): a rate whose numerator or denominator is hidden, a duration quantile
+whose observations are few, a total that one of the linked tables hides.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from migradesk_metrics.domain.indicators import (
     disaggregation_table,
     histogram_quantile,
 )
-from migradesk_metrics.domain.reports import evidence_tables
+from migradesk_metrics.domain.reports import evidence_tables, linked_groups
 from migradesk_metrics.domain.rollups import ALL_AREAS, AT_DESK
-from migradesk_metrics.domain.suppression import SuppressedTable, suppress
+from migradesk_metrics.domain.suppression import SuppressedTable, suppress, suppress_linked
 from migradesk_shared.contracts.vocabulary import ServiceArea
 
 # {period: {area: counters}}: every month of a municipality, as reports.by_period gives them.
@@ -157,13 +157,19 @@ class Month:
     @cached_property
     def referrals_by(self) -> dict[str, SuppressedTable]:
         """The same cross tables of the referrals made, suppressed the same way."""
-        tables: dict[str, SuppressedTable] = {}
+        built: dict[str, tuple[list[str], list[str], list[list[int]]]] = {}
         for dimension in BREAKDOWNS:
             rows, cols, cells = disaggregation_table(self.areas, "referrals_created", dimension)
             if rows:
-                tables[f"referrals_by_{dimension}"] = suppress(cells, row_labels=rows, col_labels=cols,
-                                                               threshold=self.threshold)
-        return tables
+                built[f"referrals_by_{dimension}"] = (rows, cols, cells)
+        # The tables share the referrals per area: suppressed one at a time, one table's hidden total would be
+        # read off another's.
+        tables: dict[str, SuppressedTable] = {}
+        for names in linked_groups({name: (cols, cells) for name, (_, cols, cells) in built.items()}):
+            suppressed = suppress_linked([built[n][2] for n in names], row_labels=[built[n][0] for n in names],
+                                         col_labels=built[names[0]][1], threshold=self.threshold)
+            tables |= dict(zip(names, suppressed, strict=True))
+        return {name: tables[name] for name in built}
 
     def total(self, tables: Mapping[str, SuppressedTable], column: str, plain: int) -> int | str:
         """A column's total as the cross tables publish it; the plain count when there is no table."""

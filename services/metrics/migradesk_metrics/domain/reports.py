@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from migradesk_metrics.domain.indicators import Counts, disaggregation_table
 from migradesk_metrics.domain.rollups import DISAGGREGATIONS
-from migradesk_metrics.domain.suppression import SuppressedTable, suppress_linked
+from migradesk_metrics.domain.suppression import SuppressedTable, suppress, suppress_linked
 
 # {area: counters} of one municipality and period.
 Areas = Mapping[str, Counts]
@@ -42,6 +42,21 @@ def totals(counts: Counts) -> dict[str, int]:
 def area_totals(areas: Areas) -> dict[str, dict[str, int]]:
     """The summary of one period: the plain counters of each area, areas in name order."""
     return {area: totals(counts) for area, counts in sorted(areas.items())}
+
+
+def published_summary(areas: Areas, threshold: int) -> dict[str, dict[str, int | str]]:
+    """The summary of one period as published: the plain counters of each area, its requests replaced by the
+    evidence tables' shared totals (hidden where the tables hide them) so the summary cannot undo their
+    suppression. Requests the tables do not total (none recorded with a disaggregation) are suppressed alone."""
+    shared = shared_totals(evidence_tables(areas, threshold))
+    published: dict[str, dict[str, int | str]] = {}
+    for area, counts in area_totals(areas).items():
+        shown: dict[str, int | str] = dict(counts)
+        if "requests_logged" in counts:
+            alone = suppress([[counts["requests_logged"]]], threshold=threshold).cells[0][0]
+            shown["requests_logged"] = shared.get(area, alone)
+        published[area] = shown
+    return published
 
 
 def evidence_tables(areas: Areas, threshold: int) -> dict[str, SuppressedTable]:

@@ -22,6 +22,8 @@ def _settings(request: Request) -> MetricsSettings:
 
 
 Aggregates = Annotated[Principal, Depends(requires(Role.COORDINATOR, Role.STAFF, Role.ADMIN))]
+# Raw figures keep their small cells: only those who answer for the programme read them.
+RawFigures = Annotated[Principal, Depends(requires(Role.COORDINATOR, Role.ADMIN))]
 Rollups = Annotated[RollupRepository, Depends(_repository)]
 Settings = Annotated[MetricsSettings, Depends(_settings)]
 Period = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM; all periods if omitted")]
@@ -33,13 +35,16 @@ def build_router() -> APIRouter:
     @router.get("/summary")
     async def get_summary(caller: Aggregates, rollups: Rollups, settings: Settings,
                           period: Period = None) -> dict[str, Any]:
+        """Plain counters per area; the requests as the evidence tables publish them (small cells suppressed)."""
         return summary_view(settings.municipality,
-                            await service.summary(rollups, municipality=settings.municipality, period=period))
+                            await service.summary(rollups, municipality=settings.municipality, period=period,
+                                                  threshold=settings.suppression_threshold))
 
     @router.get("/indicators")
-    async def get_indicators(caller: Aggregates, rollups: Rollups, settings: Settings,
+    async def get_indicators(caller: RawFigures, rollups: Rollups, settings: Settings,
                              period: Period = None) -> dict[str, Any]:
-        """Raw indicators for the ten MigraCidades dimensions (coordinators only; exports suppress small cells)."""
+        """Raw indicators for the ten MigraCidades dimensions, small cells included: for coordinators and
+        admins, not for publication (publish the evidence tables, which suppress small cells)."""
         return indicators_view(settings.municipality,
                                await service.indicators(rollups, municipality=settings.municipality, period=period))
 
