@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -271,3 +271,30 @@ def test_a_fold_in_memory_ends_as_the_guarded_writes_of_the_same_messages_do() -
     assert {bucket_id: counts for bucket_id, (_, counts, _) in folded.items()} == expected
     assert {bucket_id: offsets for bucket_id, (_, _, offsets) in folded.items()} == last
     assert fold.counted == 8
+
+
+def test_dimension_1_times_each_request_to_its_first_referral() -> None:
+    logged_at = datetime(2026, 11, 5, 12, tzinfo=UTC)
+
+    def created(n: int, hours: float | None) -> ReferralCreated:
+        return ReferralCreated(producer="t", occurred_at=datetime(2026, 11, 5, 12, tzinfo=UTC) + timedelta(
+            hours=hours or 0), referral_id=f"ref{n}", case_id=f"c{n}", request_id=f"r{n}", category="sus_card",
+            service_area=ServiceArea.HEALTH, agency_id="ubs", municipality="Dourados-MS", facets=FACETS,
+            request_logged_at=None if hours is None else logged_at)
+
+    overall = {i.area: i.counters for i in increments_for(created(1, 3), TZ)}["_all"]
+    assert histogram_key("request_to_referral_h", 3) in overall
+    # A re-route (no request time) and an event written before the field existed count the referral only.
+    assert {i.area: i.counters for i in increments_for(created(2, None), TZ)}["_all"] == ("referrals_created",)
+    old = created(3, None).model_dump(mode="json")
+    del old["request_logged_at"]
+    assert ReferralCreated.model_validate(old).request_logged_at is None
+    # A clock skew between the services never makes a negative wait.
+    skewed = created(4, 1).model_copy(update={"request_logged_at": logged_at + timedelta(hours=2)})
+    assert histogram_key("request_to_referral_h", 0) in {i.area: i.counters
+                                                         for i in increments_for(skewed, TZ)}["_all"]
+    buckets = buckets_of([created(n, hours) for n, hours in enumerate([1, 1, 3, 30, 200], start=10)])
+    times = governance_indicators(buckets)[1]["time_request_to_referral_hours"]
+    assert times["median"] == histogram_quantile(buckets["_all"], "request_to_referral_h", 0.5)
+    assert times["median"] is not None and 3 <= times["median"] < 30
+    assert times["p90"] is not None and times["p90"] >= 200

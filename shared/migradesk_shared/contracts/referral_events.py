@@ -32,6 +32,9 @@ class ReferralCreated(RoutedRequest):
     agency_id: str
     municipality: str
     facets: PersonFacets
+    # When the request was logged at the desk, on a request's first referral (a re-route after a decline leaves
+    # it out): dimension 1's time from request to referral. Optional, so events written before it still read.
+    request_logged_at: datetime | None = None
 
 
 class ReferralNeedsManualRouting(RoutedRequest):

@@ -108,3 +108,28 @@ async def test_drifted_load_counters_are_recounted(service: ReferralService, rep
     assert await open_referrals(repository, "semed-matriculas") == 1
     assert await open_referrals(repository, "sine-dourados") == 0
     assert await service.reconcile_load() == 0
+
+
+async def test_a_first_referral_carries_when_its_request_was_logged_and_a_reroute_does_not(
+        service: ReferralService, repository: Repository) -> None:
+    """Dimension 1 times the request at the desk to its first referral: the ReferralCreated of the first attempt
+    carries the RequestLogged's time (kept with the referral, so a referral read back keeps it too)."""
+    from tests.service.referral.helpers import logged
+
+    event = logged(SOCIAL, "cadunico")
+    # Whole milliseconds: what the store keeps of a time.
+    event = event.model_copy(update={"occurred_at": datetime(2026, 11, 16, 9, 30, 15, 123000, tzinfo=UTC)})
+    rid = await service.route_logged_request(event)
+    assert rid is not None
+    first = await repository.get(rid)
+    assert first is not None and first.request.logged_at == event.occurred_at
+    created = (await repository.stored_events(rid))[0]
+    assert created.event_type == "ReferralCreated"
+    assert datetime.fromisoformat(created.payload["request_logged_at"]) == event.occurred_at
+    assert first.agency_id is not None
+    await service.act(step(rid, Action.DECLINE, by=agency(first.agency_id), reason="no_capacity"))
+    assert await service.reroute_declined() == 1
+    declined = await repository.get(rid)
+    assert declined is not None and declined.rerouted_to is not None
+    rerouted = (await repository.stored_events(declined.rerouted_to))[0]
+    assert rerouted.event_type == "ReferralCreated" and rerouted.payload.get("request_logged_at") is None

@@ -133,7 +133,12 @@ def activity_increment(event: ActivityEvent) -> BucketIncrement:
 
 
 def _hours_since_created(event: ReferralLifecycleEvent) -> float:
-    return max((event.occurred_at - event.referral_created_at).total_seconds() / 3600, 0.0)
+    return _hours_between(event.referral_created_at, event.occurred_at)
+
+
+def _hours_between(start: datetime, end: datetime) -> float:
+    # Clocks of two services: a negative wait is a skew, not a time.
+    return max((end - start).total_seconds() / 3600, 0.0)
 
 
 def lifecycle_counters(event: ReferralLifecycleEvent) -> tuple[str, ...]:
@@ -168,10 +173,12 @@ def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
         return [BucketIncrement(m, period, area, disaggregated("requests_logged", event.facets)),
                 BucketIncrement(m, period, ALL_AREAS, tuple(overall))]
     if isinstance(event, ReferralCreated):
+        waited = () if event.request_logged_at is None else (
+            histogram_key("request_to_referral_h", _hours_between(event.request_logged_at, event.occurred_at)),)
         return [BucketIncrement(m, period, event.service_area.value,
                                 (*disaggregated("referrals_created", event.facets),
                                  f"referrals_created|agency={event.agency_id}")),
-                BucketIncrement(m, period, ALL_AREAS, ("referrals_created",))]
+                BucketIncrement(m, period, ALL_AREAS, ("referrals_created", *waited))]
     if isinstance(event, ReferralNeedsManualRouting):
         return [BucketIncrement(m, period, event.service_area.value, ("referrals_needing_manual_routing",))]
     if isinstance(event, ReferralLifecycleEvent) and (counters := lifecycle_counters(event)):

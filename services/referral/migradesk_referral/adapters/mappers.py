@@ -43,7 +43,7 @@ PRODUCER = "referral"
 def request_to_route(event: RequestLogged, area: ServiceArea) -> RequestToRoute:
     return RequestToRoute(case_id=event.case_id, request_id=event.request_id, category=event.category, area=area,
                           municipality=event.municipality, facets=event.facets,
-                          correlation_id=event.correlation_id or event.case_id)
+                          correlation_id=event.correlation_id or event.case_id, logged_at=event.occurred_at)
 
 
 def person_contact(event: PersonProfileUpserted) -> PersonContact:
@@ -72,7 +72,8 @@ def _routing_events(referral: ReferralRecord, *, causation_id: str) -> Events:
                                                              municipality=request.municipality))]
     return [
         (REFERRAL_EVENTS, ReferralCreated(**common, **ids, agency_id=referral.agency_id,
-                                          municipality=request.municipality, facets=request.facets)),
+                                          municipality=request.municipality, facets=request.facets,
+                                          request_logged_at=request.logged_at if referral.attempt == 1 else None)),
         (DISPATCH[request.area], ReferralDispatched(**common, **ids, agency_id=referral.agency_id,
                                                     preferred_language=request.facets.language)),
     ]

@@ -226,7 +226,8 @@ def referral_document(record: ReferralRecord) -> dict[str, Any]:
         "agency_id": record.agency_id, "declined_by": list(record.declined_by), "status": record.status.value,
         "routing_reason": record.routing_reason, "language": request.facets.language,
         "municipality": request.municipality, "facets": request.facets.model_dump(mode="json"),
-        "correlation_id": request.correlation_id, "created_at": record.created_at, "updated_at": record.updated_at,
+        "correlation_id": request.correlation_id, "request_logged_at": request.logged_at,
+        "created_at": record.created_at, "updated_at": record.updated_at,
         "version": record.version, "response_due_at": record.response_due_at, "overdue": record.overdue,
         "response_due_hour": due_hour(record.response_due_at),
         "reroute_pending": record.reroute_pending, "history": [_history_entry(h) for h in record.state.history],
@@ -249,7 +250,8 @@ def referral_from_document(doc: Mapping[str, Any]) -> ReferralRecord:
     request = RequestToRoute(case_id=doc["case_id"], request_id=doc["request_id"], category=doc["category"],
                              area=ServiceArea(doc["service_area"]), municipality=doc.get("municipality", ""),
                              facets=PersonFacets.model_validate(doc["facets"]),
-                             correlation_id=doc.get("correlation_id") or doc["case_id"])
+                             correlation_id=doc.get("correlation_id") or doc["case_id"],
+                             logged_at=doc.get("request_logged_at"))
     return ReferralRecord(state=state, request=request, attempt=doc["routing_attempt"], agency_id=doc["agency_id"],
                           declined_by=tuple(doc.get("declined_by", [])), routing_reason=doc.get("routing_reason", ""),
                           created_at=doc["created_at"], updated_at=doc.get("updated_at", doc["created_at"]),

@@ -31,6 +31,8 @@ class RequestToRoute:
     municipality: str
     facets: PersonFacets
     correlation_id: str
+    # When the desk logged the request (None for referrals stored before it was kept).
+    logged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
