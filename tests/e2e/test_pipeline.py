@@ -466,7 +466,12 @@ async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_
             return count if count == initial + 2 else None
 
         before = await eventually(both_counted, what="both health requests counted")
-        erased = await client.delete(f"{intake}/api/persons/{shared['person_id']}")
+        admin = tokens.headers(Role.ADMIN, subject="dpo")
+        erasure = {"reason": "Data subject's request under LGPD art. 18, VI"}
+        by_staff = await client.request("DELETE", f"{intake}/api/persons/{shared['person_id']}", json=erasure)
+        assert by_staff.status_code == 403  # only an administrator erases
+        erased = await client.request("DELETE", f"{intake}/api/persons/{shared['person_id']}", json=erasure,
+                                      headers=admin)
         assert erased.status_code == 200 and erased.json()["erased_from_cases"] == 1
         case = (await client.get(f"{intake}/api/cases/{shared['case_id']}")).json()
         assert case["person"]["erased"] is True and "full_name" not in case["person"]
@@ -496,9 +501,11 @@ async def test_the_serving_agency_can_reach_the_person_and_erasure_removes_them_
             assert "Daniela" not in str(doc) and "Daniela" not in str(record)
         finally:
             await mongo.close()
-        again = await client.delete(f"{intake}/api/persons/{shared['person_id']}")
+        again = await client.request("DELETE", f"{intake}/api/persons/{shared['person_id']}", json=erasure,
+                                     headers=admin)
         assert again.status_code == 200
-        unknown = await client.delete(f"{intake}/api/persons/{uuid.uuid4()}")
+        unknown = await client.request("DELETE", f"{intake}/api/persons/{uuid.uuid4()}", json=erasure,
+                                       headers=admin)
         assert unknown.status_code == 404 and unknown.json()["field"] == "person_id"
 
 

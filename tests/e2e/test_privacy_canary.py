@@ -25,6 +25,7 @@ from pymongo import AsyncMongoClient
 from infra.local.services import ServiceProcess, new_namespace, running_services
 from infra.local.stack import Infra
 from migradesk_intake.domain.documents import cpf_check_digits
+from migradesk_shared.auth import Role
 from tests.conftest import eventually
 from tests.support.stack import Tokens
 
@@ -214,7 +215,9 @@ async def test_no_personal_data_in_any_log_line_or_span(canary_stack: CanaryStac
         searched = await client.get(f"{referral}/api/referrals", params={"case_id": canary.full_name})
         assert searched.status_code == 200 and searched.json()["referrals"] == []
 
-        erased = await client.delete(f"{intake}/api/persons/{person_id}")
+        erased = await client.request("DELETE", f"{intake}/api/persons/{person_id}",
+                                      json={"reason": "Data subject's request under LGPD art. 18, VI"},
+                                      headers=tokens.headers(Role.ADMIN, subject="dpo"))
         assert erased.status_code == 200, erased.text
 
         async def agency_copy_gone() -> bool:

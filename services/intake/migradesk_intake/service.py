@@ -106,6 +106,8 @@ class FindDuplicates:
 class ErasePerson:
     person_id: str
     actor: str
+    reason: str
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -414,7 +416,8 @@ class IntakeService:
                                     allow_erased=True)
         await self.repository.record_access(Access(
             actor=command.actor, action=AccessKind.PERSON_ERASE, subject_id=command.person_id,
-            case_id=registered.case_ids[-1] if registered.case_ids else "", at=now))
+            case_id=registered.case_ids[-1] if registered.case_ids else "", at=now, reason=command.reason,
+            reference=command.reference))
         return Erasure(person_id=command.person_id, erased_from_cases=len(registered.case_ids))
 
     async def change_consent(self, command: ChangeConsent) -> ConsentChange:

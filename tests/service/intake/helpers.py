@@ -29,6 +29,8 @@ from migradesk_shared.contracts.vocabulary import (
 )
 
 TOWN = "Dourados-MS"
+# What an administrator records when erasing someone's data.
+ERASURE_REASON = "Data subject's request under LGPD art. 18, VI"
 CASE_TOPIC, PROFILE_TOPIC, ACTIVITY_TOPIC = "intake.case-events.v1", "intake.person-profiles.v1", "intake.activities.v1"
 
 

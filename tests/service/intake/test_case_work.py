@@ -24,7 +24,7 @@ from migradesk_intake.service import (
 from migradesk_shared.contracts.referral_events import ReferralAccepted, ReferralCompleted, ReferralDeclined
 from migradesk_shared.contracts.vocabulary import ServiceArea
 from migradesk_shared.errors import Conflict, DomainRuleViolation, NotFound
-from tests.service.intake.helpers import CASE_TOPIC, DANIELA, Clock, RelayCalls, open_case
+from tests.service.intake.helpers import CASE_TOPIC, DANIELA, ERASURE_REASON, Clock, RelayCalls, open_case
 from tests.service.intake.test_referral_status import created, life
 
 
@@ -142,7 +142,7 @@ async def test_the_case_file_suggests_an_outcome_once_every_referral_ended(servi
 
 async def test_an_erased_persons_case_takes_no_more_work(service: IntakeService) -> None:
     case = await service.open_case(open_case())
-    await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
+    await service.erase_person(ErasePerson(case.person_id, actor="dpo", reason=ERASURE_REASON))
     with pytest.raises(DomainRuleViolation) as erased:
         await service.add_note(AddNote(case.case_id, "text", actor="ana"))
     assert erased.value.field == "case_id"

@@ -17,6 +17,7 @@ from migradesk_shared.errors import NotFound
 from tests.service.intake.helpers import (
     CASE_TOPIC,
     DANIELA,
+    ERASURE_REASON,
     NOT_SHARING,
     PROFILE_TOPIC,
     RelayCalls,
@@ -98,7 +99,7 @@ async def test_an_unknown_or_erased_person_has_no_consent_to_change(service: Int
         await service.change_consent(change("no-such-person", share=False))
     assert unknown.value.field == "person_id"
     case = await service.open_case(open_case())
-    await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
+    await service.erase_person(ErasePerson(case.person_id, actor="dpo", reason=ERASURE_REASON))
     relay_calls.calls.clear()
     with pytest.raises(NotFound):
         await service.change_consent(change(case.person_id, share=True))

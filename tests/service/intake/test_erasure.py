@@ -15,7 +15,7 @@ from migradesk_intake.domain.case import CaseEvent, ProfileWithdrawn
 from migradesk_intake.domain.person import RegisteredPerson
 from migradesk_intake.service import AddNote, ErasePerson, FindDuplicates, IntakeService, ReadCase
 from migradesk_shared.errors import NotFound
-from tests.service.intake.helpers import DANIELA, PROFILE_TOPIC, Clock, RelayCalls, open_case
+from tests.service.intake.helpers import DANIELA, ERASURE_REASON, PROFILE_TOPIC, Clock, RelayCalls, open_case
 
 
 async def test_erasure_removes_the_person_from_their_record_every_case_and_stored_event(
@@ -26,7 +26,7 @@ async def test_erasure_removes_the_person_from_their_record_every_case_and_store
     other = await service.open_case(open_case(replace(DANIELA, full_name="Maria Souza", documents=())))
     relay_calls.calls.clear()
 
-    erasure = await service.erase_person(ErasePerson(older.person_id, actor="dpo"))
+    erasure = await service.erase_person(ErasePerson(older.person_id, actor="dpo", reason=ERASURE_REASON))
 
     assert (erasure.person_id, erasure.erased_from_cases) == (older.person_id, 2)
     # Only the person's record stores new events (their tombstone): only it wakes the relay.
@@ -62,14 +62,14 @@ async def test_erasure_removes_the_person_from_their_record_every_case_and_store
 async def test_erasing_again_erases_again_and_an_unknown_person_is_not_found(
         service: IntakeService, repository: IntakeRepository) -> None:
     case = await service.open_case(open_case())
-    await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
-    again = await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
+    await service.erase_person(ErasePerson(case.person_id, actor="dpo", reason=ERASURE_REASON))
+    again = await service.erase_person(ErasePerson(case.person_id, actor="dpo", reason=ERASURE_REASON))
     assert again.erased_from_cases == 1
     stored = await repository.get_case(case.case_id)
     assert stored is not None and stored.person is None
     assert [e.event_type for e in await repository.person_events(case.person_id)][-2:] == ["Tombstone", "Tombstone"]
     with pytest.raises(NotFound) as unknown:
-        await service.erase_person(ErasePerson("no-such-person", actor="dpo"))
+        await service.erase_person(ErasePerson("no-such-person", actor="dpo", reason=ERASURE_REASON))
     assert unknown.value.field == "person_id"
 
 
@@ -122,7 +122,8 @@ async def test_an_erasure_that_lost_a_race_reads_the_record_again(service: Intak
     case = await service.open_case(open_case())
     raced = RacedOnce(repository)
     erasing = IntakeService(raced, municipality=service.municipality)  # type: ignore[arg-type]
-    assert (await erasing.erase_person(ErasePerson(case.person_id, actor="dpo"))).erased_from_cases == 1
+    erased = await erasing.erase_person(ErasePerson(case.person_id, actor="dpo", reason=ERASURE_REASON))
+    assert erased.erased_from_cases == 1
     assert raced.raced
     stored = await repository.get_case(case.case_id)
     assert stored is not None and stored.person is None

@@ -23,6 +23,8 @@ from tests.service.intake.helpers import cheap_passwords
 SETTINGS = IntakeSettings(api_token_secret=secrets.token_urlsafe(32), municipality="Dourados-MS",
                           seed_demo_accounts=True)
 STAFF = {"Authorization": "Bearer " + issue_token(SETTINGS.api_token_secret, subject="ana", role=Role.STAFF)}
+ADMIN = {"Authorization": "Bearer " + issue_token(SETTINGS.api_token_secret, subject="dpo", role=Role.ADMIN)}
+ERASURE = {"reason": "Data subject's request under LGPD art. 18, VI", "request_reference": "LGPD-2026-0042"}
 PERSON = {"full_name": "Wilner Joseph", "birth_date": "1988-03-14", "sex": "male", "nationality": "HTI",
           "preferred_language": "ht", "languages": ["fr", "es"], "migratory_status": "acolhida_humanitaria",
           "documents": [{"type": "passport", "number": "HT1234567"}, {"type": "cpf", "number": "529.982.247-25"}],
@@ -172,7 +174,7 @@ def test_unknown_cases_people_and_links_answer_404_naming_the_field(client: Test
     both = client.post("/api/cases", json={"person": PERSON, "requests": [{"category": "sus_card"}],
                                            "existing_person_id": "nobody"})
     assert both.status_code == 422 and both.json()["errors"][0]["type"] == "person_and_existing"
-    erase = client.delete("/api/persons/nobody")
+    erase = client.request("DELETE", "/api/persons/nobody", json=ERASURE, headers=ADMIN)
     assert erase.status_code == 404 and erase.json()["field"] == "person_id"
 
 
@@ -190,11 +192,25 @@ def test_candidates_link_and_erasure(client: TestClient) -> None:
     linked = client.post("/api/cases", json={"existing_person_id": created["person_id"],
                                              "requests": [{"category": "sus_card"}]})
     assert linked.status_code == 201 and linked.json()["person_id"] == created["person_id"]
-    erased = client.delete(f"/api/persons/{created['person_id']}")
+    person_url = f"/api/persons/{created['person_id']}"
+    # Erasure cannot be undone: the desk's staff cannot do it, and an administrator must say why.
+    by_staff = client.request("DELETE", person_url, json=ERASURE)
+    assert by_staff.status_code == 403
+    for bad, field in (({}, "reason"), ({"reason": "   "}, "reason"), ({"reason": "x" * 501}, "reason"),
+                       ({**ERASURE, "request_reference": ""}, "request_reference"), (None, "body")):
+        refused = client.request("DELETE", person_url, headers=ADMIN, **({"json": bad} if bad is not None else {}))
+        assert refused.status_code == 422, (bad, refused.text)
+        assert field in refused.json()["errors"][0]["field"], (bad, refused.json())
+    assert client.get(f"/api/cases/{created['case_id']}").json()["person"]["full_name"] == "Wilner Joseph"
+    erased = client.request("DELETE", person_url, json=ERASURE, headers=ADMIN)
     assert erased.status_code == 200
     assert erased.json() == {"person_id": created["person_id"], "erased_from_cases": 2}
     person = client.get(f"/api/cases/{created['case_id']}").json()["person"]
     assert sorted(person) == ["erased", "erased_at"] and person["erased"] is True
+    repository = client.app.state.store  # type: ignore[attr-defined]
+    [erasure] = [a for a in client.portal.call(repository.accesses_to, created["person_id"])  # type: ignore[union-attr]
+                 if a.action.value == "person.erase"]
+    assert (erasure.actor, erasure.reason, erasure.reference) == ("admin:dpo", ERASURE["reason"], "LGPD-2026-0042")
 
 
 def test_activities_categories_the_desk_page_and_readiness(client: TestClient) -> None:

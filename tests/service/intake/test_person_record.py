@@ -13,7 +13,7 @@ from migradesk_intake.domain.duplicates import PersonRecord, match_keys
 from migradesk_intake.service import ChangeConsent, CorrectPerson, ErasePerson, IntakeService, ReadPerson
 from migradesk_shared.contracts.vocabulary import LegalBasis
 from migradesk_shared.errors import Conflict, NotFound
-from tests.service.intake.helpers import DANIELA, NOT_SHARING, RelayCalls, open_case
+from tests.service.intake.helpers import DANIELA, ERASURE_REASON, NOT_SHARING, RelayCalls, open_case
 
 
 async def test_a_correction_changes_the_one_record_every_case_reads(
@@ -71,6 +71,6 @@ async def test_a_correction_that_changes_nothing_writes_nothing(service: IntakeS
     assert same.version == 1 and relay_calls.calls == []
     with pytest.raises(NotFound):
         await service.correct_person(CorrectPerson("no-such-person", 1, DANIELA, actor="bob"))
-    await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
+    await service.erase_person(ErasePerson(case.person_id, actor="dpo", reason=ERASURE_REASON))
     with pytest.raises(NotFound):
         await service.correct_person(CorrectPerson(case.person_id, 2, DANIELA, actor="bob"))

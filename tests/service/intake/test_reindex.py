@@ -17,7 +17,7 @@ from migradesk_intake.domain.worklist import WorklistQuery
 from migradesk_intake.reindex import INDEX_COLLECTIONS, reindex
 from migradesk_intake.service import CloseCase, ErasePerson, FindDuplicates, IntakeService, SearchPeople
 from migradesk_shared.contracts.referral_events import ReferralCreated, ReferralOverdue
-from tests.service.intake.helpers import DANIELA, TOWN, WILNER, Clock, open_case
+from tests.service.intake.helpers import DANIELA, ERASURE_REASON, TOWN, WILNER, Clock, open_case
 from tests.service.intake.test_referral_status import FACETS
 
 pytestmark = pytest.mark.infra
@@ -59,7 +59,7 @@ async def test_the_rebuilt_indexes_give_the_desk_what_it_saw(intake_db: AsyncDat
                         category="job_placement", service_area="work", agency_id="sine", municipality=TOWN,
                         facets=FACETS, producer="referral", occurred_at=t0),
         ReferralOverdue(**life, occurred_at=t0 + timedelta(days=3), deadline=t0 + timedelta(days=2))])
-    await service.erase_person(ErasePerson(maria.person_id, actor="dpo"))
+    await service.erase_person(ErasePerson(maria.person_id, actor="dpo", reason=ERASURE_REASON))
     before = await what_the_desk_sees(service)
     assert before["listed"][repr(QUERIES[3])] == [(again.case_id, True, "Daniela Suárez")]
     assert before["found"]["daniela suarez"][:1] == [daniela.person_id] and before["twins"] == [daniela.person_id]

@@ -15,7 +15,7 @@ from migradesk_intake.domain.activity import Training
 from migradesk_intake.domain.duplicates import PersonRecord, match_keys
 from migradesk_intake.service import ChangeConsent, ErasePerson, IntakeService, LogActivity
 from migradesk_shared.contracts.vocabulary import LegalBasis
-from tests.service.intake.helpers import DANIELA, TOWN, WILNER, Clock, open_case
+from tests.service.intake.helpers import DANIELA, ERASURE_REASON, TOWN, WILNER, Clock, open_case
 
 pytestmark = [pytest.mark.infra]
 
@@ -57,7 +57,7 @@ async def test_a_person_and_a_case_document_keep_their_shape_through_erasure(
     assert [(a["actor"], a["action"]) for a in doc["audit"]] == [("ana", "case.open")]
     assert (doc["outbox_total"], doc["outbox_sent"], doc["outbox_pending"]) == (2, 0, True)
 
-    await service.erase_person(ErasePerson(case.person_id, actor="dpo"))
+    await service.erase_person(ErasePerson(case.person_id, actor="dpo", reason=ERASURE_REASON))
     erased = await intake_db["persons"].find_one({"_id": case.person_id})
     assert erased is not None
     assert list(erased["person"]) == ["erased", "erased_at"] and erased["person"]["erased"] is True
@@ -72,7 +72,9 @@ async def test_a_person_and_a_case_document_keep_their_shape_through_erasure(
                                                                          ("dpo", "person.erase")]
     assert await intake_db["match_keys"].count_documents({"person_id": case.person_id}) == 0
     reads = await intake_db["audit_log"].find({"subject_id": case.person_id}).to_list()
-    assert [sorted(r) for r in reads] == [["_id", "action", "actor", "at", "case_id", "subject_id"]]
+    # Ids and codes, and the erasure's recorded reason.
+    assert [sorted(r) for r in reads] == [["_id", "action", "actor", "at", "case_id", "reason", "subject_id"]]
+    assert reads[0]["reason"] == ERASURE_REASON
 
 
 async def test_a_consent_change_is_written_into_the_person_with_its_history_and_audit(

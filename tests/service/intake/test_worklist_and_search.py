@@ -20,7 +20,7 @@ from migradesk_intake.service import (
     SearchPeople,
 )
 from migradesk_shared.contracts.referral_events import ReferralAccepted, ReferralCreated, ReferralOverdue
-from tests.service.intake.helpers import DANIELA, WILNER, open_case
+from tests.service.intake.helpers import DANIELA, ERASURE_REASON, WILNER, open_case
 from tests.service.intake.test_referral_status import FACETS
 
 
@@ -85,7 +85,7 @@ async def test_people_are_found_by_a_misspelt_name_a_document_or_a_phone(service
     assert daniela.person_id not in {
         p.hit.person_id for p in (await service.search_people(SearchPeople("daniela suarez", "ana"))).people}
 
-    await service.erase_person(ErasePerson(daniela.person_id, actor="dpo"))
+    await service.erase_person(ErasePerson(daniela.person_id, actor="dpo", reason=ERASURE_REASON))
     for text in ("marisol duarte", "V123456-A"):
         assert daniela.person_id not in {
             p.hit.person_id for p in (await service.search_people(SearchPeople(text, "ana"))).people}

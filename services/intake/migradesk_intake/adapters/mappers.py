@@ -322,12 +322,14 @@ def case_from_document(doc: dict[str, Any], person: RegisteredPerson | None) -> 
 
 def access_document(access: Access) -> dict[str, Any]:
     return {"_id": str(uuid.uuid4()), "actor": access.actor, "action": access.action.value,
-            "subject_id": access.subject_id, "case_id": access.case_id, "at": access.at}
+            "subject_id": access.subject_id, "case_id": access.case_id, "at": access.at,
+            **({"reason": access.reason} if access.reason is not None else {}),
+            **({"reference": access.reference} if access.reference is not None else {})}
 
 
 def access_from_document(doc: dict[str, Any]) -> Access:
     return Access(actor=doc["actor"], action=AccessKind(doc["action"]), subject_id=doc["subject_id"],
-                  case_id=doc["case_id"], at=doc["at"])
+                  case_id=doc["case_id"], at=doc["at"], reason=doc.get("reason"), reference=doc.get("reference"))
 
 
 def activity_document(logged: LoggedActivity, *, actor: str) -> dict[str, Any]:

@@ -34,6 +34,9 @@ class Access:
     subject_id: str  # the person
     case_id: str
     at: datetime
+    # Why, where the action needs a reason (an erasure), and the reference of the request that asked for it.
+    reason: str | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from migradesk_intake.entrypoints.schemas import (
     ConsentChangeIn,
     ConsentChangeOut,
     DuplicateCheckIn,
+    ErasureIn,
     FollowUpIn,
     NoteIn,
     OpenCaseIn,
@@ -56,6 +57,8 @@ from migradesk_intake.service import (
 from migradesk_shared.auth import Principal, Role, requires
 
 DeskStaff = Annotated[Principal, Depends(requires(Role.STAFF, Role.ADMIN))]
+# Erasing a person cannot be undone: an administrator decides it, with a recorded reason.
+Administrator = Annotated[Principal, Depends(requires(Role.ADMIN))]
 
 
 def use_cases(request: Request) -> IntakeService:
@@ -89,9 +92,12 @@ def build_router() -> APIRouter:
         return consent_change_view(change)
 
     @router.delete("/persons/{person_id}")
-    async def erase_person(person_id: str, request: Request, caller: DeskStaff) -> dict[str, Any]:
-        """LGPD erasure request of a data subject: personal data removed everywhere, counts kept."""
-        erasure = await use_cases(request).erase_person(ErasePerson(person_id=person_id, actor=caller.actor))
+    async def erase_person(person_id: str, payload: ErasureIn, request: Request,
+                           caller: Administrator) -> dict[str, Any]:
+        """LGPD erasure request of a data subject: personal data removed everywhere, counts kept. Administrators
+        only, with the reason (and the request's reference) recorded in the access log."""
+        erasure = await use_cases(request).erase_person(ErasePerson(
+            person_id=person_id, actor=caller.actor, reason=payload.reason, reference=payload.request_reference))
         return erasure_view(erasure)
 
     @router.post("/activities", status_code=201)

@@ -210,6 +210,15 @@ class ReopenCaseIn(Strict):
     version: int = Field(ge=1)
 
 
+class ErasureIn(Strict):
+    """Why a person's data are erased, recorded in the access log with who erased them and when: a data subject's
+    request (LGPD art. 18), the end of a legal basis... Say it in terms of the request, not of the person."""
+
+    reason: str = Field(min_length=10, max_length=500)
+    # The request's own reference, e.g. the protocol number the city gave the data subject.
+    request_reference: str | None = Field(default=None, min_length=1, max_length=100)
+
+
 class ConsentChangeIn(Strict):
     """A new consent for a registered person. Withdrawing the sharing removes the partner agencies' copy."""
 
