@@ -6,10 +6,13 @@ UV_VERSION := 0.13.9
 TOOLS := .local/tools
 UV := $(TOOLS)/bin/uv
 PY := .venv/bin/python
+# Renders deploy/k8s's overlays for their offline checks (tests/unit/test_deploy_manifests.py); a Go module, pinned.
+KUSTOMIZE_VERSION := v5.7.1
+KUSTOMIZE := $(TOOLS)/bin/kustomize
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help bootstrap lock prepare run up test test-unit test-service test-e2e lint typecheck schemas bench rebuild-metrics clean \
+.PHONY: help bootstrap lock prepare run up test test-unit test-service test-e2e lint typecheck schemas bench rebuild-metrics k8s-topics clean \
         i18n-extract i18n-compile
 
 help:
@@ -83,7 +86,7 @@ run: prepare
 up: prepare
 	$(PY) -m infra.local up
 
-test: prepare lint
+test: prepare lint $(KUSTOMIZE)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass" >&2; fi; \
 	  exit $$status
@@ -107,6 +110,13 @@ schemas: bootstrap
 
 clean:
 	rm -rf .venv .local
+
+$(KUSTOMIZE):
+	GOBIN=$(abspath $(TOOLS)/bin) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# The KafkaTopics of deploy/k8s are generated from the topic list; the tests fail when they drift.
+k8s-topics: bootstrap
+	$(PY) -m scripts.k8s_topics
 
 bench: prepare
 	$(PY) -m bench.run
