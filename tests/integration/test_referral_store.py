@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.infra]
 REFERRAL_FIELDS = {"_id", "request_id", "routing_attempt", "case_id", "category", "service_area", "agency_id",
                    "declined_by", "status", "routing_reason", "language", "municipality", "facets", "correlation_id",
                    "created_at", "updated_at", "version", "response_due_at", "overdue", "reroute_pending", "history",
-                   "response_due_hour", "outbox", "outbox_total", "outbox_sent", "outbox_pending", "outbox_at"}
+                   "response_due_hour", "outbox", "outbox_total", "outbox_sent", "outbox_pending", "outbox_at",
+                   "request_logged_at"}
 LIFECYCLE_FIELDS = {"outcome", "decline_reason", "scheduled_for"}
 
 
@@ -55,9 +56,10 @@ async def stores(clients: list[AsyncMongoClient[dict[str, Any]]], namespace: str
 
 def view_of_document(doc: dict[str, Any]) -> dict[str, Any]:
     """What the API showed before the service had a domain record: the document minus outbox and facets."""
-    # response_due_hour is the escalation job's look-up key, not something the API shows.
+    # response_due_hour is the escalation job's look-up key, request_logged_at what the first referral's event
+    # tells metrics (dimension 1's time to referral): not something the API shows.
     view = {k: v for k, v in doc.items()
-            if not k.startswith("outbox") and k not in {"_id", "facets", "response_due_hour"}}
+            if not k.startswith("outbox") and k not in {"_id", "facets", "response_due_hour", "request_logged_at"}}
     return {**view, "referral_id": doc["_id"]}
 
 
