@@ -37,7 +37,7 @@ def indicators(board: Dashboard, dimension: int = 6) -> dict[str, Value]:
 
 def test_a_small_count_hides_the_share_and_the_durations_computed_from_it() -> None:
     found = indicators(health({"requests_logged": 20, "referrals_created": 20, "referrals_accepted": 3,
-                               histogram_key("time_to_acceptance_h", 2): 3,
+                               "cohort_accepted": 3, histogram_key("time_to_acceptance_h", 2): 3,
                                "referrals_created|nationality=VEN": 20}))
     assert found["requests"] == Value(20) and found["referrals"] == Value(20)
     assert found["accepted"] == Value("<5")
@@ -65,8 +65,9 @@ def test_a_dimension_without_data_has_no_indicators_and_a_month_without_data_say
 
 
 def test_each_partners_column_is_suppressed_on_its_own() -> None:
-    board = Dashboard({NOV: {"health": {"referrals_created|agency=ubs-a": 12, "referrals_accepted|agency=ubs-a": 9,
-                                        "referrals_created|agency=ubs-b": 2, "referrals_declined|agency=ubs-b": 1}}},
+    # The month's referrals per agency, and how many of those each accepted and declined.
+    board = Dashboard({NOV: {"health": {"referrals_created|agency=ubs-a": 12, "cohort_accepted|agency=ubs-a": 9,
+                                        "referrals_created|agency=ubs-b": 2, "cohort_declined|agency=ubs-b": 1}}},
                       threshold=5)
     partners = board.dimension(5, NOV, None).table("partners")
     assert partners is not None and partners.rows == ("ubs-a", "ubs-b")
@@ -112,3 +113,17 @@ def test_the_referrals_tables_share_their_totals_and_hide_them_together() -> Non
     assert len({(t.col_totals, t.grand_total) for t in tables.values()}) == 1
     assert month.referrals("work") == tables["referrals_by_sex"].col_totals[
         tables["referrals_by_sex"].col_labels.index("work")]
+
+
+def test_rates_are_shares_of_the_months_own_referrals_whenever_they_were_accepted() -> None:
+    """November created 10 referrals and accepted 12 (some created in October): the acceptance rate is of
+    November's 10, those accepted whenever (8), not 12 of 10."""
+    board = Dashboard({NOV: {"health": {"requests_logged": 10, "requests_logged|nationality=VEN": 10,
+                                        "referrals_created": 10, "referrals_accepted": 12, "cohort_accepted": 8,
+                                        "referrals_completed": 6, "cohort_completed": 5,
+                                        "cohort_completed|outcome=got_help": 5, "cohort_overdue": 0},
+                             "_all": {"requests_logged": 10}}}, threshold=5)
+    found = indicators(board)
+    assert found["accepted"] == Value(12)  # what happened in November
+    assert found["accepted_pct"] == Value(0.8, "pct")
+    assert found["completed_with_help_pct"] == Value(1.0, "pct")

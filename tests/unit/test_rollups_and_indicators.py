@@ -168,7 +168,8 @@ def test_histogram_quantiles() -> None:
 def test_indicators_for_the_ten_dimensions() -> None:
     buckets = buckets_of(sample_events())
     buckets["health"]["referrals_accepted"] = 1
-    buckets["health"]["referrals_accepted|agency=ubs"] = 1
+    buckets["health"]["cohort_accepted"] = 1
+    buckets["health"]["cohort_accepted|agency=ubs"] = 1
     result = governance_indicators(buckets)
     assert set(result) == set(range(1, 11))
     assert result[1]["cases_opened"] == 3
@@ -298,3 +299,25 @@ def test_dimension_1_times_each_request_to_its_first_referral() -> None:
     assert times["median"] == histogram_quantile(buckets["_all"], "request_to_referral_h", 0.5)
     assert times["median"] is not None and 3 <= times["median"] < 30
     assert times["p90"] is not None and times["p90"] >= 200
+
+
+def test_a_step_counts_in_its_month_and_once_in_the_cohort_of_the_month_its_referral_was_created() -> None:
+    from migradesk_shared.contracts.referral_events import ReferralAccepted, ReferralCompleted
+    from migradesk_shared.contracts.vocabulary import Outcome
+
+    created_at = datetime(2026, 11, 30, 20, tzinfo=UTC)  # 30 November in Dourados
+    common = {"producer": "t", "referral_id": "ref", "case_id": "c", "service_area": ServiceArea.HEALTH,
+              "agency_id": "ubs", "municipality": "Dourados-MS", "referral_created_at": created_at}
+    accepted = ReferralAccepted(**common, occurred_at=datetime(2026, 12, 2, 12, tzinfo=UTC))
+    by_period = {(i.period, i.area): i.counters for i in increments_for(accepted, TZ)}
+    assert set(by_period) == {("2026-12", "health"), ("2026-11", "health")}
+    assert "referrals_accepted" in by_period[("2026-12", "health")]
+    assert by_period[("2026-11", "health")] == ("cohort_accepted", "cohort_accepted|agency=ubs")
+    # Accepted again after a reopening: December counts the step, November's cohort does not count it twice.
+    again = accepted.model_copy(update={"repeated": True})
+    assert [(i.period, "cohort_accepted" in i.counters) for i in increments_for(again, TZ)] == [("2026-12", False)]
+    # Created and completed in one month: one increment for the bucket, with both kinds of counters.
+    done = ReferralCompleted(**{**common, "referral_created_at": datetime(2026, 11, 5, tzinfo=UTC)},
+                             occurred_at=datetime(2026, 11, 20, tzinfo=UTC), outcome=Outcome.GOT_HELP)
+    [one] = increments_for(done, TZ)
+    assert {"referrals_completed", "cohort_completed", "cohort_completed|outcome=got_help"} <= set(one.counters)

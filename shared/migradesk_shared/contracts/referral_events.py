@@ -58,6 +58,8 @@ class ReferralLifecycleEvent(Event):
     # When the referral was created, so metrics can measure time to acceptance and completion.
     referral_created_at: datetime
     actor_role: ActorRole = "agency"
+    # The referral had taken this step before (accepted again after a reopening, say): rates count it once.
+    repeated: bool = False
 
     def partition_key(self) -> str:
         return self.referral_id

@@ -120,6 +120,11 @@ async def test_the_closed_loop_and_a_reopening(service: ReferralService, reposit
         "ReferralReopened", "attended", "staff")
     stored = await repository.get(rid)
     assert stored is not None and stored.state.history[-1].comment == "closed by mistake"
+    # Completed again after the reopening: a repeated step, which the rates count once.
+    await service.act(step(rid, Action.COMPLETE, by=SINE, outcome=Outcome.GOT_HELP))
+    again = (await repository.stored_events(rid))[-1].payload
+    assert again["event_type"] == "ReferralCompleted" and again["repeated"] is True
+    assert completed["repeated"] is False and events[2].payload["repeated"] is False
 
 
 async def test_a_decline_closes_the_referral_and_wakes_the_rerouter(

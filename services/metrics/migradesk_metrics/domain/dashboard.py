@@ -356,7 +356,8 @@ _TRANSPARENCY = DimensionSpec(
 def _per_agency(m: Month, areas: Sequence[str]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for area in areas:
-        for i, counter in enumerate(("referrals_created", "referrals_accepted", "referrals_declined")):
+        # The month's referrals, and how many of those were accepted and declined (whenever that happened).
+        for i, counter in enumerate(("referrals_created", "cohort_accepted", "cohort_declined")):
             for agency, n in breakdown(m.counts(area), counter).get("agency", {}).items():
                 found.setdefault(agency, [0, 0, 0])[i] += n
     return found
@@ -398,11 +399,13 @@ def _area_spec(area: str) -> DimensionSpec:
     def completed(m: Month) -> int | str:
         return m.one(area, "referrals_completed")
 
-    def with_help(m: Month) -> int | str:
-        return m.one(area, "referrals_completed|outcome=got_help")
-
     def overdue(m: Month) -> int | str:
         return m.one(area, "referrals_overdue")
+
+    # Rates are over the month's cohort: its referrals, and what became of them whenever it happened (a
+    # referral created on the 31st and accepted on the 1st counts in the month it was created, once).
+    def cohort(m: Month, counter: str) -> int | str:
+        return m.one(area, f"cohort_{counter}")
 
     def breakdowns(m: Month) -> list[Table]:
         tables = [*_partners(m, [area])]
@@ -425,15 +428,16 @@ def _area_spec(area: str) -> DimensionSpec:
             ("requests", lambda m: Value(m.requests(area))),
             ("referrals", lambda m: Value(m.referrals(area))),
             ("accepted", lambda m: Value(accepted(m))),
-            ("accepted_pct", lambda m: _rate(accepted(m), m.referrals(area))),
+            ("accepted_pct", lambda m: _rate(cohort(m, "accepted"), m.referrals(area))),
             ("completed", lambda m: Value(completed(m))),
-            ("completed_with_help_pct", lambda m: _rate(with_help(m), completed(m))),
+            ("completed_with_help_pct", lambda m: _rate(cohort(m, "completed|outcome=got_help"),
+                                                        cohort(m, "completed"))),
             ("time_to_acceptance_median", lambda m: m.quantile(area, "time_to_acceptance_h", 0.5, accepted(m))),
             ("time_to_acceptance_p90", lambda m: m.quantile(area, "time_to_acceptance_h", 0.9, accepted(m))),
             ("time_to_completion_median", lambda m: m.quantile(area, "time_to_completion_h", 0.5, completed(m))),
             ("time_to_completion_p90", lambda m: m.quantile(area, "time_to_completion_h", 0.9, completed(m))),
             ("overdue", lambda m: Value(overdue(m))),
-            ("overdue_pct", lambda m: _rate(overdue(m), m.referrals(area))),
+            ("overdue_pct", lambda m: _rate(cohort(m, "overdue"), m.referrals(area))),
             ("declined", lambda m: Value(m.one(area, "referrals_declined"))),
             ("needing_manual_routing", lambda m: Value(m.one(area, "referrals_needing_manual_routing")))),
         trend=("requests", "referrals", "accepted", "completed"),

@@ -79,18 +79,18 @@ def histogram_key(name: str, hours: float) -> str:
 
 def area_indicators(c: Counts) -> dict[str, Any]:
     created = c.get("referrals_created", 0)
-    accepted = c.get("referrals_accepted", 0)
-    completed = c.get("referrals_completed", 0)
+    # Rates over the month's cohort: of the referrals created in it, how many were accepted, completed...
+    # whenever that happened, each once (see rollups.cohort_counters).
     return {
         "requests": c.get("requests_logged", 0),
         "referrals": created,
-        "accepted_pct": ratio(accepted, created),
-        "completed_with_help_pct": ratio(c.get("referrals_completed|outcome=got_help", 0), completed),
+        "accepted_pct": ratio(c.get("cohort_accepted", 0), created),
+        "completed_with_help_pct": ratio(c.get("cohort_completed|outcome=got_help", 0), c.get("cohort_completed", 0)),
         "time_to_acceptance_hours": {"median": histogram_quantile(c, "time_to_acceptance_h", 0.5),
                                      "p90": histogram_quantile(c, "time_to_acceptance_h", 0.9)},
         "time_to_completion_hours": {"median": histogram_quantile(c, "time_to_completion_h", 0.5),
                                      "p90": histogram_quantile(c, "time_to_completion_h", 0.9)},
-        "overdue_pct": ratio(c.get("referrals_overdue", 0), created),
+        "overdue_pct": ratio(c.get("cohort_overdue", 0), created),
         "decline_reasons": breakdown(c, "referrals_declined").get("reason", {}),
         "needing_manual_routing": c.get("referrals_needing_manual_routing", 0),
         "requests_by": breakdown(c, "requests_logged"),
@@ -107,7 +107,7 @@ def governance_indicators(buckets: Mapping[str, Counts]) -> dict[int, dict[str, 
     for area in ServiceArea:
         for agency, n in breakdown(buckets.get(area.value, {}), "referrals_created").get("agency", {}).items():
             partners.setdefault(agency, {"referrals": 0, "accepted": 0})["referrals"] += n
-        for agency, n in breakdown(buckets.get(area.value, {}), "referrals_accepted").get("agency", {}).items():
+        for agency, n in breakdown(buckets.get(area.value, {}), "cohort_accepted").get("agency", {}).items():
             partners.setdefault(agency, {"referrals": 0, "accepted": 0})["accepted"] += n
     result: dict[int, dict[str, Any]] = {
         1: {"cases_opened": overall.get("cases_opened", 0), "requests_logged": requests,

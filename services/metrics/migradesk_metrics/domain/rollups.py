@@ -141,6 +141,24 @@ def _hours_between(start: datetime, end: datetime) -> float:
     return max((end - start).total_seconds() / 3600, 0.0)
 
 
+def cohort_counters(event: ReferralLifecycleEvent) -> tuple[str, ...]:
+    """What a step adds to the cohort of referrals created in its referral's month (`cohort_<step>`), once per
+    referral: a repeated step (accepted again after a reopening) adds nothing. A month's acceptance rate is then
+    its cohort's accepted over its referrals created, never above 100% whenever the acceptances come."""
+    if event.repeated:
+        return ()
+    agency = f"|agency={event.agency_id}"
+    if isinstance(event, ReferralAccepted):
+        return ("cohort_accepted", f"cohort_accepted{agency}")
+    if isinstance(event, ReferralDeclined):
+        return ("cohort_declined", f"cohort_declined{agency}")
+    if isinstance(event, ReferralCompleted):
+        return ("cohort_completed", f"cohort_completed|outcome={event.outcome.value}")
+    if isinstance(event, ReferralOverdue):
+        return ("cohort_overdue",)
+    return ()
+
+
 def lifecycle_counters(event: ReferralLifecycleEvent) -> tuple[str, ...]:
     """The counters one step of a referral's life increments in its area's bucket."""
     agency = f"|agency={event.agency_id}"
@@ -181,8 +199,15 @@ def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
                 BucketIncrement(m, period, ALL_AREAS, ("referrals_created", *waited))]
     if isinstance(event, ReferralNeedsManualRouting):
         return [BucketIncrement(m, period, event.service_area.value, ("referrals_needing_manual_routing",))]
-    if isinstance(event, ReferralLifecycleEvent) and (counters := lifecycle_counters(event)):
-        return [BucketIncrement(m, period, event.service_area.value, counters)]
+    if isinstance(event, ReferralLifecycleEvent):
+        area, counters, cohort = event.service_area.value, lifecycle_counters(event), cohort_counters(event)
+        # The cohort counts in the month the referral was created: that month's rates are shares of its own
+        # referrals. One message makes one increment per bucket (a bucket's guard is per message).
+        created_in = period_of(event.referral_created_at, tz) if cohort else period
+        if created_in == period:
+            return [BucketIncrement(m, period, area, (*counters, *cohort))] if counters or cohort else []
+        return [*([BucketIncrement(m, period, area, counters)] if counters else []),
+                BucketIncrement(m, created_in, area, cohort)]
     return []
 
 

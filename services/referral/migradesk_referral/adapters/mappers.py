@@ -107,7 +107,10 @@ def lifecycle_events(after: ReferralRecord, command: Command, actor_role: ActorR
     elif command.action is Action.REOPEN:
         extra["reopened_to"] = after.status
     # Free-text comments stay in referral's store: the event is de-identified.
-    event = LIFECYCLE_EVENTS[command.action](occurred_at=command.at, **_about(after, actor_role), **extra)
+    # A step the referral took before (history holds every step, this one last): counted once in the rates.
+    repeated = any(h.status is after.status for h in after.state.history[:-1])
+    event = LIFECYCLE_EVENTS[command.action](occurred_at=command.at, **_about(after, actor_role), **extra,
+                                             repeated=repeated)
     return [(REFERRAL_EVENTS, event)]
 
 
