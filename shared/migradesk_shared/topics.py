@@ -14,7 +14,7 @@ class TopicSpec:
     compacted: bool = False
     # Restricted topics carry personal data: only intake and referral may read them (ACLs in deploy/).
     restricted: bool = False
-    # Dead-letter topics keep failed messages until an operator looks at them.
+    # How long messages are kept; -1: for ever (the event log metrics can be rebuilt from).
     retention_ms: int = -1
 
 
@@ -31,8 +31,15 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+# A dead letter of a restricted topic holds a person's data, which an erasure cannot reach inside a topic: it is
+# kept 30 days, time for an operator to replay or discard it (the DLQ growth alert fires within the hour).
+# Dead letters of de-identified events are kept as long as the events themselves.
+RESTRICTED_DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
+
+
 def dlq_of(spec: TopicSpec) -> TopicSpec:
-    return TopicSpec(f"{spec.name}.dlq", partitions=1, restricted=spec.restricted)
+    return TopicSpec(f"{spec.name}.dlq", partitions=1, restricted=spec.restricted,
+                     retention_ms=RESTRICTED_DLQ_RETENTION_MS if spec.restricted else -1)
 
 
 def all_topic_specs() -> tuple[TopicSpec, ...]:

@@ -185,6 +185,10 @@ async def test_topics_are_created_explicitly_with_partitions_and_compaction(infr
             [ConfigResource(ConfigResourceType.TOPIC, topic_names(PERSON_PROFILES))])
         configs = {entry[0]: entry[1] for entry in response.resources[0][4]}
         assert configs["cleanup.policy"] == "compact"
+        # Its dead letters hold personal data: kept 30 days, not for ever.
+        [dead] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic_names.dlq(PERSON_PROFILES))])
+        assert {e[0]: e[1] for e in dead.resources[0][4]}["retention.ms"] == str(30 * 24 * 3600 * 1000)
     finally:
         await admin.close()
 

@@ -83,3 +83,14 @@ def test_invalid_settings_fail_fast_naming_the_field(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MIGRADESK_HTTP_PORT", "99999")
     with pytest.raises(ValidationError, match="http_port"):
         ServiceSettings()
+
+
+def test_dead_letters_holding_personal_data_are_kept_30_days_and_the_others_as_long_as_their_events() -> None:
+    from migradesk_shared.topics import dlq_of
+
+    for spec in ALL_TOPICS:
+        dlq = dlq_of(spec)
+        if spec.restricted:
+            assert dlq.restricted and dlq.retention_ms == 30 * 24 * 3600 * 1000, spec.name
+        else:
+            assert dlq.retention_ms == spec.retention_ms == -1, spec.name
