@@ -237,3 +237,27 @@ def test_the_drift_check_names_the_topic_that_drifted() -> None:
 def test_the_manifests_read_as_yaml_and_kustomize_lists_every_base_file() -> None:
     base = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
     assert set(base["resources"]) == {p.name for p in (K8S / "base").glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def test_the_alerts_watch_metrics_the_services_export_and_prometheus_scrapes_them_with_the_token() -> None:
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import migradesk_shared.kafka
+    import migradesk_shared.outbox  # registers the outbox's metrics
+
+    families = list(REGISTRY.collect())
+    # A counter is exposed as <name>_total, whether or not it has counted anything yet.
+    exported = {f.name + ("_total" if f.type == "counter" else "") for f in families}
+    [rules] = of_kind("production", "PrometheusRule")
+    alerts = {rule["alert"]: rule["expr"] for group in rules["spec"]["groups"] for rule in group["rules"]}
+    assert {"MigraDeskConsumerLagging", "MigraDeskMessagesDeadLettered", "MigraDeskOutboxNotDraining"} <= set(alerts)
+    for alert, expr in alerts.items():
+        for metric in re.findall(r"migradesk_[a-z_]+", expr):
+            assert metric in exported, f"{alert} watches {metric}, which no service exports"
+    assert migradesk_shared.kafka.LAG._labelnames == ("group", "topic", "partition")  # what the lag alert groups by
+    [monitor] = of_kind("production", "ServiceMonitor")
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["authorization"]["credentials"] == {"name": HAND_MADE_SECRET, "key": "METRICS_TOKEN"}
