@@ -615,6 +615,8 @@ def _marked(max_size: int) -> st.SearchStrategy[str]:
 SENSITIVE_VALUES = {v.value for v in (*HealthFlag, *RaceColour, *GenderIdentity, *SexualOrientation)} - {
     "other", "prefers_not_to_say"}
 PROFILE_IDENTITY_FIELDS = {"full_name", "phone", "documents", "consent"}
+# Codes that may spell a sensitive value by chance: "gay" is the Gayo language's ISO 639-3 code.
+PROFILE_CODE_FIELDS = {"languages", "nationality"}
 
 
 def leaves(node: Any, *, skip: frozenset[str] = frozenset()) -> Iterable[str]:
@@ -661,7 +663,7 @@ def test_free_text_of_a_case_reaches_no_de_identified_topic(opening: dict[str, A
             # The profile carries the name and the phone by design; nothing sensitive, no note or description.
             assert isinstance(event, PersonProfileUpserted)
             assert not SENSITIVE_VALUES & set(leaves(event.model_dump(mode="json"),
-                                                     skip=frozenset(PROFILE_IDENTITY_FIELDS)))
+                                                     skip=frozenset(PROFILE_IDENTITY_FIELDS | PROFILE_CODE_FIELDS)))
         else:  # the case events, referral's events and its dispatch to the agencies' systems
             assert IDENTITY not in text, f"the person's identity reached {spec.name} in {event.event_type}"
 

@@ -94,8 +94,8 @@ def test_the_files_plain_values() -> None:
     assert machine_value(Value(None)) == ""
     assert machine_value(Value("<5")) == "<5"
     assert machine_value(Value(0.5, "pct")) == 0.5
-    assert machine_value(Value(float("inf"), "hours")) == ">720"
-    assert names().value(Value(float("inf"), "hours")) == "> 720"
+    assert machine_value(Value(float("inf"), "hours")) == ">8760"  # more than a year
+    assert names().value(Value(float("inf"), "hours")) == "> 8,760"
     assert names().value(Value(0.5333, "pct")) == "53.3%"
     assert names().value(Value(None)) == "no data"
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -160,9 +161,26 @@ def test_histogram_quantiles() -> None:
     for hours in (0.5, 2, 2, 3, 30, 30, 30, 100, 1000, 2000):
         key = histogram_key("t", hours)
         counts[key] = counts.get(key, 0) + 1
-    assert histogram_quantile(counts, "t", 0.5) == 48
-    assert histogram_quantile(counts, "t", 0.9) == float("inf")
+    assert within(histogram_quantile(counts, "t", 0.5), 30)
+    assert within(histogram_quantile(counts, "t", 0.9), 1000)
     assert histogram_quantile({}, "t", 0.5) is None
+    counts[histogram_key("t", 24 * 400)] = 20  # beyond a year: only "more than that" is known
+    assert histogram_quantile(counts, "t", 0.9) == float("inf")
+
+
+def within(value: float | None, exact: float, tolerance: float = 0.026) -> bool:
+    return value is not None and abs(value - exact) <= tolerance * exact
+
+
+@settings(max_examples=100)
+@given(st.lists(st.floats(min_value=0.02, max_value=8000), min_size=1, max_size=200),
+       st.sampled_from([0.5, 0.9]))
+def test_a_quantile_read_from_the_histogram_is_within_2_5_percent_of_the_exact_one(hours: list[float],
+                                                                                     q: float) -> None:
+    counts: Counter[str] = Counter(histogram_key("t", h) for h in hours)
+    ordered = sorted(hours)
+    exact = ordered[max(math.ceil(q * len(ordered)) - 1, 0)]  # the smallest value with q of them at or below it
+    assert within(histogram_quantile(counts, "t", q), exact)
 
 
 def test_indicators_for_the_ten_dimensions() -> None:
@@ -206,8 +224,8 @@ def test_lifecycle_steps_feed_acceptance_completion_and_decline_indicators() -> 
     health = governance_indicators(buckets)[6]
     assert health["accepted_pct"] == 0.5  # 1 of 2 referrals created
     assert health["completed_with_help_pct"] == 1.0
-    assert health["time_to_acceptance_hours"] == {"median": 4, "p90": 4}
-    assert health["time_to_completion_hours"] == {"median": 48, "p90": 48}
+    assert all(within(health["time_to_acceptance_hours"][q], 3) for q in ("median", "p90"))
+    assert all(within(health["time_to_completion_hours"][q], 40) for q in ("median", "p90"))
     assert health["decline_reasons"] == {"no_capacity": 1}
     assert governance_indicators(buckets)[5]["per_partner"]["ubs"]["accepted"] == 1
 
@@ -297,8 +315,7 @@ def test_dimension_1_times_each_request_to_its_first_referral() -> None:
     buckets = buckets_of([created(n, hours) for n, hours in enumerate([1, 1, 3, 30, 200], start=10)])
     times = governance_indicators(buckets)[1]["time_request_to_referral_hours"]
     assert times["median"] == histogram_quantile(buckets["_all"], "request_to_referral_h", 0.5)
-    assert times["median"] is not None and 3 <= times["median"] < 30
-    assert times["p90"] is not None and times["p90"] >= 200
+    assert within(times["median"], 3) and within(times["p90"], 200)
 
 
 def test_a_step_counts_in_its_month_and_once_in_the_cohort_of_the_month_its_referral_was_created() -> None:

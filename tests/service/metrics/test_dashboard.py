@@ -149,8 +149,8 @@ def test_the_health_page_shows_the_indicators_suppressed_as_the_evidence_endpoin
     assert indicators["completed_with_help_pct"][0] == "83.3%"
     assert indicators["declined"][0] == "<5"  # 2 declines: a small cell
     assert indicators["overdue"][0] == "0" and indicators["overdue_pct"][0] == "0%"
-    assert indicators["time_to_acceptance_median"][0] == "4"  # 3 h falls in the (1, 4] bucket
-    assert indicators["time_to_completion_median"][0] == "48"
+    assert indicators["time_to_acceptance_median"][0] == "3.01"  # every acceptance took 3 h: within 2.5%
+    assert indicators["time_to_completion_median"][0] == "29.8"  # five of six took 30 h
 
     # The breakdown by nationality is the health column of the evidence table, suppressed as the endpoint does.
     nationality = table_of(page.text, "by_nationality")

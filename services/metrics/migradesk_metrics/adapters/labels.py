@@ -12,7 +12,7 @@ from datetime import date
 from babel import dates, numbers
 
 from migradesk_metrics.domain.dashboard import Table, Value
-from migradesk_metrics.domain.indicators import DURATION_BUCKETS_HOURS
+from migradesk_metrics.domain.indicators import LAST_BOUND_HOURS
 from migradesk_shared.contracts.vocabulary import DeclineReason, MigratoryStatus, ServiceArea, Sex
 from migradesk_shared.web.i18n import N_, format_number, formatting_locale
 from migradesk_shared.web.names import country_name, language_names
@@ -153,7 +153,7 @@ CODE_LABELS: dict[str, dict[str, str]] = {
     "area": AREA_LABELS,
 }
 # Durations beyond the histograms' last bound are only known to be longer than it.
-LAST_BOUND = int(DURATION_BUCKETS_HOURS[-1])
+LAST_BOUND = int(LAST_BOUND_HOURS)
 UNKNOWN = N_("Not known")
 TOTAL = N_("Total")
 NO_DATA = N_("no data")
