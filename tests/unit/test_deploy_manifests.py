@@ -261,3 +261,24 @@ def test_the_alerts_watch_metrics_the_services_export_and_prometheus_scrapes_the
     [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
     assert endpoint["authorization"]["credentials"] == {"name": HAND_MADE_SECRET, "key": "METRICS_TOKEN"}
+
+
+def test_autoscaling_follows_the_lag_of_a_consumer_group_the_service_really_has() -> None:
+    from migradesk_intake import channels as intake_channels
+    from migradesk_metrics import channels as metrics_channels
+    from migradesk_referral import channels as referral_channels
+
+    subscribes = {"intake": intake_channels.SUBSCRIBES, "referral": referral_channels.SUBSCRIBES,
+                  "metrics": metrics_channels.SUBSCRIBES}
+    scaled = {s["spec"]["scaleTargetRef"]["name"]: s["spec"] for s in of_kind("production", "ScaledObject")}
+    assert set(scaled) == set(SERVICES)
+    for service, spec in scaled.items():
+        # Never below the two processes the disruption budget keeps, never beyond a topic's partitions.
+        assert spec["minReplicaCount"] == deployment("production", service)["spec"]["replicas"] == 2
+        topics = {t.name: t for t in subscribes[service]}
+        for trigger in spec["triggers"]:
+            meta = trigger["metadata"]
+            assert meta["topic"] in topics, f"{service} does not consume {meta['topic']}"
+            assert meta["consumerGroup"] == f"{service}.{meta['topic']}"  # the runtime's group naming
+            assert spec["maxReplicaCount"] <= topics[meta["topic"]].partitions
+            assert meta["bootstrapServers"] == of_kind("production", "ConfigMap")[0]["data"]["KAFKA_BOOTSTRAP_SERVERS"]
