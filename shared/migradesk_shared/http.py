@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -141,18 +142,25 @@ class RequestTooLarge(Exception):
     """Raised to the app reading a body past the limit; the 413 has already been sent."""
 
 
+# Where a request may carry a document (a POST to a record's `.../attachments`): the larger upload limit.
+UPLOAD_PATH = re.compile(r"^/(api/)?[a-z-]+/[^/]+/attachments$")
+
+
 class RequestSizeLimitMiddleware:
     """Refuses a request body larger than `limit` bytes with 413, before any route reads it: by its
-    Content-Length, and by counting a body sent without one (chunked) as the app receives it."""
+    Content-Length, and by counting a body sent without one (chunked) as the app receives it. A document upload
+    (a POST to an `UPLOAD_PATH`) may be as large as `upload_limit`."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = max(limit, upload_limit or limit)
 
-    def _refusal(self) -> tuple[Message, Message]:
+    @staticmethod
+    def _refusal(limit: int) -> tuple[Message, Message]:
         body = json.dumps({"error": "request_too_large",
-                           "message": f"the request body is larger than the limit of {self.limit} bytes",
-                           "details": {"limit_bytes": self.limit}}).encode()
+                           "message": f"the request body is larger than the limit of {limit} bytes",
+                           "details": {"limit_bytes": limit}}).encode()
         return ({"type": "http.response.start", "status": 413,
                  "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                              (b"connection", b"close")]},
@@ -162,9 +170,11 @@ class RequestSizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope.get("method") == "POST" and UPLOAD_PATH.match(scope.get("path", "")) is not None
+        limit = self.upload_limit if upload else self.limit
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            for message in self._refusal():
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            for message in self._refusal(limit):
                 await send(message)
             return
         received = 0
@@ -175,10 +185,10 @@ class RequestSizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit and not refused:
+                if received > limit and not refused:
                     refused = True
                     if not started:
-                        for reply in self._refusal():
+                        for reply in self._refusal(limit):
                             await send(reply)
                     raise RequestTooLarge
             return message
@@ -200,7 +210,8 @@ class RequestSizeLimitMiddleware:
 def install_hardening(app: FastAPI, settings: ServiceSettings) -> None:
     # The later added, the further out: a body too large is refused before tracing or any route sees it, and
     # even that refusal carries the headers.
-    app.add_middleware(RequestSizeLimitMiddleware, limit=settings.max_request_bytes)
+    app.add_middleware(RequestSizeLimitMiddleware, limit=settings.max_request_bytes,
+                       upload_limit=settings.max_upload_bytes)
     app.add_middleware(SecurityHeadersMiddleware, form_origins=settings.page_origins(),
                        public_docs=settings.public_docs)
 

@@ -79,6 +79,8 @@ class ServiceSettings(BaseSettings):
     # A request body larger than this is refused with 413 before any route reads it (a registration with its
     # requests is a few kilobytes; no route takes files).
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A document attached to a governance record (10 MB at most) with its form around it.
+    max_upload_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
     # The API's interactive documentation (/docs, /redoc, /openapi.json): for development; off in deploy/k8s.
     public_docs: bool = True
     # Prometheus' /metrics answers a scrape with `Authorization: Bearer <metrics_token>`. Without one it is open in

@@ -266,9 +266,11 @@ def test_activities_feed_the_training_participation_and_information_dimensions()
     assert set(buckets) == {"_all"}
     result = governance_indicators(buckets)
     assert result[2] == {"trainings_held": 1, "servants_trained": 20,
-                         "servants_trained_by_sector": {"education": 8, "health": 12}}
-    assert result[3] == {"participation_events": 1, "migrant_participants": 40}
-    assert result[4] == {"cases_attended_in_own_language_pct": 0.5,
+                         "servants_trained_by_sector": {"education": 8, "health": 12},
+                         "awareness_campaigns": 0, "awareness_campaigns_by_audience": {}, "people_reached": 0}
+    assert result[3] == {"participation_events": 1, "participation_events_by_kind": {"cultural": 1},
+                         "migrant_participants": 40, "advocacy_actions": 0, "bodies_with_migrant_seats_in_force": {}}
+    assert result[4] == {"cases_attended_in_own_language_pct": 0.5, "information_materials": 1,
                          "information_materials_by_language": {"es": 1, "ht": 1}}
 
 

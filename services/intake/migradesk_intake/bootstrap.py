@@ -18,14 +18,22 @@ from migradesk_intake.adapters.accounts import (
     SessionRepository,
 )
 from migradesk_intake.adapters.accounts_memory import InMemoryAccountRepository, InMemorySessionRepository
+from migradesk_intake.adapters.governance import (
+    GovernanceRepository,
+    InMemoryGovernanceRepository,
+    MongoGovernanceRepository,
+)
 from migradesk_intake.adapters.passwords import Argon2Passwords, Passwords
 from migradesk_intake.adapters.repository import OUTBOX_COLLECTIONS, IntakeRepository, MongoIntakeRepository
 from migradesk_intake.entrypoints import consumers
 from migradesk_intake.entrypoints.account_pages import build_account_pages
 from migradesk_intake.entrypoints.case_pages import build_case_pages, build_worklist_page
+from migradesk_intake.entrypoints.governance_http import build_governance_router
+from migradesk_intake.entrypoints.governance_pages import build_governance_pages
 from migradesk_intake.entrypoints.http import build_router
 from migradesk_intake.entrypoints.identity import IntakeSessions
 from migradesk_intake.entrypoints.pages import build_pages, desk_pages
+from migradesk_intake.governance import GovernanceRegister
 from migradesk_intake.service import IntakeService
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.http import service_app
@@ -55,7 +63,8 @@ async def prune_sessions(accounts: AccountService) -> None:
 def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None = None,
                repository: IntakeRepository | None = None, pages: Pages | None = None, *,
                accounts: AccountRepository | None = None, sessions: SessionRepository | None = None,
-               passwords: Passwords | None = None, identity: Identity | None = None) -> FastAPI:
+               passwords: Passwords | None = None, identity: Identity | None = None,
+               governance: GovernanceRepository | None = None) -> FastAPI:
     """The intake service. Defaults: a runtime from the settings and the repositories on its store, Argon2
     password hashing, the session cookie as the pages' identity, the pages with their catalogs. Given only a
     repository (e.g. the in-memory one), the app runs without any runtime: no store, broker or relay, and
@@ -86,6 +95,8 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
             app.state.runtime, app.state.store = None, repository
             app.state.service = IntakeService(repository, municipality=settings.municipality,
                                               timezone=settings.timezone)
+            app.state.governance = GovernanceRegister(governance or InMemoryGovernanceRepository(),
+                                                      municipality=settings.municipality)
             await start_accounts(app, account_service(accounts or InMemoryAccountRepository(),
                                                       sessions or InMemorySessionRepository()))
             yield
@@ -95,6 +106,9 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
         repo = repository or MongoIntakeRepository(rt.db, on_write=rt.written)
         await repo.ensure_indexes()
         app.state.service = IntakeService(repo, municipality=settings.municipality, timezone=settings.timezone)
+        register = governance or MongoGovernanceRepository(rt.db, on_write=rt.written)
+        await register.ensure_indexes()
+        app.state.governance = GovernanceRegister(register, municipality=settings.municipality)
         consumers.subscribe(rt, app.state.service)
         service = account_service(accounts or MongoAccountRepository(rt.db), sessions or MongoSessionRepository(rt.db))
         await start_accounts(app, service)
@@ -124,4 +138,6 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
     app.include_router(build_case_pages(pages))
     app.include_router(build_worklist_page(pages))
     app.include_router(build_account_pages(pages))
+    app.include_router(build_governance_router())
+    app.include_router(build_governance_pages(pages))
     return app

@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 from migradesk_metrics.adapters.repository import RollupRepository
 from migradesk_metrics.domain.dashboard import Dashboard
-from migradesk_metrics.domain.indicators import Counts, governance_indicators
+from migradesk_metrics.domain.indicators import Counts, governance_indicators, instruments_in_force
 from migradesk_metrics.domain.reports import by_period, evidence_tables, published_summary
 from migradesk_metrics.domain.rollups import (
+    ALL_AREAS,
     BucketBatch,
     BucketKey,
     BucketWrite,
@@ -103,9 +104,12 @@ async def summary(repository: RollupRepository, *, municipality: str, period: st
 
 async def indicators(repository: RollupRepository, *, municipality: str, period: str | None
                      ) -> dict[str, dict[int, dict[str, Any]]]:
-    """{period: {dimension: indicators}}: the ten MigraCidades dimensions (raw: small cells not suppressed)."""
-    return {p: governance_indicators(areas)
-            for p, areas in (await _periods(repository, municipality, period)).items()}
+    """{period: {dimension: indicators}}: the ten MigraCidades dimensions (raw: small cells not suppressed). The
+    instruments in force at a month's end count every month before it: all months are read (a few buckets each)."""
+    every = await _periods(repository, municipality, None)
+    desk_wide = {p: areas.get(ALL_AREAS, {}) for p, areas in every.items()}
+    return {p: governance_indicators(areas, instruments_in_force(desk_wide, p))
+            for p, areas in every.items() if period is None or p == period}
 
 
 async def evidence(repository: RollupRepository, *, municipality: str, period: str | None, threshold: int

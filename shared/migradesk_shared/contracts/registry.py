@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from migradesk_shared.contracts.activities import ActivityEventUnion
+from migradesk_shared.contracts.activities import ActivitiesTopicEvent
 from migradesk_shared.contracts.case_events import CaseEvent
 from migradesk_shared.contracts.person_profiles import PersonProfileUpserted
 from migradesk_shared.contracts.referral_events import PartnerResponse, ReferralDispatched, ReferralEvent
@@ -25,7 +25,7 @@ from migradesk_shared.topics import (
 TOPIC_TYPES: dict[str, Any] = {
     CASE_EVENTS.name: CaseEvent,
     PERSON_PROFILES.name: PersonProfileUpserted,
-    ACTIVITIES.name: ActivityEventUnion,
+    ACTIVITIES.name: ActivitiesTopicEvent,
     REFERRAL_EVENTS.name: ReferralEvent,
     PARTNER_RESPONSES.name: PartnerResponse,
     **{spec.name: ReferralDispatched for spec in DISPATCH.values()},

@@ -52,6 +52,7 @@ SIGN_OUT_PATH = "/sign-out"
 PASSWORD_PATH = "/account/password"  # noqa: S105 (a name, not a password)
 # A form is a few fields; anything much larger is not one of ours.
 MAX_FORM_BYTES = 64 * 1024
+MAX_MULTIPART_FIELDS = 20
 
 ROLE_LABELS: dict[Role, str] = {
     Role.STAFF: N_("Desk staff"),
@@ -252,7 +253,8 @@ class CsrfRejected(Forbidden):
 
 async def submitted_fields(request: Request) -> list[tuple[str, str]]:
     """The fields of a posted form (application/x-www-form-urlencoded) in order, repeated ones repeated, read
-    once per request. Nothing else is a form of ours: a JSON or multipart body gives no fields."""
+    once per request; of a form that uploads a file (multipart/form-data), its text fields (the route reads the
+    file from `request.form()`, parsed once here). A JSON body gives no fields."""
     cached: list[tuple[str, str]] | None = getattr(request.state, "submitted_fields", None)
     if cached is not None:
         return cached
@@ -265,6 +267,10 @@ async def submitted_fields(request: Request) -> list[tuple[str, str]]:
             if len(body) > MAX_FORM_BYTES:
                 raise PageRefused(PageRefused.TOO_LARGE, status_code=413)
         fields = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    elif kind == "multipart/form-data":
+        # One file and a few fields at most; the body's size was bounded by the request size limit.
+        form = await request.form(max_files=1, max_fields=MAX_MULTIPART_FIELDS, max_part_size=MAX_FORM_BYTES)
+        fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
     request.state.submitted_fields = fields
     return fields
 

@@ -10,7 +10,12 @@ import pytest
 from migradesk_metrics.adapters.repository import MongoRollupRepository, RollupRepository
 from migradesk_metrics.domain.rollups import plan_bucket_write
 from migradesk_metrics.service import count_event, count_events, indicators
-from migradesk_shared.contracts.activities import TrainingHeld
+from migradesk_shared.contracts.activities import (
+    ActivityFacts,
+    GovernanceRecordRevised,
+    InstrumentFacts,
+    TrainingHeld,
+)
 from migradesk_shared.contracts.referral_events import ReferralAccepted, ReferralCreated
 from migradesk_shared.contracts.vocabulary import ServiceArea
 from tests.service.metrics.helpers import (
@@ -154,8 +159,34 @@ async def test_referral_steps_and_activities_feed_the_indicators(repository: Rol
     assert health["referrals"] == 1 and health["accepted_pct"] == 1.0
     assert health["time_to_acceptance_hours"] == {"median": 3.01, "p90": 3.01}  # 3 h, within 2.5%
     assert periods["2026-11"][2] == {"trainings_held": 1, "servants_trained": 20,
-                                     "servants_trained_by_sector": {"education": 8, "health": 12}}
+                                     "servants_trained_by_sector": {"education": 8, "health": 12},
+                                     "awareness_campaigns": 0, "awareness_campaigns_by_audience": {},
+                                     "people_reached": 0}
     assert periods["2026-11"][5]["per_partner"] == {"ubs": {"referrals": 1, "accepted": 1, "acceptance_rate": 1.0}}
+
+
+async def test_the_registers_corrections_move_the_figures_once_each(repository: RollupRepository) -> None:
+    agreement = InstrumentFacts(kind="partnership_agreement", title="UFGD", adopted_on=date(2026, 3, 2))
+    campaign = ActivityFacts(kind="awareness_campaign", held_on=date(2026, 5, 18), title="Semana do Migrante",
+                             audience="migrants", participants=300)
+    moved = campaign.model_copy(update={"held_on": date(2026, 6, 1), "participants": 250})
+
+    def revised(record_id: str, revision: int, before: ActivityFacts | InstrumentFacts | None,
+                after: ActivityFacts | InstrumentFacts | None) -> GovernanceRecordRevised:
+        return GovernanceRecordRevised(producer="intake", record_id=record_id, municipality=TOWN, revision=revision,
+                                       before=before, after=after)
+
+    history = [revised("a", 1, None, agreement), revised("c", 1, None, campaign), revised("c", 2, campaign, moved)]
+    await count_events([(event, at(n, topic="t.activities")) for n, event in enumerate(history)],
+                       repository=repository, tz=TZ)
+    # The correction redelivered, then a withdrawal: each counted once.
+    await count_event(history[2], at(2, topic="t.activities"), repository=repository, tz=TZ)
+    await count_event(revised("a", 2, agreement, None), at(3, topic="t.activities"), repository=repository, tz=TZ)
+    figures = await indicators(repository, municipality=TOWN, period=None)
+    assert figures["2026-05"][2]["awareness_campaigns"] == 0 and figures["2026-05"][2]["people_reached"] == 0
+    assert figures["2026-06"][2]["awareness_campaigns_by_audience"] == {"migrants": 1}
+    assert figures["2026-06"][2]["people_reached"] == 250
+    assert figures["2026-06"][5]["partnership_agreements_in_force"] == 0
 
 
 @pytest.mark.infra

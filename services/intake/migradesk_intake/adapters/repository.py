@@ -59,11 +59,12 @@ StatusWrite = tuple[ReferralStatusView | None, ReferralStatusView]
 
 # Called after a write that stored events in a document's outbox: (collection name, document id).
 OnWrite = Callable[[str, Any], None]
-CASES, PERSONS, ACTIVITIES = "cases", "persons", "activities"
+CASES, PERSONS, ACTIVITIES, GOVERNANCE = "cases", "persons", "activities", "governance"
 # The collections whose documents carry an outbox: the runtime's relay publishes them. A person's record holds
 # every event keyed by the person (their profile for the partner network, its tombstones), so they go out in the
 # order they were written; a case holds its case events.
-OUTBOX_COLLECTIONS = (CASES, PERSONS, ACTIVITIES)
+# The governance register's records carry theirs too (adapters/governance.py).
+OUTBOX_COLLECTIONS = (CASES, PERSONS, ACTIVITIES, GOVERNANCE)
 
 
 # What a read of a record returns: never its outbox (the relay's) nor its audit trail (the timeline's, read apart).

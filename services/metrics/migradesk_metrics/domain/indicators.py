@@ -126,8 +126,34 @@ def area_indicators(c: Counts) -> dict[str, Any]:
     }
 
 
-def governance_indicators(buckets: Mapping[str, Counts]) -> dict[int, dict[str, Any]]:
-    """All ten dimensions for one municipality and period, from its buckets of counters."""
+# Which dimension each kind of governance instrument is evidence for (the register's instruments).
+INSTRUMENT_KINDS: dict[int, tuple[str, ...]] = {1: ("law", "decree", "municipal_plan"), 3: ("committee", "council"),
+                                                5: ("partnership_agreement",)}
+
+
+def instruments_in_force(months: Mapping[str, Counts], period: str) -> dict[str, int]:
+    """By kind, the register's instruments in force at the end of `period` (a month, YYYY-MM): adopted in it or
+    before, and not ended by then. `months` are the desk-wide (`_all`) counters of every month."""
+    in_force: dict[str, int] = {}
+    for month, counts in months.items():
+        if month > period:
+            continue
+        for kind, n in breakdown(counts, "instruments_adopted").get("kind", {}).items():
+            in_force[kind] = in_force.get(kind, 0) + n
+        for kind, n in breakdown(counts, "instruments_ended").get("kind", {}).items():
+            in_force[kind] = in_force.get(kind, 0) - n
+    return {kind: n for kind, n in sorted(in_force.items()) if n}
+
+
+def _of_kinds(counts: Mapping[str, int], kinds: tuple[str, ...]) -> dict[str, int]:
+    return {kind: counts[kind] for kind in kinds if counts.get(kind)}
+
+
+def governance_indicators(buckets: Mapping[str, Counts], in_force: Mapping[str, int] | None = None
+                          ) -> dict[int, dict[str, Any]]:
+    """All ten dimensions for one municipality and period, from its buckets of counters; `in_force`: the
+    register's instruments in force at the end of the period, by kind (see instruments_in_force)."""
+    in_force = in_force or {}
     overall: Counts = buckets.get("_all", {})
     desk: Counts = buckets.get("desk", {})
     requests = overall.get("requests_logged", 0)
@@ -142,18 +168,29 @@ def governance_indicators(buckets: Mapping[str, Counts]) -> dict[int, dict[str, 
             "requests_resolved_at_desk": desk.get("requests_logged", 0),
             "time_request_to_referral_hours": {
                 "median": histogram_quantile(overall, "request_to_referral_h", 0.5),
-                "p90": histogram_quantile(overall, "request_to_referral_h", 0.9)}},
+                "p90": histogram_quantile(overall, "request_to_referral_h", 0.9)},
+            "instruments_in_force": _of_kinds(in_force, INSTRUMENT_KINDS[1]),
+            "mapping_studies": overall.get("mapping_studies", 0), "projects": overall.get("projects", 0)},
         2: {"trainings_held": overall.get("trainings_held", 0),
             "servants_trained": overall.get("servants_trained", 0),
-            "servants_trained_by_sector": breakdown(overall, "servants_trained").get("sector", {})},
+            "servants_trained_by_sector": breakdown(overall, "servants_trained").get("sector", {}),
+            "awareness_campaigns": overall.get("awareness_campaigns", 0),
+            "awareness_campaigns_by_audience": breakdown(overall, "awareness_campaigns").get("audience", {}),
+            "people_reached": overall.get("people_reached", 0)},
         3: {"participation_events": overall.get("participation_events", 0),
-            "migrant_participants": overall.get("migrant_participants", 0)},
+            "participation_events_by_kind": breakdown(overall, "participation_events").get("kind", {}),
+            "migrant_participants": overall.get("migrant_participants", 0),
+            "advocacy_actions": overall.get("advocacy_actions", 0),
+            "bodies_with_migrant_seats_in_force": _of_kinds(in_force, INSTRUMENT_KINDS[3])},
         4: {"cases_attended_in_own_language_pct": ratio(overall.get("cases_attended_in_own_language", 0),
                                                         overall.get("cases_opened", 0)),
+            "information_materials": overall.get("information_materials", 0),
             "information_materials_by_language": breakdown(overall, "information_materials").get("language", {})},
         5: {"active_partner_agencies": len(partners),
             "per_partner": {agency: {**v, "acceptance_rate": ratio(v["accepted"], v["referrals"])}
-                            for agency, v in sorted(partners.items())}},
+                            for agency, v in sorted(partners.items())},
+            "partnership_agreements_in_force": in_force.get("partnership_agreement", 0),
+            "network_meetings": overall.get("network_meetings", 0)},
     }
     for area, dimension in AREA_DIMENSION.items():
         result[dimension] = area_indicators(buckets.get(area.value, {}))

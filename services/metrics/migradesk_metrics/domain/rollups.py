@@ -18,7 +18,10 @@ from zoneinfo import ZoneInfo
 from migradesk_metrics.domain.indicators import histogram_key
 from migradesk_shared.contracts.activities import (
     ActivityEvent,
+    ActivityFacts,
+    GovernanceRecordRevised,
     InformationMaterialPublished,
+    InstrumentFacts,
     ParticipationEventHeld,
     TrainingHeld,
 )
@@ -111,25 +114,82 @@ def _disaggregated(counter: str, *values: str) -> tuple[str, ...]:
 
 
 RollupEvent = (CaseOpened | RequestLogged | ReferralCreated | ReferralNeedsManualRouting | ReferralLifecycleEvent
-               | ActivityEvent)
+               | ActivityEvent | GovernanceRecordRevised)
+
+
+def activity_facts(event: ActivityEvent) -> ActivityFacts:
+    """An activity logged through the activities API, as the register's facts: one way of counting both."""
+    if isinstance(event, TrainingHeld):
+        return ActivityFacts(kind="training", held_on=event.held_on, title=event.topic,
+                             servants_trained_by_sector=event.servants_trained_by_sector)
+    if isinstance(event, ParticipationEventHeld):
+        return ActivityFacts(kind="participatory_event" if event.kind == "participatory" else "cultural_event",
+                             held_on=event.held_on,
+                             title=event.kind, participants=event.migrant_participants)
+    assert isinstance(event, InformationMaterialPublished)
+    return ActivityFacts(kind="information_material", held_on=event.held_on, title=event.title,
+                         languages=event.languages)
+
+
+# Activities counted by kind alone (their dimension's page lists them by kind).
+_PLAIN_ACTIVITIES = {"mapping_study": "mapping_studies", "network_meeting": "network_meetings",
+                     "advocacy_action": "advocacy_actions", "project": "projects"}
+
+
+def facts_amounts(facts: ActivityFacts | InstrumentFacts) -> dict[str, Counter[str]]:
+    """What one register record adds, by month: an activity in the month it was held; an instrument in force
+    from the month it was adopted (`instruments_adopted`) to the month it ended (`instruments_ended`), so the
+    instruments in force at a month are the adopted minus the ended up to it."""
+    amounts: dict[str, Counter[str]] = {}
+    if isinstance(facts, InstrumentFacts):
+        seats = (("migrant_seats", facts.migrant_seats),) if facts.migrant_seats else ()
+        adopted = amounts.setdefault(facts.adopted_on.strftime("%Y-%m"), Counter())
+        adopted.update({"instruments_adopted": 1, f"instruments_adopted|kind={facts.kind}": 1})
+        adopted.update({f"{name}_adopted": n for name, n in seats})
+        if facts.ends_on is not None:
+            ended = amounts.setdefault(facts.ends_on.strftime("%Y-%m"), Counter())
+            ended.update({"instruments_ended": 1, f"instruments_ended|kind={facts.kind}": 1})
+            ended.update({f"{name}_ended": n for name, n in seats})
+        return amounts
+    month = amounts.setdefault(facts.held_on.strftime("%Y-%m"), Counter())
+    if facts.kind == "training":
+        month.update({"trainings_held": 1, "servants_trained": sum(facts.servants_trained_by_sector.values())})
+        month.update({f"servants_trained|sector={sector}": n for sector, n in facts.servants_trained_by_sector.items()})
+    elif facts.kind in ("participatory_event", "cultural_event"):
+        month.update({"participation_events": 1, f"participation_events|kind={facts.kind.removesuffix('_event')}": 1,
+                      "migrant_participants": facts.participants or 0})
+    elif facts.kind == "information_material":
+        month.update({"information_materials": 1})
+        month.update({f"information_materials|language={lang}": 1 for lang in set(facts.languages)})
+    elif facts.kind == "awareness_campaign":
+        month.update({"awareness_campaigns": 1, f"awareness_campaigns|audience={facts.audience or 'unknown'}": 1,
+                      "people_reached": facts.participants or 0})
+    else:
+        month.update({_PLAIN_ACTIVITIES[facts.kind]: 1})
+        if facts.kind == "network_meeting":
+            month.update({"network_participants": facts.participants or 0})
+    return amounts
 
 
 def activity_increment(event: ActivityEvent) -> BucketIncrement:
     """Governance activities (dimensions 2-4) count in the desk-wide bucket of the month they were held."""
-    period = event.held_on.strftime("%Y-%m")
-    if isinstance(event, TrainingHeld):
-        by_sector = tuple((f"servants_trained|sector={sector}", n)
-                          for sector, n in sorted(event.servants_trained_by_sector.items()))
-        return BucketIncrement(event.municipality, period, ALL_AREAS, ("trainings_held",),
-                               (("servants_trained", sum(event.servants_trained_by_sector.values())), *by_sector))
-    if isinstance(event, ParticipationEventHeld):
-        return BucketIncrement(event.municipality, period, ALL_AREAS,
-                               ("participation_events", f"participation_events|kind={event.kind}"),
-                               (("migrant_participants", event.migrant_participants),))
-    assert isinstance(event, InformationMaterialPublished)
-    return BucketIncrement(event.municipality, period, ALL_AREAS,
-                           ("information_materials",
-                            *(f"information_materials|language={lang}" for lang in sorted(set(event.languages)))))
+    [(period, amounts)] = facts_amounts(activity_facts(event)).items()
+    return BucketIncrement(event.municipality, period, ALL_AREAS, (), tuple(sorted(amounts.items())))
+
+
+def revision_increments(event: GovernanceRecordRevised) -> list[BucketIncrement]:
+    """A register record's change: its old facts counted out, its new ones in, in the months each counts in;
+    one increment per month (a bucket takes one per message), none where the change counts nothing (a title)."""
+    delta: dict[str, Counter[str]] = {}
+    for facts, sign in ((event.before, -1), (event.after, 1)):
+        if facts is not None:
+            for period, amounts in facts_amounts(facts).items():
+                month = delta.setdefault(period, Counter())
+                for counter, n in amounts.items():
+                    month[counter] += sign * n
+    return [BucketIncrement(event.municipality, period, ALL_AREAS, (),
+                            tuple(sorted((c, n) for c, n in amounts.items() if n)))
+            for period, amounts in sorted(delta.items()) if any(amounts.values())]
 
 
 def _hours_since_created(event: ReferralLifecycleEvent) -> float:
@@ -182,6 +242,8 @@ def increments_for(event: RollupEvent, tz: ZoneInfo) -> list[BucketIncrement]:
     m = event.municipality
     if isinstance(event, ActivityEvent):
         return [activity_increment(event)]
+    if isinstance(event, GovernanceRecordRevised):
+        return revision_increments(event)
     if isinstance(event, CaseOpened):
         in_language = ("cases_attended_in_own_language",) if event.attended_in_own_language else ()
         return [BucketIncrement(m, period, ALL_AREAS, (*disaggregated("cases_opened", event.facets), *in_language))]
