@@ -543,6 +543,55 @@ async def test_governance_activities_reach_the_dimension_indicators(
         assert figures["3"]["migrant_participants"] >= 60
 
 
+async def test_the_governance_registers_corrections_reach_the_figures_through_kafka(
+        services: dict[str, ServiceProcess], tokens: Tokens) -> None:
+    intake, metrics = services["intake"].url, services["metrics"].url
+    coordinator = tokens.headers(Role.COORDINATOR)
+    # Months no other test writes to, so the figures are exactly this test's.
+    async with httpx.AsyncClient(timeout=10, headers=coordinator) as client:
+        agreement = (await client.post(f"{intake}/api/governance/instruments", json={
+            "kind": "partnership_agreement", "title": "Acordo com a UFGD", "partner": "UFGD",
+            "adopted_on": "2021-03-04"})).json()
+        meeting = await client.post(f"{intake}/api/governance/activities", json={
+            "kind": "network_meeting", "title": "Rede de acolhimento", "held_on": "2021-03-10", "participants": 12})
+        assert meeting.status_code == 201, meeting.text
+        document = b"%PDF-1.4\n" + bytes(range(256)) * 2000
+        uploaded = await client.post(f"{intake}/api/governance/{agreement['record_id']}/attachments",
+                                     files={"file": ("acordo.pdf", document, "application/pdf")})
+        assert uploaded.status_code == 201, uploaded.text
+        read_back = await client.get(f"{intake}/api/governance/{agreement['record_id']}/attachments/"
+                                     f"{uploaded.json()['attachment_id']}")
+        assert read_back.content == document
+
+        async def figures(period: str) -> dict[str, Any]:
+            periods = (await client.get(f"{metrics}/api/metrics/indicators", params={"period": period})).json()
+            found: dict[str, Any] = periods["periods"].get(period, {})
+            return found
+
+        async def recorded() -> Any:
+            march = await figures("2021-03")
+            return march if march and march["5"]["partnership_agreements_in_force"] == 1 \
+                and march["5"]["network_meetings"] == 1 else None
+
+        march = await eventually(recorded, what="the agreement and the meeting in dimension 5")
+        assert march["1"]["instruments_in_force"] == {}
+        moved = await client.put(f"{intake}/api/governance/{meeting.json()['record_id']}", json={
+            "revision": 1, "facts": {**meeting.json()["facts"], "held_on": "2021-04-01"}})
+        assert moved.status_code == 200, moved.text
+        withdrawn = await client.post(f"{intake}/api/governance/{agreement['record_id']}/withdraw",
+                                      json={"revision": 1})
+        assert withdrawn.status_code == 200, withdrawn.text
+
+        async def corrected() -> Any:
+            march, april = await figures("2021-03"), await figures("2021-04")
+            done = march and april and march["5"]["network_meetings"] == 0 \
+                and april["5"]["network_meetings"] == 1 and april["5"]["partnership_agreements_in_force"] == 0
+            return (march, april) if done else None
+
+        march, april = await eventually(corrected, what="the correction and the withdrawal in dimension 5")
+        assert march["5"]["partnership_agreements_in_force"] == 0
+
+
 # Last in the module: it stops and restarts the session's broker.
 async def test_case_posted_while_kafka_is_down_arrives_once_after_it_returns(
         services: dict[str, ServiceProcess], tokens: Tokens, infra: Infra) -> None:

@@ -4,10 +4,10 @@ de-identified topics (the issue "the partner network", point 6).
 Payloads are generated as JSON, within each API model's limits, and parsed by the API's own models (a payload
 they refuse is a 422, which is fine). What they accept goes the way the use cases take it, without I/O: intake's
 command builders (adapters/views.py) and its pure domain (open_case, Case.add_request, shared_profiles,
-change_consent, log_activity); referral's pure domain (take_action, routed, routed_manually, redirected) and the
-mappers that turn it into events. A rule of the domain that refuses the command (DomainRuleViolation, NotFound,
-Conflict: a 4xx) is fine too. An event the domain cannot even build (a pydantic ValidationError: a 500) or one
-its topic's contract would not read back fails the test.
+change_consent, the governance register's create_record); referral's pure domain (take_action, routed,
+routed_manually, redirected) and the mappers that turn it into events. A rule of the domain that refuses the
+command (DomainRuleViolation, NotFound, Conflict: a 4xx) is fine too. An event the domain cannot even build (a
+pydantic ValidationError: a 500) or one its topic's contract would not read back fails the test.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from migradesk_intake.adapters.views import (
+    activity_facts,
     change_consent_command,
     correct_person_command,
-    log_activity_command,
     open_case_command,
 )
-from migradesk_intake.domain.activity import log_activity
 from migradesk_intake.domain.case import Case, FacetSource, change_consent, open_case, shared_profiles
 from migradesk_intake.domain.contact import BRAZILIAN_AREA_CODES
 from migradesk_intake.domain.documents import cpf_check_digits
+from migradesk_intake.domain.governance import create_record
 from migradesk_intake.domain.person import ConsentGiven, corrected
 from migradesk_intake.domain.sensitive import HEALTH_NOTE_MAX, HealthFlag, SexualOrientation
 from migradesk_intake.entrypoints.schemas import (
@@ -431,11 +431,11 @@ def test_every_activity_the_api_logs_makes_an_event_the_contract_accepts(payload
         observe(f"ActivityIn: 422 ({exc.errors()[0]['type']})")
         return
     observe("ActivityIn: accepted")
-    logged = log_activity(log_activity_command(activity_in, actor="ana").activity, municipality=MUNICIPALITY,
-                          now=now)
-    data = fits(ACTIVITIES, logged.event)
-    # The stores keep 64-bit integers: the activity's document in intake, the sums metrics keeps of the counts.
-    counts = [*data.get("servants_trained_by_sector", {}).values(), data.get("migrant_participants", 0)]
+    change = create_record(activity_facts(activity_in), actor="ana", municipality=MUNICIPALITY, now=now)
+    assert change.event is not None
+    data = fits(ACTIVITIES, change.event)["after"]
+    # The stores keep 64-bit integers: the record's document in intake, the sums metrics keeps of the counts.
+    counts = [*data.get("servants_trained_by_sector", {}).values(), data.get("participants") or 0]
     assert sum(counts) < INT64_LIMIT / 10**6  # a million such events a month still fit
 
 
@@ -599,8 +599,10 @@ def test_an_activitys_headcounts_fit_the_stores() -> None:
             ACTIVITY_IN.validate_json(json.dumps(payload))
     for payload in ({**training, "servants_trained_by_sector": {"health": 1_000_000}},
                     {**event, "migrant_participants": 1_000_000}):
-        activity = log_activity_command(ACTIVITY_IN.validate_json(json.dumps(payload)), actor="ana").activity
-        fits(ACTIVITIES, log_activity(activity, municipality=MUNICIPALITY, now=ROUTED_AT).event)
+        facts = activity_facts(ACTIVITY_IN.validate_json(json.dumps(payload)))
+        event = create_record(facts, actor="ana", municipality=MUNICIPALITY, now=ROUTED_AT).event
+        assert event is not None
+        fits(ACTIVITIES, event)
 
 
 # -- free text never reaches a de-identified topic ------------------------------------------------------------

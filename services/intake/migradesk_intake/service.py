@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from migradesk_intake.adapters.repository import IntakeRepository
-from migradesk_intake.domain.activity import Activity, LoggedActivity, log_activity
 from migradesk_intake.domain.audit import Access, AccessKind, Write
 from migradesk_intake.domain.case import (
     Case,
@@ -172,12 +171,6 @@ class CloseCase:
 class ReopenCase:
     case_id: str
     expected_version: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class LogActivity:
-    activity: Activity
     actor: str
 
 
@@ -541,12 +534,6 @@ class IntakeService:
         now = self._clock()
         return await self._change_case(command.case_id, lambda case: (
             case.reopen(by=command.actor, at=now), ()), expected_version=command.expected_version)
-
-    async def log_activity(self, command: LogActivity) -> LoggedActivity:
-        """Log a governance activity; its event goes out with the activity's own write."""
-        logged = log_activity(command.activity, municipality=self.municipality, now=self._clock())
-        await self.repository.add_activity(logged, actor=command.actor)
-        return logged
 
     async def record_referral_events(self, events: Iterable[object]) -> int:
         """Keep each referral's live status as referral's events report it (a read model: intake never reads

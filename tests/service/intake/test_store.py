@@ -4,16 +4,14 @@ between the two writes) leaves nothing a look-up trips over."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from migradesk_intake.adapters.repository import MongoIntakeRepository
-from migradesk_intake.domain.activity import Training
 from migradesk_intake.domain.duplicates import PersonRecord, match_keys
-from migradesk_intake.service import ChangeConsent, ErasePerson, IntakeService, LogActivity
+from migradesk_intake.service import ChangeConsent, ErasePerson, IntakeService
 from migradesk_shared.contracts.vocabulary import LegalBasis
 from tests.service.intake.helpers import DANIELA, ERASURE_REASON, TOWN, WILNER, Clock, open_case
 
@@ -96,17 +94,6 @@ async def test_a_consent_change_is_written_into_the_person_with_its_history_and_
     assert [(c["version"], c["by"], c["fields"]) for c in doc["changes"]] == [(2, "bia", ["consent"])]
     assert [e["event_type"] for e in doc["outbox"]] == ["Tombstone", "Tombstone"]
     assert (doc["version"], doc["outbox_total"], doc["outbox_pending"]) == (2, 2, True)
-
-
-async def test_an_activity_document_keeps_its_shape(service: IntakeService,
-                                                    intake_db: AsyncDatabase[dict[str, Any]]) -> None:
-    logged = await service.log_activity(LogActivity(Training(date(2026, 11, 10), "Acolhimento", {"health": 2}),
-                                                    actor="ana"))
-    doc = await intake_db["activities"].find_one({"_id": logged.activity_id})
-    assert doc is not None
-    assert list(doc) == ["_id", "kind", "held_on", "topic", "servants_trained_by_sector", "municipality",
-                         "logged_at", "logged_by", *OUTBOX_FIELDS]
-    assert (doc["kind"], doc["held_on"], doc["logged_by"]) == ("training", "2026-11-10", "ana")
 
 
 async def test_a_look_up_key_left_without_its_person_is_skipped(

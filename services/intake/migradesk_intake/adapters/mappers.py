@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from migradesk_intake.domain.activity import InformationMaterial, LoggedActivity, ParticipationEvent, Training
 from migradesk_intake.domain.audit import Access, AccessKind, Write
 from migradesk_intake.domain.case import (
     Case,
@@ -318,7 +317,7 @@ def case_from_document(doc: dict[str, Any], person: RegisteredPerson | None) -> 
         writes=tuple(write_from_document(w) for w in doc.get("audit", ())))
 
 
-# --- audit and activities -----------------------------------------------------------------------------------
+# --- audit --------------------------------------------------------------------------------------------------
 
 def access_document(access: Access) -> dict[str, Any]:
     return {"_id": str(uuid.uuid4()), "actor": access.actor, "action": access.action.value,
@@ -330,20 +329,6 @@ def access_document(access: Access) -> dict[str, Any]:
 def access_from_document(doc: dict[str, Any]) -> Access:
     return Access(actor=doc["actor"], action=AccessKind(doc["action"]), subject_id=doc["subject_id"],
                   case_id=doc["case_id"], at=doc["at"], reason=doc.get("reason"), reference=doc.get("reference"))
-
-
-def activity_document(logged: LoggedActivity, *, actor: str) -> dict[str, Any]:
-    """The activity as the API received it, where and when it was logged; no outbox (the repository adds it)."""
-    activity = logged.activity
-    fields: dict[str, Any]
-    if isinstance(activity, Training):
-        fields = {"topic": activity.topic, "servants_trained_by_sector": dict(activity.servants_trained_by_sector)}
-    elif isinstance(activity, ParticipationEvent):
-        fields = {"event_kind": activity.event_kind, "migrant_participants": activity.migrant_participants}
-    elif isinstance(activity, InformationMaterial):
-        fields = {"title": activity.title, "languages": list(activity.languages)}
-    return {"_id": logged.activity_id, "kind": activity.kind, "held_on": activity.held_on.isoformat(), **fields,
-            "municipality": logged.municipality, "logged_at": logged.logged_at, "logged_by": actor}
 
 
 def referral_status_document(view: ReferralStatusView) -> dict[str, Any]:

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from migradesk_intake.adapters.mappers import StoredEvent, outbox_entries, scrub_profiles, stored_event, with_topics
+from migradesk_intake.adapters.mappers import StoredEvent, outbox_entries, scrub_profiles, stored_event
 from migradesk_intake.adapters.repository import (
-    ACTIVITIES,
     CASES,
     PERSONS,
     ListedPerson,
@@ -21,13 +20,11 @@ from migradesk_intake.adapters.repository import (
 )
 from migradesk_intake.adapters.search_index import InMemoryPersonSearchIndex, PersonSearchIndex
 from migradesk_intake.adapters.worklist import InMemoryWorklistIndex, WorklistIndex
-from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
 from migradesk_intake.domain.person import RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_shared.errors import Conflict
-from migradesk_shared.outbox import new_document_outbox
 
 
 @dataclass
@@ -48,18 +45,10 @@ class _StoredPerson(_Stored):
     registered: RegisteredPerson = field(kw_only=True)
 
 
-@dataclass
-class _StoredActivity:
-    activity: LoggedActivity
-    outbox: list[dict[str, Any]]
-    logged_by: str
-
-
 class InMemoryIntakeRepository:
     def __init__(self, on_write: OnWrite = no_relay) -> None:
         self._cases: dict[str, _StoredCase] = {}
         self._persons: dict[str, _StoredPerson] = {}
-        self._activities: dict[str, _StoredActivity] = {}
         self._match_keys: dict[str, set[str]] = {}  # person id -> keys
         self._accesses: list[Access] = []
         self._referral_status: dict[str, ReferralStatusView] = {}
@@ -166,23 +155,12 @@ class InMemoryIntakeRepository:
     async def accesses_to(self, person_id: str) -> list[Access]:
         return sorted((a for a in self._accesses if a.subject_id == person_id), key=lambda a: a.at)
 
-    async def add_activity(self, logged: LoggedActivity, *, actor: str) -> None:
-        if logged.activity_id in self._activities:
-            raise Conflict(f"activity {logged.activity_id} already exists", field="activity_id")
-        outbox = new_document_outbox(with_topics([logged.event]))["outbox"]
-        self._activities[logged.activity_id] = _StoredActivity(logged, outbox, actor)
-        self._on_write(ACTIVITIES, logged.activity_id)
-
     async def case_events(self, case_id: str) -> list[StoredEvent]:
         stored = self._cases.get(case_id)
         return [stored_event(copy.deepcopy(e)) for e in stored.outbox] if stored else []
 
     async def person_events(self, person_id: str) -> list[StoredEvent]:
         stored = self._persons.get(person_id)
-        return [stored_event(copy.deepcopy(e)) for e in stored.outbox] if stored else []
-
-    async def activity_events(self, activity_id: str) -> list[StoredEvent]:
-        stored = self._activities.get(activity_id)
         return [stored_event(copy.deepcopy(e)) for e in stored.outbox] if stored else []
 
     async def referral_statuses_by_id(self, referral_ids: Sequence[str]) -> dict[str, ReferralStatusView]:

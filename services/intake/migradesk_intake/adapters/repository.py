@@ -22,7 +22,6 @@ from migradesk_intake.adapters.mappers import (
     StoredEvent,
     access_document,
     access_from_document,
-    activity_document,
     case_document,
     case_from_document,
     case_state,
@@ -34,12 +33,10 @@ from migradesk_intake.adapters.mappers import (
     referral_status_from_document,
     scrub_profiles,
     stored_event,
-    with_topics,
     write_document,
 )
 from migradesk_intake.adapters.search_index import GroupCommittedSearchIndex, MongoPersonSearchIndex, PersonSearchIndex
 from migradesk_intake.adapters.worklist import GroupCommittedWorklist, MongoWorklistIndex, WorklistIndex
-from migradesk_intake.domain.activity import LoggedActivity
 from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
 from migradesk_intake.domain.person import RegisteredPerson
@@ -59,6 +56,8 @@ StatusWrite = tuple[ReferralStatusView | None, ReferralStatusView]
 
 # Called after a write that stored events in a document's outbox: (collection name, document id).
 OnWrite = Callable[[str, Any], None]
+# `activities` holds the activities logged before the governance register kept them: only its relay still reads
+# it, so that whatever a store written then has not published yet still goes out.
 CASES, PERSONS, ACTIVITIES, GOVERNANCE = "cases", "persons", "activities", "governance"
 # The collections whose documents carry an outbox: the runtime's relay publishes them. A person's record holds
 # every event keyed by the person (their profile for the partner network, its tombstones), so they go out in the
@@ -78,8 +77,9 @@ def no_relay(collection: str, doc_id: Any) -> None:
 
 
 class IntakeRepository(Protocol):
-    """Where intake keeps people's records (with the look-up keys they are found by), cases, the access log,
-    activities and its read model of referrals. Every write of a record carrying events stores them with it.
+    """Where intake keeps people's records (with the look-up keys they are found by), cases, the access log
+    and its read model of referrals (the governance register has its own, adapters/governance.py). Every write of
+    a record carrying events stores them with it.
     `worklist` and `search` are the indexes the desk lists cases and finds people by, on the same store."""
 
     worklist: WorklistIndex
@@ -147,8 +147,6 @@ class IntakeRepository(Protocol):
         """The reads of a person's data, oldest first (their right to know who saw it)."""
         ...
 
-    async def add_activity(self, logged: LoggedActivity, *, actor: str) -> None: ...
-
     async def case_events(self, case_id: str) -> list[StoredEvent]:
         """The events stored with a case, in order: what the relay publishes (or published)."""
         ...
@@ -156,8 +154,6 @@ class IntakeRepository(Protocol):
     async def person_events(self, person_id: str) -> list[StoredEvent]:
         """The events stored with a person's record, in order (their profile, its tombstones)."""
         ...
-
-    async def activity_events(self, activity_id: str) -> list[StoredEvent]: ...
 
     async def referral_statuses_by_id(self, referral_ids: Sequence[str]) -> dict[str, ReferralStatusView]:
         """The statuses held of these referrals (the ones not known yet are missing)."""
@@ -177,8 +173,6 @@ class MongoIntakeRepository:
         # One record per person, whatever their number of cases: their data is corrected in one place.
         self.persons = db[PERSONS]
         self.audit = db["audit_log"]
-        # Governance activities (trainings, participation events, information materials): no personal data.
-        self.activities = db[ACTIVITIES]
         # One entry per (look-up key, person): the phonetic name, the birth date, each document number. The store
         # has no $text and uses an index only for a top-level equality, so duplicate candidates are found
         # through these, never by scanning the cases.
@@ -358,24 +352,12 @@ class MongoIntakeRepository:
         docs = await self.audit.find({"subject_id": person_id}).sort("at", 1).to_list()
         return [access_from_document(doc) for doc in docs]
 
-    async def add_activity(self, logged: LoggedActivity, *, actor: str) -> None:
-        document = {**activity_document(logged, actor=actor), **new_document_outbox(with_topics([logged.event]))}
-        try:
-            await self.activities.insert_one(document)
-        except DuplicateKeyError as exc:
-            raise Conflict(f"activity {logged.activity_id} already exists", field="activity_id") from exc
-        self._on_write(ACTIVITIES, logged.activity_id)
-
     async def case_events(self, case_id: str) -> list[StoredEvent]:
         doc = await self.cases.find_one({"_id": case_id}, {"outbox": 1})
         return [stored_event(e) for e in doc.get("outbox", [])] if doc else []
 
     async def person_events(self, person_id: str) -> list[StoredEvent]:
         doc = await self.persons.find_one({"_id": person_id}, {"outbox": 1})
-        return [stored_event(e) for e in doc.get("outbox", [])] if doc else []
-
-    async def activity_events(self, activity_id: str) -> list[StoredEvent]:
-        doc = await self.activities.find_one({"_id": activity_id}, {"outbox": 1})
         return [stored_event(e) for e in doc.get("outbox", [])] if doc else []
 
     async def referral_statuses_by_id(self, referral_ids: Sequence[str]) -> dict[str, ReferralStatusView]:

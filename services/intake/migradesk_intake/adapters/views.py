@@ -7,15 +7,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from migradesk_intake.adapters.mappers import erased_person_document, person_document
-from migradesk_intake.domain.activity import (
-    Activity,
-    InformationMaterial,
-    LoggedActivity,
-    ParticipationEvent,
-    Training,
-)
 from migradesk_intake.domain.case import Case
 from migradesk_intake.domain.duplicates import DuplicateCandidate
+from migradesk_intake.domain.governance import GovernanceRecord
 from migradesk_intake.domain.person import ConsentGiven, Document, Person, RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
 from migradesk_intake.domain.sensitive import (
@@ -59,11 +53,11 @@ from migradesk_intake.service import (
     CorrectPerson,
     Erasure,
     FindDuplicates,
-    LogActivity,
     OpenCase,
     PeopleFound,
     WorklistView,
 )
+from migradesk_shared.contracts.activities import ActivityFacts
 from migradesk_shared.contracts.categories import Category
 from migradesk_shared.contracts.vocabulary import LegalBasis
 from migradesk_shared.errors import DomainRuleViolation
@@ -133,19 +127,24 @@ def find_duplicates_command(payload: DuplicateCheckIn, *, actor: str) -> FindDup
                           nationality=payload.nationality, documents=_documents(payload.documents))
 
 
-def log_activity_command(payload: TrainingIn | ParticipationEventIn | InformationMaterialIn, *,
-                         actor: str) -> LogActivity:
-    activity: Activity
+PARTICIPATION_EVENT_TITLES = {"participatory": "Evento participativo", "cultural": "Evento cultural"}
+
+
+def activity_facts(payload: TrainingIn | ParticipationEventIn | InformationMaterialIn) -> ActivityFacts:
+    """An activity logged through the activities API, as the governance register keeps it (its page lists it,
+    and corrects it, with those recorded there)."""
     if isinstance(payload, TrainingIn):
-        activity = Training(held_on=payload.held_on, topic=payload.topic,
-                            servants_trained_by_sector=dict(payload.servants_trained_by_sector))
-    elif isinstance(payload, ParticipationEventIn):
-        activity = ParticipationEvent(held_on=payload.held_on, event_kind=payload.event_kind,
-                                      migrant_participants=payload.migrant_participants)
-    else:
-        activity = InformationMaterial(held_on=payload.held_on, title=payload.title,
-                                       languages=tuple(payload.languages))
-    return LogActivity(activity=activity, actor=actor)
+        return ActivityFacts(kind="training", held_on=payload.held_on, title=payload.topic,
+                             audience="public_servants",
+                             servants_trained_by_sector=dict(payload.servants_trained_by_sector))
+    if isinstance(payload, ParticipationEventIn):
+        # The API never asked an event's name: the register shows its kind until someone names it.
+        return ActivityFacts(kind="participatory_event" if payload.event_kind == "participatory" else "cultural_event",
+                             held_on=payload.held_on,
+                             title=PARTICIPATION_EVENT_TITLES[payload.event_kind],
+                             participants=payload.migrant_participants)
+    return ActivityFacts(kind="information_material", held_on=payload.held_on, title=payload.title,
+                         languages=list(payload.languages))
 
 
 # --- domain -> views ----------------------------------------------------------------------------------------
@@ -208,9 +207,9 @@ def erasure_view(erasure: Erasure) -> dict[str, Any]:
     return {"person_id": erasure.person_id, "erased_from_cases": erasure.erased_from_cases}
 
 
-def activity_view(logged: LoggedActivity) -> dict[str, Any]:
-    return {"activity_id": logged.activity_id, "kind": logged.activity.kind,
-            "held_on": logged.activity.held_on.isoformat()}
+def activity_view(record: GovernanceRecord, payload: TrainingIn | ParticipationEventIn | InformationMaterialIn
+                  ) -> dict[str, Any]:
+    return {"activity_id": record.record_id, "kind": payload.kind, "held_on": payload.held_on.isoformat()}
 
 
 def categories_view(categories: list[Category]) -> dict[str, Any]:

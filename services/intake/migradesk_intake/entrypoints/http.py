@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from migradesk_intake.adapters.views import (
+    activity_facts,
     activity_view,
     candidates_view,
     case_view,
@@ -16,13 +17,13 @@ from migradesk_intake.adapters.views import (
     correct_person_command,
     erasure_view,
     find_duplicates_command,
-    log_activity_command,
     open_case_command,
     people_view,
     person_view,
     worklist_query,
     worklist_view,
 )
+from migradesk_intake.entrypoints.governance_http import governance
 from migradesk_intake.entrypoints.schemas import (
     ActivityIn,
     CaseOut,
@@ -102,9 +103,10 @@ def build_router() -> APIRouter:
 
     @router.post("/activities", status_code=201)
     async def log_activity(payload: ActivityIn, request: Request, caller: DeskStaff) -> dict[str, Any]:
-        """Trainings of public servants, participation and cultural events, information materials."""
-        logged = await use_cases(request).log_activity(log_activity_command(payload, actor=caller.actor))
-        return activity_view(logged)
+        """Trainings of public servants, participation and cultural events, information materials: recorded in the
+        governance register (see /api/governance, which also takes the other kinds, corrections and documents)."""
+        recorded = await governance(request).record(activity_facts(payload), actor=caller.actor)
+        return activity_view(recorded, payload)
 
     @router.get("/categories")
     async def categories(request: Request) -> dict[str, Any]:
