@@ -22,6 +22,7 @@ import secrets
 import signal
 import time
 from collections.abc import Sequence
+from datetime import date
 
 from infra.local.paths import LOG_DIR, RUN_DIR
 from infra.local.process import InfraError, log
@@ -59,6 +60,13 @@ def _seed_demo_once(services: dict[str, ServiceProcess], staff_token: str) -> No
 
         log(f"registered {seed_demo_cases(services['intake'].url, staff_token)} demo cases")
         seeded_marker.write_text("demo cases were registered in this store\n")
+    # A store seeded before the register existed gets its demo register once too.
+    register_marker = RUN_DIR / "dev" / "demo-register-seeded"
+    if not register_marker.exists():
+        from infra.demo import seed_demo_register
+
+        log(f"recorded {seed_demo_register(services['intake'].url, staff_token, date.today())} demo register records")
+        register_marker.write_text("the demo governance register was recorded in this store\n")
 
 
 def dashboard_env(ports: dict[str, int]) -> dict[str, str]:

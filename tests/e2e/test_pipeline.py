@@ -589,7 +589,7 @@ async def test_the_governance_registers_corrections_reach_the_figures_through_ka
             return (march, april) if done else None
 
         march, april = await eventually(corrected, what="the correction and the withdrawal in dimension 5")
-        assert march["5"]["partnership_agreements_in_force"] == 0
+        assert march["5"]["partnership_agreements_in_force"] == 0 and april["5"]["network_meetings"] == 1
 
 
 # Last in the module: it stops and restarts the session's broker.

@@ -107,3 +107,17 @@ def test_demo_cases_are_valid_requests_for_the_intake_api() -> None:
     areas = {r.category for c in cases for r in c.requests}
     assert {"sus_card", "school_enrolment", "job_placement", "gender_violence", "cadunico", "documentation"} <= areas
     assert {c.person.nationality for c in cases} == {"VEN", "HTI", "PRY", "BOL", "CUB"}
+
+
+def test_the_demo_register_is_valid_for_the_register_api() -> None:
+    from datetime import date
+
+    from infra.demo import demo_register
+    from migradesk_intake.domain.governance import dimension_of
+    from migradesk_shared.contracts.activities import ActivityFacts, InstrumentFacts
+
+    records = demo_register(date(2026, 11, 24))
+    models = {"activities": ActivityFacts, "instruments": InstrumentFacts}
+    parsed = [models[collection].model_validate(facts) for collection, facts in records]
+    # Evidence for each of the first five dimensions.
+    assert {dimension_of(facts) for facts in parsed} == {1, 2, 3, 4, 5}
