@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from migradesk_shared.errors import MigraDeskError
@@ -40,10 +42,63 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+class ErrorOut(BaseModel):
+    """Every refusal of the APIs: a code, a message naming what is wrong, the field when there is one."""
+
+    error: str
+    message: str
+    field: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A request whose fields do not fit: each field named, with what is wrong with it."""
+
+    error: str
+    message: str
+    errors: list[FieldErrorOut]
+
+
+def _error(description: str, model: type[BaseModel] = ErrorOut) -> dict[str, Any]:
+    return {"description": description, "model": model}
+
+
+# What any API route may answer besides its success, whatever it does: a body that cannot be read, no or a bad
+# token, a role or agency without access, what it names not found, a conflict with what is stored, a body over
+# the size limit, fields that do not fit, too many requests.
+API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("The request could not be read (its body, or a rule of the domain it breaks)"),
+    401: _error("No valid access token, or no session"),
+    403: _error("The caller's role or agency gives no access to this"),
+    404: _error("What the request names does not exist"),
+    409: _error("It conflicts with what is stored (changed meanwhile, already there)"),
+    413: _error("The request body is larger than the limit"),
+    # The request's fields, each named (ValidationErrorOut); or a value the domain refuses, with its field.
+    422: _error("Fields that do not fit, or a value the domain refuses: named, with what is wrong",
+                ValidationErrorOut | ErrorOut),  # type: ignore[arg-type]
+    429: _error("Too many requests: try again after Retry-After seconds"),
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MigraDeskError)
     async def _domain_error(request: Request, exc: MigraDeskError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # The framework's own refusals (a body that is not JSON, an unknown path, a method not allowed) in the
+        # same shape as ours, so a client reads every refusal one way.
+        codes = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 413: "request_too_large"}
+        return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None), content={
+            "error": codes.get(exc.status_code, "http_error"), "message": str(exc.detail)})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -237,7 +292,8 @@ def install_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
     async def live() -> dict[str, str]:
         return {"status": "alive"}
 
-    @app.get("/health/ready", tags=["operations"])
+    @app.get("/health/ready", tags=["operations"],
+             responses={503: {"description": "A dependency is not reachable: the checks say which"}})
     async def ready() -> Response:
         checks = await readiness()
         ok = all(checks.values())

@@ -21,6 +21,7 @@ from migradesk_intake.governance import GovernanceRegister, Register
 from migradesk_shared.auth import Principal, Role, requires
 from migradesk_shared.contracts.activities import ActivityFacts, InstrumentFacts, RecordFacts
 from migradesk_shared.errors import DomainRuleViolation
+from migradesk_shared.http import API_ERROR_RESPONSES
 
 RegisterKeeper = Annotated[Principal, Depends(requires(Role.STAFF, Role.COORDINATOR, Role.ADMIN))]
 Year = Annotated[int, Query(ge=1990, le=2100)]
@@ -76,7 +77,7 @@ async def read_upload(file: UploadFile) -> bytes:
 
 
 def build_governance_router() -> APIRouter:
-    router = APIRouter(prefix="/api/governance", tags=["governance register"])
+    router = APIRouter(prefix="/api/governance", tags=["governance register"], responses=API_ERROR_RESPONSES)
 
     @router.get("")
     async def year_register(request: Request, caller: RegisterKeeper, year: Year) -> dict[str, Any]:

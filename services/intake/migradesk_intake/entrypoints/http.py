@@ -56,6 +56,7 @@ from migradesk_intake.service import (
     SearchPeople,
 )
 from migradesk_shared.auth import Principal, Role, requires
+from migradesk_shared.http import API_ERROR_RESPONSES
 
 DeskStaff = Annotated[Principal, Depends(requires(Role.STAFF, Role.ADMIN))]
 # Erasing a person cannot be undone: an administrator decides it, with a recorded reason.
@@ -69,7 +70,7 @@ def use_cases(request: Request) -> IntakeService:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api", responses=API_ERROR_RESPONSES)
 
     @router.post("/cases", status_code=201, response_model=CaseOut)
     async def open_case(payload: OpenCaseIn, request: Request, caller: DeskStaff) -> CaseOut:

@@ -11,6 +11,7 @@ from migradesk_metrics.adapters.repository import RollupRepository
 from migradesk_metrics.adapters.views import evidence_view, indicators_view, summary_view
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.auth import Principal, Role, requires
+from migradesk_shared.http import API_ERROR_RESPONSES
 
 
 def _repository(request: Request) -> RollupRepository:
@@ -30,7 +31,7 @@ Period = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api/metrics")
+    router = APIRouter(prefix="/api/metrics", responses=API_ERROR_RESPONSES)
 
     @router.get("/summary")
     async def get_summary(caller: Aggregates, rollups: Rollups, settings: Settings,

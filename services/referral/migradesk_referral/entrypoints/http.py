@@ -28,6 +28,7 @@ from migradesk_referral.service import (
     RouteManually,
 )
 from migradesk_shared.auth import Principal, Role, requires
+from migradesk_shared.http import API_ERROR_RESPONSES
 from migradesk_shared.web.names import is_language_code
 
 
@@ -57,7 +58,7 @@ def details_of(payload: AgencyIn) -> AgencyDetails:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api", responses=API_ERROR_RESPONSES)
 
     @router.get("/referrals")
     async def list_referrals(caller: Inbox, referrals: Referrals,
