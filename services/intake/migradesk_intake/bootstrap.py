@@ -27,6 +27,7 @@ from migradesk_intake.adapters.passwords import Argon2Passwords, Passwords
 from migradesk_intake.adapters.repository import OUTBOX_COLLECTIONS, IntakeRepository, MongoIntakeRepository
 from migradesk_intake.entrypoints import consumers
 from migradesk_intake.entrypoints.account_pages import build_account_pages
+from migradesk_intake.entrypoints.audit_pages import build_audit_pages
 from migradesk_intake.entrypoints.case_pages import build_case_pages, build_worklist_page
 from migradesk_intake.entrypoints.governance_http import build_governance_router
 from migradesk_intake.entrypoints.governance_pages import build_governance_pages
@@ -38,7 +39,7 @@ from migradesk_intake.service import IntakeService
 from migradesk_intake.settings import IntakeSettings
 from migradesk_shared.http import service_app
 from migradesk_shared.runtime import Runtime
-from migradesk_shared.web.session import Identity, SessionCookieMiddleware
+from migradesk_shared.web.session import Identity, SessionCookieMiddleware, derived_key
 from migradesk_shared.web.templates import Pages
 
 log = structlog.get_logger("migradesk.intake")
@@ -103,7 +104,9 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
             return
         rt = runtime or Runtime.create(settings, outbox_collections=OUTBOX_COLLECTIONS)
         # The repository tells the relay of every write with events, so they go out at once.
-        repo = repository or MongoIntakeRepository(rt.db, on_write=rt.written)
+        # The access log's chain is keyed by the deployment's secret (keep the old one to verify older chains).
+        audit_key = derived_key(settings.api_token_secret.get_secret_value(), "audit-log")
+        repo = repository or MongoIntakeRepository(rt.db, on_write=rt.written, audit_key=audit_key)
         await repo.ensure_indexes()
         app.state.service = IntakeService(repo, municipality=settings.municipality, timezone=settings.timezone)
         register = governance or MongoGovernanceRepository(rt.db, on_write=rt.written)
@@ -140,4 +143,5 @@ def create_app(settings: IntakeSettings | None = None, runtime: Runtime | None =
     app.include_router(build_account_pages(pages))
     app.include_router(build_governance_router())
     app.include_router(build_governance_pages(pages))
+    app.include_router(build_audit_pages(pages))
     return app

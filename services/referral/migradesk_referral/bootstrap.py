@@ -26,6 +26,7 @@ from migradesk_referral.settings import ReferralSettings
 from migradesk_shared.http import service_app
 from migradesk_shared.runtime import Runtime
 from migradesk_shared.web.i18n import DEFAULT_LOCALE
+from migradesk_shared.web.session import derived_key
 from migradesk_shared.web.templates import Pages
 
 
@@ -66,7 +67,9 @@ def create_app(settings: ReferralSettings | None = None, runtime: Runtime | None
             return
         rt = runtime or Runtime.create(settings, outbox_collections=[REFERRALS])
         # Every write with events tells the relay, so they go out at once.
-        referrals = repository or MongoReferralRepository(rt.db, on_write=rt.written)
+        # The access log's chain is keyed by the deployment's secret (keep the old one to verify older chains).
+        audit_key = derived_key(settings.api_token_secret.get_secret_value(), "audit-log")
+        referrals = repository or MongoReferralRepository(rt.db, on_write=rt.written, audit_key=audit_key)
         await referrals.prepare()
         if settings.seed_demo_agencies:
             await referrals.add_agencies(demo_directory())

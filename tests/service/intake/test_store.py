@@ -70,8 +70,9 @@ async def test_a_person_and_a_case_document_keep_their_shape_through_erasure(
                                                                          ("dpo", "person.erase")]
     assert await intake_db["match_keys"].count_documents({"person_id": case.person_id}) == 0
     reads = await intake_db["audit_log"].find({"subject_id": case.person_id}).to_list()
-    # Ids and codes, and the erasure's recorded reason.
-    assert [sorted(r) for r in reads] == [["_id", "action", "actor", "at", "case_id", "reason", "subject_id"]]
+    # Ids and codes, the erasure's recorded reason, and its place in the log's chain.
+    assert [sorted(r) for r in reads] == [["_id", "action", "actor", "at", "case_id", "chain", "hash", "prev",
+                                           "reason", "seq", "subject_id"]]
     assert reads[0]["reason"] == ERASURE_REASON
 
 

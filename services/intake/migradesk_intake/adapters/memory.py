@@ -9,10 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from migradesk_intake.adapters.mappers import StoredEvent, outbox_entries, scrub_profiles, stored_event
+from migradesk_intake.adapters.mappers import (
+    StoredEvent,
+    access_document,
+    outbox_entries,
+    scrub_profiles,
+    stored_event,
+)
 from migradesk_intake.adapters.repository import (
     CASES,
+    DEVELOPMENT_AUDIT_KEY,
     PERSONS,
+    AuditQuery,
     ListedPerson,
     OnWrite,
     StatusWrite,
@@ -24,6 +32,7 @@ from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
 from migradesk_intake.domain.person import RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
+from migradesk_shared.audit_log import GENESIS, Verification, chain_records, verify_chain
 from migradesk_shared.errors import Conflict
 
 
@@ -45,12 +54,16 @@ class _StoredPerson(_Stored):
     registered: RegisteredPerson = field(kw_only=True)
 
 
+AUDIT_CHAIN = "memory"
+
+
 class InMemoryIntakeRepository:
     def __init__(self, on_write: OnWrite = no_relay) -> None:
         self._cases: dict[str, _StoredCase] = {}
         self._persons: dict[str, _StoredPerson] = {}
         self._match_keys: dict[str, set[str]] = {}  # person id -> keys
         self._accesses: list[Access] = []
+        self._audit_chain: list[dict[str, Any]] = []
         self._referral_status: dict[str, ReferralStatusView] = {}
         self.worklist: WorklistIndex = InMemoryWorklistIndex()
         self.search: PersonSearchIndex = InMemoryPersonSearchIndex()
@@ -147,10 +160,25 @@ class InMemoryIntakeRepository:
         return True
 
     async def record_access(self, access: Access) -> None:
-        self._accesses.append(access)
+        await self.record_accesses([access])
 
     async def record_accesses(self, accesses: Sequence[Access]) -> None:
+        # Chained as the store's log chains them, so the same verification holds over both.
+        self._audit_chain += chain_records(AUDIT_CHAIN, len(self._audit_chain),
+                                           self._audit_chain[-1]["hash"] if self._audit_chain else GENESIS,
+                                           [access_document(a) for a in accesses], DEVELOPMENT_AUDIT_KEY)
         self._accesses.extend(accesses)
+
+    async def audit_trail(self, query: AuditQuery) -> list[Access]:
+        found = [a for a in self._accesses
+                 if (a.subject_id == query.person_id if query.person_id is not None else a.actor == query.actor)
+                 and (query.since is None or a.at >= query.since) and (query.until is None or a.at < query.until)]
+        return sorted(found, key=lambda a: a.at, reverse=True)[:query.limit]
+
+    async def verify_audit(self) -> Verification:
+        head = ({"seq": len(self._audit_chain), "hash": self._audit_chain[-1]["hash"]} if self._audit_chain
+                else None)
+        return Verification([verify_chain(AUDIT_CHAIN, self._audit_chain, head, DEVELOPMENT_AUDIT_KEY)])
 
     async def accesses_to(self, person_id: str) -> list[Access]:
         return sorted((a for a in self._accesses if a.subject_id == person_id), key=lambda a: a.at)

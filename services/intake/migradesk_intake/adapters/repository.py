@@ -41,6 +41,7 @@ from migradesk_intake.domain.audit import Access, Write
 from migradesk_intake.domain.case import Case, CaseEvent
 from migradesk_intake.domain.person import RegisteredPerson
 from migradesk_intake.domain.referral_status import ReferralStatusView
+from migradesk_shared.audit_log import ChainedLog, Verification
 from migradesk_shared.errors import Conflict
 from migradesk_shared.outbox import new_document_outbox
 
@@ -53,6 +54,25 @@ class ListedPerson:
 
 # Each write of a referral's status: (the status held when it was read, or None for a new one; the new status).
 StatusWrite = tuple[ReferralStatusView | None, ReferralStatusView]
+
+# The access log's key when none is given: tests and tools. The service derives its own from its secrets.
+DEVELOPMENT_AUDIT_KEY = b"migradesk-development-audit-key"
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Whose records (a person's, or an actor's), in which period, how many at most."""
+
+    person_id: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 200
+
+    def __post_init__(self) -> None:
+        if (self.person_id is None) == (self.actor is None):
+            raise ValueError("the access log is read by person or by actor: name one of the two")
+
 
 # Called after a write that stored events in a document's outbox: (collection name, document id).
 OnWrite = Callable[[str, Any], None]
@@ -139,6 +159,15 @@ class IntakeRepository(Protocol):
 
     async def record_access(self, access: Access) -> None: ...
 
+    async def audit_trail(self, query: AuditQuery) -> list[Access]:
+        """The access log's records of a person or of an actor (one of the two), within the period, newest first,
+        at most `query.limit`."""
+        ...
+
+    async def verify_audit(self) -> Verification:
+        """Check every record of the access log against its chain (see migradesk_shared.audit_log)."""
+        ...
+
     async def record_accesses(self, accesses: Sequence[Access]) -> None:
         """Several reads at once (a page listing people), in one write."""
         ...
@@ -168,11 +197,14 @@ class IntakeRepository(Protocol):
 
 
 class MongoIntakeRepository:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = no_relay) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = no_relay, *,
+                 audit_key: bytes = DEVELOPMENT_AUDIT_KEY) -> None:
         self.cases = db[CASES]
         # One record per person, whatever their number of cases: their data is corrected in one place.
         self.persons = db[PERSONS]
         self.audit = db["audit_log"]
+        # Appended only, each record chained to the one before (HMAC under `audit_key`): see shared audit_log.
+        self.audit_log = ChainedLog(self.audit, db["audit_heads"], key=audit_key)
         # One entry per (look-up key, person): the phonetic name, the birth date, each document number. The store
         # has no $text and uses an index only for a top-level equality, so duplicate candidates are found
         # through these, never by scanning the cases.
@@ -197,6 +229,8 @@ class MongoIntakeRepository:
         await self.match_keys.create_index([("key", 1)])
         await self.match_keys.create_index([("person_id", 1)])
         await self.audit.create_index([("subject_id", 1), ("at", 1)])
+        await self.audit.create_index([("actor", 1), ("at", 1)])
+        await self.audit_log.ensure_indexes()
 
     async def add_person(self, registered: RegisteredPerson, events: Sequence[CaseEvent], *, write: Write) -> None:
         document = {**person_record_document(registered), "audit": [write_document(write)],
@@ -342,15 +376,28 @@ class MongoIntakeRepository:
     async def record_access(self, access: Access) -> None:
         # LGPD: every read of a person record is audited (who, when, what), ids only. Writes carry their audit
         # entry inside the document they change, in the same write.
-        await self.audit.insert_one(access_document(access))
+        await self.audit_log.append([access_document(access)])
 
     async def record_accesses(self, accesses: Sequence[Access]) -> None:
         if accesses:
-            await self.audit.insert_many([access_document(a) for a in accesses])
+            await self.audit_log.append([access_document(a) for a in accesses])
 
     async def accesses_to(self, person_id: str) -> list[Access]:
         docs = await self.audit.find({"subject_id": person_id}).sort("at", 1).to_list()
         return [access_from_document(doc) for doc in docs]
+
+    async def audit_trail(self, query: AuditQuery) -> list[Access]:
+        # An equality on the leading field of an index (subject_id or actor); the period is filtered beside it.
+        selector: dict[str, Any] = ({"subject_id": query.person_id} if query.person_id is not None
+                                    else {"actor": query.actor})
+        period = {**({"$gte": query.since} if query.since else {}), **({"$lt": query.until} if query.until else {})}
+        if period:
+            selector["at"] = period
+        docs = await self.audit.find(selector).sort("at", -1).limit(query.limit).to_list()
+        return [access_from_document(doc) for doc in docs]
+
+    async def verify_audit(self) -> Verification:
+        return await self.audit_log.verify()
 
     async def case_events(self, case_id: str) -> list[StoredEvent]:
         doc = await self.cases.find_one({"_id": case_id}, {"outbox": 1})

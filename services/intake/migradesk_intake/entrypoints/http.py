@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from migradesk_intake.adapters.repository import AuditQuery
 from migradesk_intake.adapters.views import (
     activity_facts,
     activity_view,
@@ -23,6 +25,7 @@ from migradesk_intake.adapters.views import (
     worklist_query,
     worklist_view,
 )
+from migradesk_intake.domain.audit import Access
 from migradesk_intake.entrypoints.governance_http import governance
 from migradesk_intake.entrypoints.schemas import (
     ActivityIn,
@@ -56,11 +59,18 @@ from migradesk_intake.service import (
     SearchPeople,
 )
 from migradesk_shared.auth import Principal, Role, requires
+from migradesk_shared.errors import DomainRuleViolation
 from migradesk_shared.http import API_ERROR_RESPONSES
 
 DeskStaff = Annotated[Principal, Depends(requires(Role.STAFF, Role.ADMIN))]
 # Erasing a person cannot be undone: an administrator decides it, with a recorded reason.
 Administrator = Annotated[Principal, Depends(requires(Role.ADMIN))]
+
+
+def access_view(access: Access) -> dict[str, Any]:
+    return {"at": access.at.isoformat(), "actor": access.actor, "action": access.action.value,
+            "person_id": access.subject_id, "case_id": access.case_id, "reason": access.reason,
+            "reference": access.reference}
 
 
 def use_cases(request: Request) -> IntakeService:
@@ -108,6 +118,29 @@ def build_router() -> APIRouter:
         governance register (see /api/governance, which also takes the other kinds, corrections and documents)."""
         recorded = await governance(request).record(activity_facts(payload), actor=caller.actor)
         return activity_view(recorded, payload)
+
+    @router.get("/audit")
+    async def audit_trail(request: Request, caller: Administrator,
+                          person_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+                          actor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                          since: datetime | None = None, until: datetime | None = None,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 200) -> dict[str, Any]:
+        """The access log: who read or changed a person's data, when and in which case (ids only), of one person
+        (`person_id`) or one actor (`actor`, e.g. `staff:ana`), within [since, until), newest first."""
+        try:
+            query = AuditQuery(person_id=person_id, actor=actor, since=since, until=until, limit=limit)
+        except ValueError as exc:
+            raise DomainRuleViolation(str(exc), field="person_id") from exc
+        accesses = await use_cases(request).repository.audit_trail(query)
+        return {"accesses": [access_view(a) for a in accesses]}
+
+    @router.get("/audit/verification")
+    async def audit_verification(request: Request, caller: Administrator) -> dict[str, Any]:
+        """Every record of the access log checked against its chain: `intact`, or the problems found (a record
+        changed or missing, a head no record matches)."""
+        found = await use_cases(request).repository.verify_audit()
+        return {"intact": found.intact, "records": found.records, "chains": len(found.chains),
+                "problems": found.problems}
 
     @router.get("/categories")
     async def categories(request: Request) -> dict[str, Any]:

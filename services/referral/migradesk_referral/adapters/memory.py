@@ -25,6 +25,7 @@ from migradesk_referral.domain.notifications import Notice, NoticeStatus
 from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord
 from migradesk_referral.domain.routing import Agency, AgencyCandidate
+from migradesk_shared.audit_log import GENESIS, Verification, chain_records, verify_chain
 from migradesk_shared.contracts.vocabulary import ReferralStatus
 from migradesk_shared.topics import ServiceArea
 
@@ -270,6 +271,14 @@ class InMemoryReferralRepository:
     # -- accountability -------------------------------------------------------------------------------------
     async def record_contact_read(self, read: ContactRead) -> None:
         self._contact_reads.append(replace(read, at=_ms(read.at)))
+
+    async def verify_access_log(self) -> Verification:
+        # The same chain the store's log keeps, over the reads kept here.
+        records = chain_records("memory", 0, GENESIS, [
+            {"actor": r.actor, "referral_id": r.referral_id, "case_id": r.case_id, "at": r.at, "channel": r.channel}
+            for r in self._contact_reads], b"memory")
+        head = {"seq": len(records), "hash": records[-1]["hash"]} if records else None
+        return Verification([verify_chain("memory", records, head, b"memory")])
 
     async def contact_reads(self, referral_id: str) -> list[ContactRead]:
         return sorted((r for r in self._contact_reads if r.referral_id == referral_id), key=lambda r: r.at)

@@ -25,6 +25,7 @@ from migradesk_referral.domain.person import ContactRead, PersonContact
 from migradesk_referral.domain.record import ReferralRecord, RequestToRoute
 from migradesk_referral.domain.referral import OPEN_STATUSES, HistoryEntry, Referral
 from migradesk_referral.domain.routing import Agency, AgencyCandidate
+from migradesk_shared.audit_log import ChainedLog, Verification
 from migradesk_shared.contracts.case_events import PersonFacets
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.contracts.vocabulary import Action, Outcome, ReferralStatus
@@ -174,6 +175,9 @@ class ReferralRepository(Protocol):
     async def record_contact_read(self, read: ContactRead) -> None:
         """Keep that someone was shown a person's contact (the access log: ids only)."""
 
+    async def verify_access_log(self) -> Verification:
+        """Check every record of the access log against its chain (see migradesk_shared.audit_log)."""
+
 
 # -- documents <-> domain ---------------------------------------------------------------------------------------
 
@@ -317,10 +321,15 @@ def contact_from_document(profile: Mapping[str, Any]) -> PersonContact:
 
 # -- the MongoDB-compatible store -------------------------------------------------------------------------------
 
+# The access log's key when none is given: tests and tools. The service derives its own from its secrets.
+DEVELOPMENT_AUDIT_KEY = b"migradesk-development-audit-key"
+
+
 class MongoReferralRepository:
     """ReferralRepository over the MongoDB-compatible store (MongoDB, or the patched FerretDB)."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = no_relay) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], on_write: OnWrite = no_relay, *,
+                 audit_key: bytes = DEVELOPMENT_AUDIT_KEY) -> None:
         self.agencies = db["agencies"]
         self.referrals = db[REFERRALS]
         # Local copies of the profiles intake shares (with consent), so an agency can reach the person.
@@ -329,6 +338,8 @@ class MongoReferralRepository:
         self.case_persons = db["case_persons"]
         # Who was shown a person's contact, when, through which referral (LGPD accountability; ids only).
         self.access_log = db["access_log"]
+        # Appended only, each record chained to the one before (HMAC under `audit_key`): see shared audit_log.
+        self.chained_access_log = ChainedLog(self.access_log, db["access_log_heads"], key=audit_key)
         self._on_write = on_write
 
     async def prepare(self) -> None:
@@ -346,6 +357,7 @@ class MongoReferralRepository:
         # The notices still to send.
         await self.referrals.create_index([("notify_pending", 1)])
         await self.access_log.create_index([("referral_id", 1)])
+        await self.chained_access_log.ensure_indexes()
         await self.case_persons.create_index([("person_id", 1)])
 
     # -- the agency directory -------------------------------------------------------------------------------
@@ -639,9 +651,12 @@ class MongoReferralRepository:
 
     # -- accountability -------------------------------------------------------------------------------------
     async def record_contact_read(self, read: ContactRead) -> None:
-        await self.access_log.insert_one({"actor": read.actor, "action": "person.contact_read",
-                                          "referral_id": read.referral_id, "case_id": read.case_id,
-                                          "at": read.at, "channel": read.channel})
+        await self.chained_access_log.append([{"actor": read.actor, "action": "person.contact_read",
+                                               "referral_id": read.referral_id, "case_id": read.case_id,
+                                               "at": read.at, "channel": read.channel}])
+
+    async def verify_access_log(self) -> Verification:
+        return await self.chained_access_log.verify()
 
     async def contact_reads(self, referral_id: str) -> list[ContactRead]:
         """The access log of one referral, oldest first (for tests and operators)."""

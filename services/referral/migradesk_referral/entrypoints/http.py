@@ -132,6 +132,14 @@ def build_router() -> APIRouter:
     async def list_agencies(caller: AnyRole, referrals: Referrals) -> dict[str, Any]:
         return {"agencies": [agency_view(a) for a in await referrals.directory()]}
 
+    @router.get("/audit/verification")
+    async def access_log_verification(caller: Admin, referrals: Referrals) -> dict[str, Any]:
+        """Every record of the access log (who was shown whose contact) checked against its chain: `intact`, or
+        the problems found (a record changed or missing, a head no record matches)."""
+        found = await referrals.referrals.verify_access_log()
+        return {"intact": found.intact, "records": found.records, "chains": len(found.chains),
+                "problems": found.problems}
+
     @router.post("/agencies", status_code=201)
     async def create_agency(payload: NewAgencyIn, caller: Admin, referrals: Referrals) -> dict[str, Any]:
         """Add an agency (422 naming the field in error; 409 if the given agency_id is taken)."""
