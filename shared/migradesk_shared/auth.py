@@ -5,8 +5,12 @@ Every service checks the same HS256 signature with the deployment's API token se
 a placeholder secret outside development). An agency token is bound to one agency; the services use the
 principal's subject as the "who" of their audit records, so the audit trail names an authenticated person.
 
+A token names the services it is for (its audience, `aud`: `migradesk-intake`, `migradesk-referral`,
+`migradesk-metrics`); a service refuses one that does not name it, so a token given to an agency's system for
+referral's API does not open intake's.
+
 Issue a token:  python -m migradesk_shared.auth --role staff --subject ana [--agency-id ubs-x] [--hours 12]
-(the secret comes from MIGRADESK_API_TOKEN_SECRET, or --secret).
+[--audience intake,referral] (the secret comes from MIGRADESK_API_TOKEN_SECRET, or --secret).
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ __all__ = ["ALGORITHM", "ISSUER", "Principal", "Role", "Unauthenticated", "issue
 
 ALGORITHM = "HS256"
 ISSUER = "migradesk"
+SERVICES = ("intake", "referral", "metrics")
+
+
+def audience_of(service: str) -> str:
+    """How a token names a service among its audience."""
+    return f"migradesk-{service}"
 
 
 class Unauthenticated(MigraDeskError):
@@ -51,23 +61,29 @@ class Principal:
 
 
 def issue_token(secret: str | SecretStr, *, subject: str, role: Role, agency_id: str | None = None,
-                ttl: timedelta = timedelta(hours=12), now: datetime | None = None) -> str:
+                ttl: timedelta = timedelta(hours=12), now: datetime | None = None,
+                services: tuple[str, ...] = SERVICES) -> str:
+    """A token for `services` (all three unless told): give a machine only the services it calls."""
     if role is Role.AGENCY and not agency_id:
         raise ValueError("an agency token must name its agency")
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {"sub": subject, "role": role.value, "iss": ISSUER, "iat": issued,
-                              "exp": issued + ttl}
+                              "exp": issued + ttl, "aud": [audience_of(s) for s in services]}
     if agency_id:
         claims["agency_id"] = agency_id
     return jwt.encode(claims, secret_text(secret), algorithm=ALGORITHM)
 
 
-def read_token(secret: str | SecretStr, token: str) -> Principal:
+def read_token(secret: str | SecretStr, token: str, *, service: str) -> Principal:
+    """The principal of a token for `service`; Unauthenticated if it is not valid, or not for this service."""
     try:
         claims = jwt.decode(token, secret_text(secret), algorithms=[ALGORITHM], issuer=ISSUER,
-                            options={"require": ["sub", "role", "exp", "iss"]})
+                            audience=audience_of(service), options={"require": ["sub", "role", "exp", "iss", "aud"]})
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the access token has expired; sign in again", field="Authorization") from None
+    except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError) as exc:
+        raise Unauthenticated(f"the access token is not for the {service} service ({exc})",
+                              field="Authorization") from None
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"the access token is not valid ({exc})", field="Authorization") from None
     try:
@@ -98,7 +114,9 @@ def requires(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
             # An Authorization header decides, whatever cookie comes along.
             if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
                 raise Unauthenticated("send an access token: Authorization: Bearer <token>", field="Authorization")
-            principal = read_token(request.app.state.settings.api_token_secret, credentials.credentials.strip())
+            settings = request.app.state.settings
+            principal = read_token(settings.api_token_secret, credentials.credentials.strip(),
+                                   service=settings.service_name)
         else:
             # Imported here: the session module builds on this one (roles, principals).
             from migradesk_shared.web.session import session_principal
@@ -122,12 +140,17 @@ def main() -> None:
     parser.add_argument("--subject", required=True, help="who: a staff member's login, an agency user...")
     parser.add_argument("--agency-id", help="required for --role agency")
     parser.add_argument("--hours", type=float, default=12)
+    parser.add_argument("--audience", default=",".join(SERVICES),
+                        help=f"the services it is for, comma-separated (default: {','.join(SERVICES)})")
     parser.add_argument("--secret", default=os.environ.get("MIGRADESK_API_TOKEN_SECRET", ""))
     args = parser.parse_args()
     if not args.secret:
         parser.error("no secret: pass --secret or set MIGRADESK_API_TOKEN_SECRET")
+    services = tuple(s.strip() for s in args.audience.split(",") if s.strip())
+    if not services or set(services) - set(SERVICES):
+        parser.error(f"--audience: name services among {', '.join(SERVICES)}")
     print(issue_token(args.secret, subject=args.subject, role=Role(args.role), agency_id=args.agency_id,
-                      ttl=timedelta(hours=args.hours)))
+                      ttl=timedelta(hours=args.hours), services=services))
 
 
 if __name__ == "__main__":

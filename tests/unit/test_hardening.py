@@ -52,7 +52,7 @@ def test_secrets_never_show_in_a_repr_a_dump_or_a_log_line(capsys: pytest.Captur
         assert SECRET not in text and STORE_PASSWORD not in text
     # Still what signs and checks the tokens, where they are used.
     token = issue_token(settings.api_token_secret, subject="ana", role=Role.STAFF)
-    assert read_token(SECRET, token).subject == "ana"
+    assert read_token(SECRET, token, service="intake").subject == "ana"
     assert settings.mongodb_uri.get_secret_value() == STORE_URI
     with logging_restored():
         log = configure_logging("intake", json=True)

@@ -63,7 +63,7 @@ def test_expired_forged_and_foreign_session_tokens_name_nobody() -> None:
 def test_a_session_token_is_no_bearer_token_and_a_bearer_token_no_session_token() -> None:
     tokens = SessionTokens(SECRET)
     with pytest.raises(Unauthenticated):
-        read_token(SECRET, tokens.issue(user(), now=NOW))
+        read_token(SECRET, tokens.issue(user(), now=NOW), service="intake")
     assert tokens.read(issue_token(SECRET, subject="rita", role=Role.AGENCY, agency_id="cras-canaa")) is None
 
 
