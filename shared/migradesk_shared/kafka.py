@@ -33,7 +33,7 @@ from pymongo.errors import BulkWriteError
 
 from migradesk_shared.contracts.envelope import Event
 from migradesk_shared.mongo import TRANSIENT_STORE_ERRORS
-from migradesk_shared.telemetry import context_from_kafka_headers
+from migradesk_shared.telemetry import context_from_kafka_headers, links_to
 from migradesk_shared.topics import TopicNames, TopicSpec, all_topic_specs
 
 log = structlog.get_logger("migradesk.kafka")
@@ -404,7 +404,9 @@ class EventConsumer:
         """True when the batch handler stored every effect; False sends the batch message by message. `prepared`
         is the preparer's writes for exactly these events: the first attempt uses them, a retry starts over."""
         items = [(event, Delivery(r.topic, r.partition, r.offset)) for r, event in fresh]
-        with self._tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER):
+        with self._tracer.start_as_current_span(f"{self.topic} process batch", kind=trace.SpanKind.CONSUMER,
+                                                links=links_to(r.headers for r, _ in fresh),
+                                                attributes={"messaging.batch.message_count": len(fresh)}):
             while True:
                 try:
                     if prepared is not None:

@@ -102,6 +102,9 @@ def test_pods_meet_the_restricted_pod_security_profile(overlay: str) -> None:
         assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}, service  # noqa: S108
 
 
+OTEL_SDK_VARIABLES = {"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_deployments_set_only_real_settings_probe_real_endpoints_and_bound_their_resources(overlay: str) -> None:
     config = {doc["metadata"]["name"]: doc["data"] for doc in of_kind(overlay, "ConfigMap")}
@@ -111,6 +114,9 @@ def test_deployments_set_only_real_settings_probe_real_endpoints_and_bound_their
         prefix = service.upper() + "_"
         fields = {name.upper() for name in SERVICES[service].model_fields}
         for env in container["env"]:
+            if env["name"] in OTEL_SDK_VARIABLES:  # read by the OpenTelemetry SDK itself, not by the settings
+                assert env["valueFrom"]["configMapKeyRef"]["key"] in config["migradesk-config"], env["name"]
+                continue
             assert env["name"].startswith(prefix), env["name"]
             assert env["name"].removeprefix(prefix) in fields, f"{env['name']} is not a setting of {service}"
             source = env.get("valueFrom", {})
@@ -122,7 +128,8 @@ def test_deployments_set_only_real_settings_probe_real_endpoints_and_bound_their
                 assert (ref["name"] == HAND_MADE_SECRET and ref["key"] in HAND_MADE_KEYS) or (
                     ref["name"] in connection_secrets and ref["key"] == "connectionString.standard"), ref
         names = {e["name"] for e in container["env"]}
-        assert names >= {f"{prefix}MONGODB_URI", f"{prefix}KAFKA_BOOTSTRAP_SERVERS", f"{prefix}API_TOKEN_SECRET"}
+        assert names >= {f"{prefix}MONGODB_URI", f"{prefix}KAFKA_BOOTSTRAP_SERVERS", f"{prefix}API_TOKEN_SECRET",
+                         *OTEL_SDK_VARIABLES}
         assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
