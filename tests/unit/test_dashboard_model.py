@@ -127,3 +127,49 @@ def test_rates_are_shares_of_the_months_own_referrals_whenever_they_were_accepte
     assert found["accepted"] == Value(12)  # what happened in November
     assert found["accepted_pct"] == Value(0.8, "pct")
     assert found["completed_with_help_pct"] == Value(1.0, "pct")
+
+
+def test_the_registers_instruments_stand_from_adoption_to_end_in_dimensions_1_3_and_5() -> None:
+    from collections import Counter
+    from datetime import date
+
+    from migradesk_metrics.domain.rollups import facts_amounts
+    from migradesk_shared.contracts.activities import ActivityFacts, InstrumentFacts
+
+    months: dict[str, Counter[str]] = {}
+    for facts in (InstrumentFacts(kind="law", title="Lei", adopted_on=date(2023, 6, 20)),
+                  InstrumentFacts(kind="council", title="CMI", adopted_on=date(2026, 5, 2), migrant_seats=6,
+                                  ends_on=date(2026, 10, 31)),
+                  InstrumentFacts(kind="partnership_agreement", title="UFGD", adopted_on=date(2026, 2, 14)),
+                  ActivityFacts(kind="network_meeting", held_on=date(2026, 11, 3), title="Rede", participants=9),
+                  ActivityFacts(kind="awareness_campaign", held_on=date(2026, 11, 9), title="Semana",
+                                audience="migrants", participants=300)):
+        for period, amounts in facts_amounts(facts).items():
+            months.setdefault(period, Counter()).update(amounts)
+    board = Dashboard({period: {"_all": dict(counts)} for period, counts in months.items()}, threshold=5)
+    # A month with nothing of its own still has the instruments standing in it.
+    july = board.dimension(1, "2026-07", None)
+    assert july.has_data and indicators_of(july)["instruments_in_force"] == Value(1)
+    by_kind = july.table("instruments_in_force_1")
+    assert by_kind is not None and by_kind.rows == ("law",) and by_kind.totals == (Value(1),)
+    assert indicators_of(board.dimension(3, "2026-07", None))["bodies_with_migrant_seats"] == Value(1)
+    assert indicators_of(board.dimension(3, "2026-07", None))["migrant_seats"] == Value(6)
+    # The council ended in October; laws and agreements are counts of acts, published as they are.
+    assert not board.dimension(3, NOV, None).has_data  # nothing stands or happened in it any more
+    assert indicators_of(board.dimension(5, NOV, None))["partnership_agreements_in_force"] == Value(1)
+    assert indicators_of(board.dimension(5, NOV, None))["network_meetings"] == Value("<5")
+    training = board.dimension(2, NOV, None)
+    assert indicators_of(training)["people_reached"] == Value(300)
+    audience = training.table("awareness_campaigns_by_audience")
+    assert audience is not None and audience.rows == ("migrants",)
+    assert not board.dimension(1, "2023-05", None).has_data  # before the law
+    for dimension in (1, 2, 3, 5):
+        for table in board.dimension(dimension, NOV, None).tables:  # every table has its names
+            names().title(table)
+            [names().row(table, row) for row in table.rows]
+
+
+def indicators_of(view: object) -> dict[str, Value]:
+    table = view.table("indicators")  # type: ignore[attr-defined]
+    assert table is not None
+    return {row: cells[0] for row, cells in zip(table.rows, table.cells, strict=True)}

@@ -61,12 +61,23 @@ INDICATOR_LABELS: dict[str, str] = {
     "referrals_declined": N_("Declined"),
     "needing_manual_routing": N_("Needing manual routing"),
     "acceptance_rate": N_("Acceptance rate"),
+    "instruments_in_force": N_("Governance instruments in force"),
+    "mapping_studies": N_("Mapping and diagnostic studies"),
+    "projects": N_("Projects"),
+    "awareness_campaigns": N_("Awareness campaigns"),
+    "people_reached": N_("People reached by the campaigns"),
+    "advocacy_actions": N_("Advocacy actions"),
+    "bodies_with_migrant_seats": N_("Committees and councils with migrant seats"),
+    "migrant_seats": N_("Seats held by migrants"),
+    "partnership_agreements_in_force": N_("Partnership agreements in force"),
+    "network_meetings": N_("Network meetings"),
 }
 INDICATOR_NOTES: dict[str, str] = {
     "cases_opened": N_("Visits registered at the desk in the month."),
     "requests_logged": N_("Requests made in those visits, whatever their area."),
     "requests_resolved_at_desk": N_("Requests the desk resolved itself (documents, legal guidance)."),
-    "time_request_to_referral_median": N_("Not measured yet: the events do not record it."),
+    "time_request_to_referral_median": N_("Hours from a request logged at the desk to its referral to a partner "
+                                          "agency."),
     "trainings_held": N_("Trainings of public servants held in the month."),
     "servants_trained": N_("Public servants who took part, by their sector."),
     "participation_events": N_("Participatory and cultural events held in the month."),
@@ -78,12 +89,23 @@ INDICATOR_NOTES: dict[str, str] = {
     "referrals": N_("Referrals made to a partner agency in the month."),
     "accepted": N_("Referrals an agency accepted in the month; the share is of the referrals made."),
     "completed": N_("Referrals completed in the month; the share is of those that ended with the help needed."),
-    "time_to_acceptance_median": N_("Hours from the referral to its acceptance: the upper bound of the interval "
-                                    "holding the median (half of them were faster) or the 90th percentile."),
+    "time_to_acceptance_median": N_("Hours from the referral to its acceptance: the median (half of them were "
+                                    "faster) and the 90th percentile, each within 2.5 per cent of the exact "
+                                    "time."),
     "time_to_completion_median": N_("Hours from the referral to its completion, read the same way."),
     "overdue": N_("Referrals left unanswered past their area's deadline."),
     "declined": N_("Referrals an agency declined, by the reason given."),
     "needing_manual_routing": N_("Requests no agency could take: the coordination routes them."),
+    "instruments_in_force": N_("Laws, decrees and municipal plans in force at the end of the period, from the "
+                               "governance register."),
+    "mapping_studies": N_("Mappings and diagnostic studies of the migrant population in the period."),
+    "awareness_campaigns": N_("Campaigns for public servants, civil society or migrants, and the people they "
+                              "reached."),
+    "advocacy_actions": N_("Advocacy actions in the period."),
+    "bodies_with_migrant_seats": N_("Committees and councils in force at the end of the period, and the seats "
+                                    "migrants hold in them."),
+    "partnership_agreements_in_force": N_("Partnership agreements in force at the end of the period."),
+    "network_meetings": N_("Meetings of the local network of services and civil society in the period."),
 }
 
 TABLE_TITLES: dict[str, str] = {
@@ -97,6 +119,10 @@ TABLE_TITLES: dict[str, str] = {
     "cases_opened_by_language": N_("Cases opened by language"),
     "servants_trained_by_sector": N_("Public servants trained by sector"),
     "participation_events_by_kind": N_("Events by kind"),
+    "awareness_campaigns_by_audience": N_("Awareness campaigns by audience"),
+    "instruments_in_force_1": N_("Laws, decrees and plans in force"),
+    "instruments_in_force_3": N_("Committees and councils in force"),
+    "instruments_in_force_5": N_("Partnership agreements in force"),
     "information_materials_by_language": N_("Information materials by language"),
     "partners": N_("Partner agencies"),
     "decline_reasons": N_("Declines by reason"),
@@ -119,6 +145,8 @@ ROW_KINDS: dict[str, str] = {
     "reason": N_("Reason"),
     "sector": N_("Sector"),
     "kind": N_("Kind of event"),
+    "audience": N_("Audience"),
+    "instrument_kind": N_("Kind of instrument"),
 }
 AREA_LABELS: dict[str, str] = {
     ServiceArea.HEALTH.value: N_("Health"),
@@ -149,6 +177,11 @@ CODE_LABELS: dict[str, dict[str, str]] = {
         DeclineReason.OTHER.value: N_("Another reason"),
     },
     "kind": {"participatory": N_("Participatory"), "cultural": N_("Cultural")},
+    "audience": {"public_servants": N_("Public servants"), "civil_society": N_("Civil society"),
+                 "migrants": N_("Migrants")},
+    "instrument_kind": {"law": N_("Law"), "decree": N_("Decree"), "municipal_plan": N_("Municipal plan"),
+                        "committee": N_("Committee"), "council": N_("Council"),
+                        "partnership_agreement": N_("Partnership agreement")},
     "sector": AREA_LABELS,
     "area": AREA_LABELS,
 }

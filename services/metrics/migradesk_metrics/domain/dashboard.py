@@ -23,10 +23,14 @@ from typing import Literal
 from migradesk_metrics.domain.indicators import (
     AREA_DIMENSION,
     DIMENSIONS,
+    INSTRUMENT_KINDS,
+    MIGRANT_SEATS,
     Counts,
     breakdown,
     disaggregation_table,
     histogram_quantile,
+    instrument_changes,
+    standing_at,
 )
 from migradesk_metrics.domain.reports import evidence_tables, linked_groups
 from migradesk_metrics.domain.rollups import ALL_AREAS, AT_DESK
@@ -137,6 +141,8 @@ class Month:
 
     areas: Mapping[str, Counts]
     threshold: int
+    # The register's instruments in force at the month's end, by kind, and the migrant seats they hold.
+    standing: Mapping[str, int] = field(default_factory=dict)
     _cross: dict[str, dict[str, SuppressedTable]] = field(default_factory=dict)
 
     @property
@@ -211,10 +217,13 @@ class Dashboard:
         self.periods = periods
         self.threshold = threshold
         self._months: dict[str, Month] = {}
+        # Instruments stand from their adoption to their end: a month's figures need every month before it.
+        self._instrument_changes = instrument_changes({p: areas.get(ALL_AREAS, {}) for p, areas in periods.items()})
 
     def month(self, period: str) -> Month:
         if period not in self._months:
-            self._months[period] = Month(self.periods.get(period, {}), self.threshold)
+            self._months[period] = Month(self.periods.get(period, {}), self.threshold,
+                                         standing_at(self._instrument_changes, period))
         return self._months[period]
 
     @property
@@ -305,33 +314,65 @@ def _cases_by(m: Month) -> list[Table]:
     return [t for dimension in BREAKDOWNS for t in _desk_wide(dimension, "cases_opened")(m)]
 
 
+# The register's instruments are the municipality's own acts and bodies, not people: their counts are published
+# as they are (suppression protects people from being recognised; a law cannot be).
+def _in_force(dimension: int) -> Callable[[Month], Value]:
+    return lambda m: Value(sum(m.standing.get(kind, 0) for kind in INSTRUMENT_KINDS[dimension]))
+
+
+def _instruments_by_kind(dimension: int) -> Callable[[Month], list[Table]]:
+    def tables(m: Month) -> list[Table]:
+        kinds = tuple(kind for kind in INSTRUMENT_KINDS[dimension] if m.standing.get(kind))
+        if not kinds:
+            return []
+        return [Table(f"instruments_in_force_{dimension}", "instrument_kind", ("instruments_in_force",), kinds,
+                      tuple((Value(m.standing[kind]),) for kind in kinds),
+                      (Value(sum(m.standing[kind] for kind in kinds)),))]
+    return tables
+
+
+def _any_of(m: Month, *counters: str) -> bool:
+    counts = m.counts(ALL_AREAS)
+    return any(counts.get(counter) for counter in counters)
+
+
 _INSTITUTIONAL = DimensionSpec(
     indicators=(("cases_opened", _count(ALL_AREAS, "cases_opened")),
                 ("requests_logged", _count(ALL_AREAS, "requests_logged")),
                 ("requests_resolved_at_desk", lambda m: Value(m.requests(AT_DESK))),
                 ("time_request_to_referral_median", lambda m: m.quantile(ALL_AREAS, "request_to_referral_h", 0.5, 0)),
-                ("time_request_to_referral_p90", lambda m: m.quantile(ALL_AREAS, "request_to_referral_h", 0.9, 0))),
-    trend=("cases_opened", "requests_logged", "requests_resolved_at_desk"),
-    has_data=lambda m: bool(m.counts(ALL_AREAS).get("cases_opened") or m.counts(ALL_AREAS).get("requests_logged")),
-    breakdowns=lambda m: [*_requests_by_area(m), *_cases_by(m)],
+                ("time_request_to_referral_p90", lambda m: m.quantile(ALL_AREAS, "request_to_referral_h", 0.9, 0)),
+                ("instruments_in_force", _in_force(1)),
+                ("mapping_studies", _count(ALL_AREAS, "mapping_studies")),
+                ("projects", _count(ALL_AREAS, "projects"))),
+    trend=("cases_opened", "requests_logged", "requests_resolved_at_desk", "instruments_in_force"),
+    has_data=lambda m: _any_of(m, "cases_opened", "requests_logged", "mapping_studies", "projects")
+    or bool(_in_force(1)(m).figure),
+    breakdowns=lambda m: [*_requests_by_area(m), *_cases_by(m), *_instruments_by_kind(1)(m)],
 )
 
 # Dimension 2: training of public servants.
 _TRAINING = DimensionSpec(
     indicators=(("trainings_held", _count(ALL_AREAS, "trainings_held")),
-                ("servants_trained", _count(ALL_AREAS, "servants_trained"))),
-    trend=("trainings_held", "servants_trained"),
-    has_data=lambda m: bool(m.counts(ALL_AREAS).get("trainings_held")),
-    breakdowns=_desk_wide("sector", "servants_trained"),
+                ("servants_trained", _count(ALL_AREAS, "servants_trained")),
+                ("awareness_campaigns", _count(ALL_AREAS, "awareness_campaigns")),
+                ("people_reached", _count(ALL_AREAS, "people_reached"))),
+    trend=("trainings_held", "servants_trained", "awareness_campaigns"),
+    has_data=lambda m: _any_of(m, "trainings_held", "awareness_campaigns"),
+    breakdowns=lambda m: [*_desk_wide("sector", "servants_trained")(m),
+                          *_desk_wide("audience", "awareness_campaigns")(m)],
 )
 
 # Dimension 3: social and cultural participation.
 _PARTICIPATION = DimensionSpec(
     indicators=(("participation_events", _count(ALL_AREAS, "participation_events")),
-                ("migrant_participants", _count(ALL_AREAS, "migrant_participants"))),
-    trend=("participation_events", "migrant_participants"),
-    has_data=lambda m: bool(m.counts(ALL_AREAS).get("participation_events")),
-    breakdowns=_desk_wide("kind", "participation_events"),
+                ("migrant_participants", _count(ALL_AREAS, "migrant_participants")),
+                ("advocacy_actions", _count(ALL_AREAS, "advocacy_actions")),
+                ("bodies_with_migrant_seats", _in_force(3)),
+                ("migrant_seats", lambda m: Value(m.standing.get(MIGRANT_SEATS, 0)))),
+    trend=("participation_events", "migrant_participants", "bodies_with_migrant_seats"),
+    has_data=lambda m: _any_of(m, "participation_events", "advocacy_actions") or bool(_in_force(3)(m).figure),
+    breakdowns=lambda m: [*_desk_wide("kind", "participation_events")(m), *_instruments_by_kind(3)(m)],
 )
 
 
@@ -384,9 +425,12 @@ def _partners(m: Month, areas: Sequence[str]) -> list[Table]:
 _AREAS = tuple(area.value for area in ServiceArea)
 _PARTNERSHIPS = DimensionSpec(
     indicators=(("active_partner_agencies", lambda m: Value(len(_per_agency(m, _AREAS)))),
-                ("referrals", lambda m: Value(m.one(ALL_AREAS, "referrals_created")))),
-    trend=("active_partner_agencies", "referrals"),
-    has_data=lambda m: bool(_per_agency(m, _AREAS)),
+                ("referrals", lambda m: Value(m.one(ALL_AREAS, "referrals_created"))),
+                ("partnership_agreements_in_force", _in_force(5)),
+                ("network_meetings", _count(ALL_AREAS, "network_meetings"))),
+    trend=("active_partner_agencies", "referrals", "partnership_agreements_in_force"),
+    has_data=lambda m: bool(_per_agency(m, _AREAS)) or _any_of(m, "network_meetings")
+    or bool(_in_force(5)(m).figure),
     breakdowns=lambda m: _partners(m, _AREAS),
 )
 

@@ -131,18 +131,41 @@ INSTRUMENT_KINDS: dict[int, tuple[str, ...]] = {1: ("law", "decree", "municipal_
                                                 5: ("partnership_agreement",)}
 
 
+MIGRANT_SEATS = "migrant_seats"
+
+
+def instrument_changes(months: Mapping[str, Counts]) -> dict[str, dict[str, int]]:
+    """By month, what the register's instruments changed in it: +1 per kind adopted, -1 per kind ended, and the
+    migrant seats (under MIGRANT_SEATS) they brought or took; months without any are left out at the cost of one
+    look-up (the plain `instruments_adopted`/`instruments_ended` counters are there whenever one happened)."""
+    changes: dict[str, dict[str, int]] = {}
+    for month, counts in months.items():
+        if "instruments_adopted" not in counts and "instruments_ended" not in counts:
+            continue
+        change: dict[str, int] = {}
+        for sign, step in ((1, "adopted"), (-1, "ended")):
+            for kind, n in breakdown(counts, f"instruments_{step}").get("kind", {}).items():
+                change[kind] = change.get(kind, 0) + sign * n
+            change[MIGRANT_SEATS] = change.get(MIGRANT_SEATS, 0) + sign * counts.get(f"migrant_seats_{step}", 0)
+        changes[month] = change
+    return changes
+
+
+def standing_at(changes: Mapping[str, Mapping[str, int]], period: str) -> dict[str, int]:
+    """The instruments in force at the end of `period` (YYYY-MM) by kind, and the migrant seats they hold."""
+    total: dict[str, int] = {}
+    for month, change in changes.items():
+        if month <= period:
+            for key, n in change.items():
+                total[key] = total.get(key, 0) + n
+    return {key: n for key, n in sorted(total.items()) if n}
+
+
 def instruments_in_force(months: Mapping[str, Counts], period: str) -> dict[str, int]:
     """By kind, the register's instruments in force at the end of `period` (a month, YYYY-MM): adopted in it or
     before, and not ended by then. `months` are the desk-wide (`_all`) counters of every month."""
-    in_force: dict[str, int] = {}
-    for month, counts in months.items():
-        if month > period:
-            continue
-        for kind, n in breakdown(counts, "instruments_adopted").get("kind", {}).items():
-            in_force[kind] = in_force.get(kind, 0) + n
-        for kind, n in breakdown(counts, "instruments_ended").get("kind", {}).items():
-            in_force[kind] = in_force.get(kind, 0) - n
-    return {kind: n for kind, n in sorted(in_force.items()) if n}
+    standing = standing_at(instrument_changes(months), period)
+    return {kind: n for kind, n in standing.items() if kind != MIGRANT_SEATS}
 
 
 def _of_kinds(counts: Mapping[str, int], kinds: tuple[str, ...]) -> dict[str, int]:
