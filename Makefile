@@ -9,6 +9,9 @@ PY := .venv/bin/python
 # Renders deploy/k8s's overlays for their offline checks (tests/unit/test_deploy_manifests.py); a Go module, pinned.
 KUSTOMIZE_VERSION := v5.7.1
 KUSTOMIZE := $(TOOLS)/bin/kustomize
+# A standard policy checker over the rendered manifests, in a virtualenv of its own (its dependencies would pin
+# ours down), from its own lock file.
+CHECKOV := $(TOOLS)/checkov/bin/checkov
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
@@ -86,7 +89,7 @@ run: prepare
 up: prepare
 	$(PY) -m infra.local up
 
-test: prepare lint $(KUSTOMIZE)
+test: prepare lint $(KUSTOMIZE) $(CHECKOV)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass" >&2; fi; \
 	  exit $$status
@@ -110,6 +113,11 @@ schemas: bootstrap
 
 clean:
 	rm -rf .venv .local
+
+$(CHECKOV): $(UV) infra/checkov/requirements.lock
+	$(UV) venv --quiet --allow-existing --python python3.11 $(TOOLS)/checkov
+	$(UV) pip sync --quiet --python $(TOOLS)/checkov/bin/python --require-hashes infra/checkov/requirements.lock
+	@touch $@
 
 $(KUSTOMIZE):
 	GOBIN=$(abspath $(TOOLS)/bin) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
