@@ -233,6 +233,23 @@ class Dashboard:
     def overview(self, period: str, compare: str | None) -> list[DimensionView]:
         return [self.dimension(d, period, compare) for d in DIMENSIONS]
 
+    def headlines(self, period: str, compare: str | None) -> list[DimensionView]:
+        """The ten dimensions with their indicators only (no trend, no breakdown): what the overview page shows,
+        at a fraction of the cost of `overview` (a trend needs twelve months' tables)."""
+        compared = [period] + ([compare] if compare else [])
+        views = []
+        for dimension in DIMENSIONS:
+            spec = _SPECS[dimension]
+            has_data = spec.has_data(self.month(period))
+            tables = (_indicator_table(spec, [self.month(p) for p in compared], compared),) if has_data else ()
+            views.append(DimensionView(dimension, period, compare, has_data, tables))
+        return views
+
+    def requests_by_area(self, period: str) -> Table | None:
+        """Dimension 1's requests by service area (the overview's chart); None without any request."""
+        month = self.month(period)
+        return _requests_by_area(month)[0] if _INSTITUTIONAL.has_data(month) else None
+
     def dimension(self, dimension: int, period: str, compare: str | None) -> DimensionView:
         if dimension not in DIMENSIONS:
             raise ValueError(f"no dimension {dimension}: the dimensions are 1 to {len(DIMENSIONS)}")

@@ -54,8 +54,34 @@ def ratio(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else round(numerator / denominator, 4)
 
 
+class IndexedCounts(dict[str, int]):
+    """A bucket's counters that index their `<counter>|<dimension>=<value>` keys the first time a breakdown is
+    asked for: a month's page asks for dozens of breakdowns of buckets of thousands of keys, and scanning every key
+    for each one was most of a page's time. The index is built once per bucket read; don't change the counters
+    after (nothing does: they are read from the store for one page)."""
+
+    __slots__ = ("_index",)
+    _index: dict[str, dict[str, dict[str, int]]]
+
+    def index(self) -> dict[str, dict[str, dict[str, int]]]:
+        try:
+            return self._index
+        except AttributeError:
+            index: dict[str, dict[str, dict[str, int]]] = {}
+            for key, value in self.items():
+                counter, bar, rest = key.partition("|")
+                if bar and "=" in rest:
+                    dimension, _, label = rest.partition("=")
+                    index.setdefault(counter, {}).setdefault(dimension, {})[label] = value
+            self._index = index
+            return index
+
+
 def breakdown(counts: Counts, counter: str) -> dict[str, dict[str, int]]:
-    """{'nationality': {'VEN': 3, ...}, ...} from the `<counter>|<dimension>=<value>` keys."""
+    """{'nationality': {'VEN': 3, ...}, ...} from the `<counter>|<dimension>=<value>` keys (read-only: an
+    indexed bucket hands out its index)."""
+    if isinstance(counts, IndexedCounts):
+        return counts.index().get(counter, {})
     out: dict[str, dict[str, int]] = {}
     prefix = f"{counter}|"
     for key, value in counts.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from migradesk_metrics.domain.indicators import Counts, disaggregation_table
+from migradesk_metrics.domain.indicators import Counts, IndexedCounts, disaggregation_table
 from migradesk_metrics.domain.rollups import DISAGGREGATIONS
 from migradesk_metrics.domain.suppression import SuppressedTable, suppress, suppress_linked
 
@@ -30,7 +30,7 @@ def by_period(buckets: Iterable[BucketCounts]) -> dict[str, dict[str, Counts]]:
     """{period: {area: counters}}, oldest period first."""
     periods: dict[str, dict[str, Counts]] = {}
     for bucket in buckets:
-        periods.setdefault(bucket.period, {})[bucket.area] = bucket.counts
+        periods.setdefault(bucket.period, {})[bucket.area] = IndexedCounts(bucket.counts)
     return dict(sorted(periods.items()))
 
 

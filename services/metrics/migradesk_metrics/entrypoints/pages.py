@@ -108,13 +108,13 @@ def build_dashboard_pages(pages: Pages) -> APIRouter:
         board = await board_of(request)
         chosen = Chosen(board, this_month(_settings(request)), period, compare)
         names = await names_of(request)
-        views = board.overview(chosen.period, chosen.compare)
+        views = board.headlines(chosen.period, chosen.compare)
         headlines = []
         for view in views:
             indicators = view.table("indicators")
             headlines.append({"view": view, "indicator": INDICATOR_LABELS[indicators.rows[0]] if indicators else None,
                               "figures": indicators.cells[0] if indicators else ()})
-        by_area = views[0].table("requests_by_area")
+        by_area = board.requests_by_area(chosen.period)
         return await pages.render(request, "dashboard.html", {
             **common(request, chosen), "names": names, "headlines": headlines,
             "by_area": by_area, "by_area_chart": chart_of(by_area, names) if by_area else None,
