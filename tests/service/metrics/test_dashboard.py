@@ -201,13 +201,13 @@ def test_a_dimension_without_data_says_so_instead_of_showing_zeros(board: Board)
     assert 'id="table-indicators"' not in page
     overview = board.client.get("/dashboard", params={"period": "2026-11"}).text
     training = re.search(r'<tr data-dimension="2">.*?</tr>', overview, re.S)
-    assert training is not None and "No data for this month" in training.group(0)
+    assert training is not None and "No data for this period" in training.group(0)
     health = re.search(r'<tr data-dimension="6">.*?</tr>', overview, re.S)
     assert health is not None and ">15<" in health.group(0) and ">6<" in health.group(0)
     # An empty store: every dimension says so.
     board.repository.documents.clear()
     empty = board.client.get("/dashboard").text
-    assert empty.count("No data for this month") == 10
+    assert empty.count("No data for this period") == 10
 
 
 def test_the_overview_lists_the_ten_dimensions_with_the_requests_per_area(board: Board) -> None:
@@ -375,3 +375,36 @@ def test_the_summary_publishes_the_requests_as_the_evidence_tables_do(board: Boa
     assert areas["work"]["requests_logged"] == shared["work"] == "<5"  # two Haitian requests: not published
     assert areas["health"]["requests_logged"] == shared["health"]
     assert areas["_all"]["requests_logged"] == shared["_all"] != 8  # 8 - 6 would give the work requests away
+
+
+def test_a_year_is_shown_from_its_months_and_its_annual_report_prints(board: Board) -> None:
+    board.count(health_month())
+    board.sign_in()
+    year = board.client.get("/dashboard/dimensions/6", params={"period": "2026"})
+    assert year.status_code == 200
+    indicators = table_of(year.text, "indicators")
+    # October's 6 and November's 15 requests, both shown exactly each month: the year shows 21; compared with
+    # 2025 by default, which has no data.
+    assert indicators["requests"] == ["21", "no data"]
+    trend = table_of(year.text, "trend")
+    assert list(trend) == [f"2026-{m:02d}" for m in range(1, 13)]
+    assert trend["2026-11"][0] == "15" and trend["2026-10"][0] == "6"
+    assert re.search(r'<option value="2026" selected>2026</option>', year.text)
+    assert re.search(r'<option value="2025" selected>2025</option>', year.text)
+    # November shows the Haitians' small health cell as "<5" and hides the Venezuelans' with it ("x"): the year
+    # shows the interval the months allow for the first, and hides the second too, not its exact sum.
+    nationality = table_of(year.text, "by_nationality")
+    assert nationality["HTI"][0] == "1–4" and nationality["VEN"][0] == "x"
+    overview = board.client.get("/dashboard", params={"period": "2026"}).text
+    assert 'data-dimension="6"' in overview and "download-annual-pdf" not in overview
+    month = board.client.get("/dashboard", params={"period": "2026-11"}).text
+    assert 'href="/dashboard/report.pdf?period=2026&amp;compare=2025"' in month
+    report = board.client.get("/dashboard/report.pdf", params={"period": "2026"})
+    assert report.status_code == 200
+    assert 'filename="migracidades-dourados-ms-2026.pdf"' in report.headers["content-disposition"]
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(report.content)).pages)
+    assert "2026" in text and "Dimension 6" in text
+    rows = list(csv.reader(io.StringIO(board.client.get(
+        "/dashboard/dimensions/6/tables.csv", params={"period": "2026"}).content.decode("utf-8-sig"))))
+    assert any(row[:2] == ["Requests", "21"] or row[1:3] == ["requests", "21"] for row in rows), rows[:20]
+    assert board.client.get("/dashboard/dimensions/6", params={"period": "20266"}).status_code == 422

@@ -207,6 +207,9 @@ class Names:
         return self.gettext(DIMENSION_LABELS[dimension])
 
     def month(self, period: str) -> str:
+        """A month by its name ("novembro de 2026"), a year as its number."""
+        if len(period) == 4:
+            return period
         year, month = (int(part) for part in period.split("-"))
         return dates.format_skeleton("yMMMM", date(year, month, 1), locale=formatting_locale(self.locale))
 

@@ -16,7 +16,7 @@ whose observations are few, a total that one of the linked tables hides.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
@@ -26,6 +26,7 @@ from migradesk_metrics.domain.indicators import (
     INSTRUMENT_KINDS,
     MIGRANT_SEATS,
     Counts,
+    IndexedCounts,
     breakdown,
     disaggregation_table,
     histogram_quantile,
@@ -102,6 +103,19 @@ class DimensionView:
 
 
 # --- months ------------------------------------------------------------------------------------------------
+
+
+def is_year(period: str) -> bool:
+    return len(period) == 4
+
+
+def period_before(period: str) -> str:
+    """The period compared with by default: the month before a month, the year before a year."""
+    return f"{int(period) - 1:04d}" if is_year(period) else month_before(period)
+
+
+def months_of(year: str) -> list[str]:
+    return [f"{year}-{month:02d}" for month in range(1, 13)]
 
 
 def month_before(period: str, months: int = 1) -> str:
@@ -233,9 +247,79 @@ class Dashboard:
     def overview(self, period: str, compare: str | None) -> list[DimensionView]:
         return [self.dimension(d, period, compare) for d in DIMENSIONS]
 
+    @property
+    def years_with_data(self) -> list[str]:
+        return sorted({month[:4] for month in self.months_with_data})
+
+    # A year publishes only what its months' published figures determine: a count is their sum where every
+    # month shows its count, else the interval the months' labels allow ("<5" is 1 to threshold-1), or "x" when a
+    # month hides it as "x"; a share only where its counts are exact. Published beside the months, a year's
+    # exact total would give away the one month that hides a count; a function of what is already published gives
+    # away nothing. (Times are read from the year's summed histograms, hidden below the threshold of
+    # observations as a month's are: they describe many durations, not a count.)
+    def _year(self, dimension: int, year: str, compare: str | None) -> DimensionView:
+        spec = _SPECS[dimension]
+        months = [self.dimension(dimension, month, None) for month in months_of(year)]
+        has_data = any(view.has_data for view in months)
+        compared = [year] + ([compare] if compare else [])
+        columns = [self._year_indicators(dimension, p) for p in compared]
+        indicators = Table("indicators", "indicator", tuple(compared), tuple(key for key, _ in spec.indicators),
+                           tuple(tuple(column[i] for column in columns) for i in range(len(spec.indicators))))
+        trend_rows = []
+        for view in months:
+            published = view.table("indicators")
+            row = dict(zip(published.rows, published.column(view.period), strict=True)) if published else {}
+            trend_rows.append(tuple(row.get(key, Value(None)) for key in spec.trend))
+        trend = Table("trend", "month", spec.trend, tuple(months_of(year)), tuple(trend_rows))
+        tables: list[Table] = [indicators, trend] if has_data else []
+        if has_data:
+            tables.extend(_combined_breakdowns([t for view in months for t in view.tables
+                                                if t.key not in ("indicators", "trend")]))
+        return DimensionView(dimension, year, compare, has_data, tuple(tables))
+
+    def _year_indicators(self, dimension: int, year: str) -> tuple[Value, ...]:
+        """A year's indicators of one dimension: counts from the months' published counts, shares and times from
+        the year's sums where that publishes nothing new."""
+        spec = _SPECS[dimension]
+        monthly = []
+        for month in months_of(year):
+            view = self.dimension(dimension, month, None)
+            table = view.table("indicators")
+            monthly.append(dict(zip(table.rows, table.column(month), strict=True)) if table else {})
+        summed = self._year_month(year)
+        counts_exact = True
+        values: list[Value] = []
+        for key, compute in spec.indicators:
+            computed = compute(summed)
+            if computed.unit == "count" and key not in _STANDING:
+                value = _sum_published([m.get(key, Value(0)) for m in monthly])
+                counts_exact = counts_exact and not value.suppressed
+                values.append(value)
+            else:
+                values.append(computed)
+        if not any(monthly):  # no month of the year has data for the dimension: "no data", not zeros
+            return tuple(Value(None, v.unit) for v in values)
+        # A share of counts a month hides would narrow them: shown only where every count of the year is exact.
+        return tuple(Value(HIDDEN, v.unit) if v.unit == "pct" and not counts_exact and v.figure is not None else v
+                     for v in values)
+
+    def _year_month(self, year: str) -> Month:
+        """The year's counters summed month by month, with what stands at its end."""
+        areas: dict[str, dict[str, int]] = {}
+        for month in months_of(year):
+            for area, counts in self.periods.get(month, {}).items():
+                total = areas.setdefault(area, {})
+                for key, n in counts.items():
+                    total[key] = total.get(key, 0) + n
+        return Month({area: IndexedCounts(counts) for area, counts in areas.items()}, self.threshold,
+                     standing_at(self._instrument_changes, f"{year}-12"))
+
     def headlines(self, period: str, compare: str | None) -> list[DimensionView]:
         """The ten dimensions with their indicators only (no trend, no breakdown): what the overview page shows,
         at a fraction of the cost of `overview` (a trend needs twelve months' tables)."""
+        if is_year(period):
+            views = [self.dimension(d, period, compare) for d in DIMENSIONS]
+            return [replace(view, tables=view.tables[:1]) for view in views]
         compared = [period] + ([compare] if compare else [])
         views = []
         for dimension in DIMENSIONS:
@@ -247,12 +331,16 @@ class Dashboard:
 
     def requests_by_area(self, period: str) -> Table | None:
         """Dimension 1's requests by service area (the overview's chart); None without any request."""
+        if is_year(period):
+            return self.dimension(1, period, None).table("requests_by_area")
         month = self.month(period)
         return _requests_by_area(month)[0] if _INSTITUTIONAL.has_data(month) else None
 
     def dimension(self, dimension: int, period: str, compare: str | None) -> DimensionView:
         if dimension not in DIMENSIONS:
             raise ValueError(f"no dimension {dimension}: the dimensions are 1 to {len(DIMENSIONS)}")
+        if is_year(period):
+            return self._year(dimension, period, compare)
         spec = _SPECS[dimension]
         month = self.month(period)
         has_data = spec.has_data(month)
@@ -268,6 +356,76 @@ class Dashboard:
         if has_data:
             tables.extend(spec.breakdowns(month))
         return DimensionView(dimension, period, compare, has_data, tuple(tables))
+
+
+# --- a year from its months ----------------------------------------------------------------------------------
+
+RANGE_DASH = "–"
+# Counts of a year that are not the sum of its months: what stands at its end (instruments, seats), and agencies
+# counted once however many months they served. They count acts and agencies, not people: published as they are.
+_STANDING = frozenset({"instruments_in_force", "bodies_with_migrant_seats", "migrant_seats",
+                       "partnership_agreements_in_force", "active_partner_agencies"})
+
+
+def _sum_published(values: Sequence[Value]) -> Value:
+    """The sum of counts as published: exact when every one is, else the interval their labels allow ("<N" is 1
+    to N-1, so "lo–hi"), hidden ("x") when one is hidden outright, None when none has data."""
+    if all(v.figure is None for v in values):
+        return Value(None)
+    low = high = 0
+    for value in values:
+        figure = value.figure
+        if figure is None:
+            continue
+        if isinstance(figure, str):
+            if not figure.startswith("<"):
+                return Value(HIDDEN)  # an "x", or an interval already: what it hides has no published bound
+            low, high = low + 1, high + int(figure[1:]) - 1
+        elif isinstance(figure, int):
+            low, high = low + figure, high + figure
+        else:
+            return Value(HIDDEN)
+    return Value(low) if low == high else Value(f"{low}{RANGE_DASH}{high}")
+
+
+def _combined_breakdowns(monthly: Sequence[Table]) -> list[Table]:
+    """The year's breakdown tables: each the months' tables of its key added cell by cell as published (a row a
+    month lacks counts 0 there), their totals likewise."""
+    by_key: dict[str, list[Table]] = {}
+    for table in monthly:
+        by_key.setdefault(table.key, []).append(table)
+    combined = []
+    for key, tables in by_key.items():
+        first = tables[0]
+        if any(t.columns != first.columns for t in tables):
+            continue  # the same key with other columns: nothing to add up
+        rows = sorted({row for t in tables for row in t.rows})
+        cells = [_combined_row(first.columns, [t.cells[t.rows.index(row)] for t in tables if row in t.rows])
+                 for row in rows]
+        totals = (_combined_row(first.columns, [t.totals for t in tables if t.totals is not None])
+                  if all(t.totals is not None for t in tables) else None)
+        combined.append(Table(key, first.row_kind, first.columns, tuple(rows), tuple(cells), totals))
+    return combined
+
+
+def _combined_row(columns: Sequence[str], monthly: Sequence[Sequence[Value]]) -> tuple[Value, ...]:
+    """One row of a year's table from the months' rows: counts added as published; the acceptance rate again
+    from the year's counts where they are exact; another share or a time cannot be added up (hidden)."""
+    values: dict[str, Value] = {}
+    for c, column in enumerate(columns):
+        cells = [row[c] for row in monthly]
+        if all(cell.unit == "count" for cell in cells):
+            values[column] = _sum_published(cells)
+        elif column == "acceptance_rate":
+            accepted = values.get("accepted", Value(None)).figure
+            referrals = values.get("referrals", Value(None)).figure
+            if isinstance(accepted, int) and isinstance(referrals, int):
+                values[column] = _rate(accepted, referrals)
+            else:
+                values[column] = Value(HIDDEN, "pct")
+        else:
+            values[column] = Value(HIDDEN, cells[0].unit if cells else "count")
+    return tuple(values[column] for column in columns)
 
 
 # --- the dimensions ------------------------------------------------------------------------------------------

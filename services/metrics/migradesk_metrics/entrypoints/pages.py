@@ -24,7 +24,14 @@ from migradesk_metrics.adapters.charts import chart_of
 from migradesk_metrics.adapters.exports import dimension_csv, dimension_xlsx, evidence_pdf
 from migradesk_metrics.adapters.labels import DIMENSION_LABELS, INDICATOR_LABELS, Names
 from migradesk_metrics.adapters.repository import RollupRepository
-from migradesk_metrics.domain.dashboard import Dashboard, DimensionView, month_before, months_up_to
+from migradesk_metrics.domain.dashboard import (
+    Dashboard,
+    DimensionView,
+    is_year,
+    month_before,
+    months_up_to,
+    period_before,
+)
 from migradesk_metrics.settings import MetricsSettings
 from migradesk_shared.auth import Role
 from migradesk_shared.web.session import PageUser, page_user, session_language
@@ -40,9 +47,10 @@ NO_COMPARISON = "none"
 PICKER_MONTHS = 24
 
 CoordinatorUser = Annotated[PageUser, Depends(page_user(Role.COORDINATOR, Role.ADMIN))]
-Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
-Compared = Annotated[str | None, Query(pattern=rf"^(\d{{4}}-(0[1-9]|1[0-2])|{NO_COMPARISON})$",
-                                       description=f"YYYY-MM, or {NO_COMPARISON}")]
+# A month, or a whole year (its figures from its months', see domain/dashboard.py).
+Month = Annotated[str | None, Query(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$", description="YYYY-MM, or YYYY")]
+Compared = Annotated[str | None, Query(pattern=rf"^(\d{{4}}(-(0[1-9]|1[0-2]))?|{NO_COMPARISON})$",
+                                       description=f"YYYY-MM, YYYY, or {NO_COMPARISON}")]
 DimensionNumber = Annotated[int, PathParam(ge=1, le=len(DIMENSION_LABELS))]
 
 
@@ -63,18 +71,30 @@ def this_month(settings: MetricsSettings) -> str:
 
 
 class Chosen:
-    """The month shown and the one compared with: by default the latest month with data (else this month),
-    compared with the month before it."""
+    """The period shown (a month or a year) and the one compared with: by default the latest month with data
+    (else this month), compared with the month before it; a year is compared with the year before."""
 
     def __init__(self, board: Dashboard, now: str, period: str | None, compare: str | None) -> None:
         with_data = board.months_with_data
         self.period = period or (with_data[-1] if with_data else now)
-        self.compare = (None if compare == NO_COMPARISON else compare or month_before(self.period))
-        newest = max([now, self.period, *with_data[-1:]])
-        oldest = min([month_before(newest, PICKER_MONTHS - 1), self.period, *with_data[:1],
-                      *([self.compare] if self.compare else [])])
+        self.compare = (None if compare == NO_COMPARISON else compare or period_before(self.period))
+        # The months around what is shown: a year reaches the picker as its December.
+        as_months = [p if not is_year(p) else f"{p}-12"
+                     for p in [self.period, *([self.compare] if self.compare else [])]]
+        newest = max([now, *as_months, *with_data[-1:]])
+        oldest = min([month_before(newest, PICKER_MONTHS - 1), *as_months, *with_data[:1]])
         span = (int(newest[:4]) - int(oldest[:4])) * 12 + int(newest[5:]) - int(oldest[5:]) + 1
         self.months = list(reversed(months_up_to(newest, span)))  # newest first
+        self.years = sorted({now[:4], *board.years_with_data, *(p[:4] for p in as_months)}, reverse=True)
+        self.options = [*self.years, *self.months]
+
+    @property
+    def is_year(self) -> bool:
+        return is_year(self.period)
+
+    @property
+    def year(self) -> str:
+        return self.period[:4]
 
     def query(self, **extra: str) -> str:
         return urlencode({"period": self.period, "compare": self.compare or NO_COMPARISON, **extra})
