@@ -399,6 +399,8 @@ def test_a_year_is_shown_from_its_months_and_its_annual_report_prints(board: Boa
     assert 'data-dimension="6"' in overview and "download-annual-pdf" not in overview
     month = board.client.get("/dashboard", params={"period": "2026-11"}).text
     assert 'href="/dashboard/report.pdf?period=2026&amp;compare=2025"' in month
+    # The register behind dimensions 1 to 5 is intake's, where the coordinator signed in.
+    assert f'href="{SETTINGS.accounts_url}/governance?year=2026"' in month
     report = board.client.get("/dashboard/report.pdf", params={"period": "2026"})
     assert report.status_code == 200
     assert 'filename="migracidades-dourados-ms-2026.pdf"' in report.headers["content-disposition"]
