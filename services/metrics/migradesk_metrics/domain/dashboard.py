@@ -253,10 +253,11 @@ class Dashboard:
 
     # A year publishes only what its months' published figures determine: a count is their sum where every
     # month shows its count, else the interval the months' labels allow ("<5" is 1 to threshold-1), or "x" when a
-    # month hides it as "x"; a share only where its counts are exact. Published beside the months, a year's
-    # exact total would give away the one month that hides a count; a function of what is already published gives
-    # away nothing. (Times are read from the year's summed histograms, hidden below the threshold of
-    # observations as a month's are: they describe many durations, not a count.)
+    # month hides it as "x"; a share only where its counts are exact and every month shows it. Published beside
+    # the months, a year's exact total would give away the one month that hides a count; a function of what is
+    # already published gives away nothing. (Times are read from the year's summed histograms: they describe
+    # many durations, not a count, and show where the year's published count of them is at least the
+    # threshold.)
     def _year(self, dimension: int, year: str, compare: str | None) -> DimensionView:
         spec = _SPECS[dimension]
         months = [self.dimension(dimension, month, None) for month in months_of(year)]
@@ -289,14 +290,25 @@ class Dashboard:
         summed = self._year_month(year)
         counts_exact = True
         values: list[Value] = []
+        published: dict[str, Value] = {}
         for key, compute in spec.indicators:
             computed = compute(summed)
             if computed.unit == "count" and key not in _STANDING:
                 value = _sum_published([m.get(key, Value(0)) for m in monthly])
                 counts_exact = counts_exact and not value.suppressed
-                values.append(value)
+            elif computed.unit == "pct" and any(m.get(key, Value(None)).suppressed for m in monthly):
+                # A rate over the cohorts counts what no month publishes (a cohort's acceptances): with the
+                # months' shown rates, the year's would give away the one month that hides its own.
+                value = Value(HIDDEN, "pct")
+            elif computed.unit == "hours" and key in _OBSERVED_BY:
+                # Whether the summed observations reach the threshold would narrow months that hide theirs:
+                # decided by the lowest count the published figures allow instead.
+                value = (computed if _lowest(published[_OBSERVED_BY[key]]) >= self.threshold
+                         else Value(HIDDEN, "hours"))
             else:
-                values.append(computed)
+                value = computed
+            published[key] = value
+            values.append(value)
         if not any(monthly):  # no month of the year has data for the dimension: "no data", not zeros
             return tuple(Value(None, v.unit) for v in values)
         # A share of counts a month hides would narrow them: shown only where every count of the year is exact.
@@ -365,6 +377,22 @@ RANGE_DASH = "–"
 # counted once however many months they served. They count acts and agencies, not people: published as they are.
 _STANDING = frozenset({"instruments_in_force", "bodies_with_migrant_seats", "migrant_seats",
                        "partnership_agreements_in_force", "active_partner_agencies"})
+
+
+# The count whose observations a time describes (a year's time shows where that count's published lowest value
+# reaches the threshold).
+_OBSERVED_BY = {"time_to_acceptance_median": "accepted", "time_to_acceptance_p90": "accepted",
+                "time_to_completion_median": "completed", "time_to_completion_p90": "completed"}
+
+
+def _lowest(value: Value) -> int:
+    """The lowest count a published figure allows: itself, an interval's low end, 0 for hidden or no data."""
+    figure = value.figure
+    if isinstance(figure, int):
+        return figure
+    if isinstance(figure, str) and RANGE_DASH in figure:
+        return int(figure.split(RANGE_DASH)[0])
+    return 0
 
 
 def _sum_published(values: Sequence[Value]) -> Value:
