@@ -174,7 +174,7 @@ def test_a_coordinator_downloads_the_health_evidence_of_a_month(
     expect(page.locator("#dimensions tbody tr")).to_have_count(10)
 
     # 2. The month, picked; then dimension 6.
-    page.get_by_label("Mês", exact=True).select_option(period)
+    page.get_by_label("Mês ou ano", exact=True).select_option(period)
     page.get_by_label("Comparar com").select_option(label="Sem comparação")
     page.get_by_role("button", name="Mostrar", exact=True).click()
     expect(page.locator("#scope")).to_contain_text(month_pt)
@@ -227,8 +227,9 @@ def test_a_coordinator_downloads_the_health_evidence_of_a_month(
     assert workbook["Indicadores"]["B6"].value == 9  # an int, not text
 
     # 6. The PDF: the ten dimensions; dimension 6's tables as the page shows them (the trend stays on screen).
+    expect(page.get_by_role("link", name=f"Informe anual de {period[:4]} (PDF)")).to_be_visible()
     with page.expect_download() as pdf_download:
-        page.get_by_role("link", name="Informe de evidencias del mes (PDF)").click()
+        page.get_by_role("link", name="Informe de evidencias del período (PDF)").click()
     reader = PdfReader(saved(pdf_download.value, tmp_path))
     text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
     assert "Informe de evidencias MigraCidades" in text and "Dourados-MS" in text

@@ -410,3 +410,51 @@ def test_a_year_is_shown_from_its_months_and_its_annual_report_prints(board: Boa
         "/dashboard/dimensions/6/tables.csv", params={"period": "2026"}).content.decode("utf-8-sig"))))
     assert any(row[:2] == ["Requests", "21"] or row[1:3] == ["requests", "21"] for row in rows), rows[:20]
     assert board.client.get("/dashboard/dimensions/6", params={"period": "20266"}).status_code == 422
+
+
+def test_the_annual_report_prints_the_years_figures_and_its_twelve_months(board: Board) -> None:
+    board.count(health_month())
+    board.sign_in()
+    report = board.client.get("/dashboard/report.pdf", params={"period": "2026"})
+    assert report.status_code == 200 and report.headers["content-type"] == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(report.content)).pages)
+    assert text.startswith("MigraCidades annual report 2026")
+    assert "Period: 2026, compared with 2025" in text
+    health = text[text.index("Dimension 6: Health"):text.index("Dimension 7: Education")]
+    # October's 6 requests and November's 15, 15 referrals, 8 accepted, 6 completed: all shown each month, so
+    # the year adds them up; November's 2 declines show "<5", so the year shows the range they allow.
+    for line in ("Requests 21 no data", "Referrals 15 no data", "Accepted 8 no data", "Completed 6 no data",
+                 "Declined 1–4 no data", "Accepted (share of referrals) x no data"):
+        assert line in health, line
+    # The twelve months, as each month's page publishes them.
+    assert "January 2026 no data no data no data no data" in health
+    assert "October 2026 6 0 0 0" in health and "November 2026 15 15 8 6" in health
+    assert health.index("January 2026") < health.index("November 2026") < health.index("December 2026")
+    assert "A year's figures" in text and 'shows "<5", the\nyear shows the range' in text
+    assert "Small cells" in text
+    portuguese = board.client.get("/dashboard/report.pdf", params={"period": "2026"},
+                                  headers={"Accept-Language": "pt-BR"})
+    assert PdfReader(io.BytesIO(portuguese.content)).pages[0].extract_text().startswith(
+        "Relatório anual MigraCidades 2026")
+    # The month's report stays the month's: no trend, no yearly note.
+    month = board.client.get("/dashboard/report.pdf", params={"period": "2026-11"})
+    month_text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(month.content)).pages)
+    assert month_text.startswith("MigraCidades evidence report")
+    assert "Month by month" not in month_text and "A year's figures" not in month_text
+
+
+def test_the_pages_link_to_the_annual_report(board: Board) -> None:
+    board.count(health_month())
+    board.sign_in()
+    annual = 'href="/dashboard/report.pdf?period=2026&amp;compare=2025"'
+    month_page = board.client.get("/dashboard/dimensions/6", params={"period": "2026-11"}).text
+    assert f'<a id="download-annual-pdf" {annual}>Annual report of 2026 (PDF)</a>' in month_page
+    year_page = board.client.get("/dashboard/dimensions/6", params={"period": "2026"}).text
+    assert "download-annual-pdf" not in year_page
+    assert re.search(r'<a id="download-pdf" href="/dashboard/report.pdf\?period=2026&amp;compare=2025">'
+                     r"Annual report of 2026 \(PDF\)</a>", year_page)
+    overview = board.client.get("/dashboard", params={"period": "2026"}).text
+    assert "Annual report of 2026 (PDF)" in overview
+    sheet = load_workbook(io.BytesIO(board.client.get("/dashboard/dimensions/6/tables.xlsx",
+                                                      params={"period": "2026"}).content))
+    assert any(row[:2] == ("Requests", 21) for ws in sheet.worksheets for row in ws.iter_rows(values_only=True))

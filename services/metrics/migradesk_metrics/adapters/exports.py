@@ -7,8 +7,9 @@ named in the page's language: aggregates only.
   order mark, which spreadsheet programs read as UTF-8.
 - XLSX: a sheet per table; numbers as numbers (shares formatted as percentages), the marks as text.
 - PDF: the municipality, the month, each dimension's indicators and breakdowns as the page formats them, and the
-  method notes (what each indicator counts, the suppression rule). The typeface (fonts/) is embedded: the letters
-  of the five languages print wherever the file is opened.
+  method notes (what each indicator counts, the suppression rule). A year's report (the annual report) adds each
+  dimension's twelve months and how a year's figures are drawn from its months'. The typeface (fonts/) is
+  embedded: the letters of the five languages print wherever the file is opened.
 """
 
 from __future__ import annotations
@@ -32,13 +33,23 @@ from migradesk_metrics.adapters.labels import (
     Names,
     machine_value,
 )
-from migradesk_metrics.domain.dashboard import DimensionView, Table
+from migradesk_metrics.domain.dashboard import DimensionView, Table, is_year
 from migradesk_shared.web.i18n import N_, format_date
 
 FONTS = Path(__file__).resolve().parents[1] / "fonts"
 FONT_FAMILY = "DejaVuSans"
 
 REPORT_TITLE = N_("MigraCidades evidence report")
+ANNUAL_REPORT_TITLE = N_("MigraCidades annual report %(year)s")
+YEARLY_FIGURES_HEADING = N_("A year's figures")
+YEARLY_FIGURES = N_(
+    "A year's figures are drawn from its months' published figures, so that they give away nothing the months "
+    "hide. A count is the sum of the months' counts where every month shows its count; where a month shows "
+    "\"<%(threshold)s\", the year shows the range the months allow (\"12–18\"), and \"x\" where a month hides "
+    "it as \"x\". A share is shown only where every count of the year is exact and every month shows its "
+    "share. Medians and 90th percentiles come from the year's summed duration histograms, shown where the "
+    "lowest count the months allow reaches %(threshold)s. Instruments in force are those standing at the "
+    "year's end.")
 DIMENSION_HEADING = N_("Dimension %(number)s: %(name)s")
 NO_DATA_IN_MONTH = N_("No data for this dimension in %(month)s.")
 COMPARED_WITH = N_("%(month)s, compared with %(compared)s")
@@ -163,9 +174,10 @@ class _Report(FPDF):
 
 def evidence_pdf(views: Sequence[DimensionView], names: Names, *, municipality: str, period: str,
                  compare: str | None, threshold: int, today: date) -> bytes:
-    """The month's evidence report: a section per dimension (its indicators and breakdowns; the trend is the
-    dashboard's), then the method notes."""
-    title = names.gettext(REPORT_TITLE)
+    """The period's evidence report: a section per dimension (its indicators and breakdowns; a month's trend is the
+    dashboard's, a year's twelve months are printed), then the method notes."""
+    annual = is_year(period)
+    title = (names.gettext(ANNUAL_REPORT_TITLE) % {"year": period} if annual else names.gettext(REPORT_TITLE))
     month = names.month(period)
     pdf = _Report(f"{title} · {municipality} · {month}")
     pdf.set_title(f"{title}: {municipality}, {month}")
@@ -188,7 +200,8 @@ def evidence_pdf(views: Sequence[DimensionView], names: Names, *, municipality: 
             pdf.paragraph(names.gettext(NO_DATA_IN_MONTH) % {"month": month})
             continue
         for table in view.tables:
-            if table.key != "trend":
+            # A month's trend is the dashboard's; a year's twelve months are part of its evidence.
+            if table.key != "trend" or annual:
                 pdf.data_table(table, names)
     pdf.add_page()
     pdf.heading(names.gettext(METHOD_NOTES), 13)
@@ -198,6 +211,9 @@ def evidence_pdf(views: Sequence[DimensionView], names: Names, *, municipality: 
         pdf.paragraph(note)
     pdf.heading(names.gettext(SUPPRESSION_HEADING), 11)
     pdf.paragraph(names.suppression_rule(threshold))
+    if annual:
+        pdf.heading(names.gettext(YEARLY_FIGURES_HEADING), 11)
+        pdf.paragraph(names.gettext(YEARLY_FIGURES) % {"threshold": threshold})
     return bytes(pdf.output())
 
 
